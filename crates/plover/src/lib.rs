@@ -1,0 +1,3 @@
+//! plover: Postgres and Supabase schema migrations.
+
+pub mod split;

@@ -1,0 +1,1 @@
+//! Statement splitter (placeholder).
