@@ -1,1 +1,174 @@
-//! End-to-end tests.
+//! The end-to-end test harness: migration directories made on the fly, database
+//! snapshots to prove "nothing changed", and the workspace's binaries built on demand.
+//!
+//! Every test gets its own database on the shared native server
+//! ([`plover::testing::TestDatabase`]); nothing here is shared between tests but the
+//! server.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result, bail};
+use tokio_postgres::Client;
+
+pub use plover::testing::TestDatabase;
+
+/// A migration directory of its own for one test.
+pub struct Dir {
+    dir: tempfile::TempDir,
+}
+
+impl Dir {
+    /// An empty directory.
+    pub fn new() -> Result<Dir> {
+        Ok(Dir {
+            dir: tempfile::Builder::new()
+                .prefix("plover-migrations-")
+                .tempdir()
+                .context("creating a temporary migration directory")?,
+        })
+    }
+
+    /// A directory holding these `(file name, sql)` pairs.
+    pub fn with(files: &[(&str, &str)]) -> Result<Dir> {
+        let d = Dir::new()?;
+        for (name, sql) in files {
+            d.write(name, sql)?;
+        }
+        Ok(d)
+    }
+
+    /// Writes (or overwrites) one file.
+    pub fn write(&self, name: &str, sql: &str) -> Result<()> {
+        std::fs::write(self.path().join(name), sql).with_context(|| format!("writing {name}"))
+    }
+
+    /// Removes one file.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        std::fs::remove_file(self.path().join(name)).with_context(|| format!("removing {name}"))
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The directory as a validated source.
+    pub fn source(&self) -> Result<plover::Source, plover::Error> {
+        plover::Source::from_dir(self.path())
+    }
+
+    /// A migrator for this directory and `app`, with the Supabase history on.
+    pub fn migrator(&self, app: &str) -> Result<plover::Migrator> {
+        Ok(plover::Migrator::new(self.source()?)
+            .app(app)
+            .supabase_history(plover::SupabaseHistory::On))
+    }
+}
+
+/// Everything a migration can change that a test looks at: relations, columns,
+/// indexes, functions, roles' grants on them, plover's and Supabase's history.
+/// Two equal snapshots mean the database is as it was.
+pub async fn snapshot(client: &Client) -> Result<String> {
+    const SNAPSHOT: &str = "
+SELECT 'rel ' || n.nspname || '.' || c.relname || ' ' || c.relkind::text || ' rls=' || c.relrowsecurity::text
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+UNION ALL
+SELECT 'col ' || table_schema || '.' || table_name || '.' || column_name || ' ' || data_type
+       || ' null=' || is_nullable || ' default=' || coalesce(column_default, '')
+  FROM information_schema.columns
+ WHERE table_schema NOT IN ('pg_catalog', 'information_schema')
+UNION ALL
+SELECT 'fn ' || n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')'
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+UNION ALL
+SELECT 'schema ' || nspname FROM pg_namespace
+UNION ALL
+SELECT 'policy ' || schemaname || '.' || tablename || '.' || policyname FROM pg_policies";
+    let mut lines: Vec<String> = client
+        .query(SNAPSHOT, &[])
+        .await
+        .context("taking a catalog snapshot")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for (label, sql) in [
+        (
+            "plover",
+            "SELECT app || ' ' || version || ' ' || name || ' ' || state || ' ' || statements_done FROM plover.migrations",
+        ),
+        (
+            "supabase",
+            "SELECT version || ' ' || coalesce(name, '') FROM supabase_migrations.schema_migrations",
+        ),
+    ] {
+        let exists: bool = client
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL",
+                &[&if label == "plover" {
+                    "plover.migrations"
+                } else {
+                    "supabase_migrations.schema_migrations"
+                }],
+            )
+            .await?
+            .get(0);
+        if exists {
+            for r in client.query(sql, &[]).await? {
+                lines.push(format!("{label} {}", r.get::<_, String>(0)));
+            }
+        }
+    }
+    lines.sort();
+    Ok(lines.join("\n"))
+}
+
+/// Rows of a one-column text query, in order.
+pub async fn strings(client: &Client, sql: &str) -> Result<Vec<String>> {
+    Ok(client
+        .query(sql, &[])
+        .await
+        .with_context(|| format!("running {sql}"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace root")
+        .to_path_buf()
+}
+
+/// Builds a workspace binary once per test process and returns its path. Uses a
+/// target directory of its own, so it never waits on the `cargo test` that runs us.
+pub fn binary(package: &str) -> Result<PathBuf> {
+    static BUILT: OnceLock<std::sync::Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    if let Some((_, p)) = built.iter().find(|(n, _)| n == package) {
+        return Ok(p.clone());
+    }
+    let root = workspace_root();
+    let target = root.join("target").join("e2e");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(&root)
+        .args(["build", "--quiet", "--package", package, "--bin", package])
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .with_context(|| format!("building {package}"))?;
+    if !out.status.success() {
+        bail!(
+            "cargo build -p {package} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let path = target.join("debug").join(package);
+    built.push((package.to_owned(), path.clone()));
+    Ok(path)
+}

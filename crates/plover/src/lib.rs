@@ -1,3 +1,58 @@
-//! plover: Postgres and Supabase schema migrations.
+//! plover: Postgres and Supabase schema migrations, compiled into the app and applied
+//! safely on boot.
+//!
+//! ```no_run
+//! static MIGRATIONS: plover::Embedded =
+//!     plover::embed_migrations!("$CARGO_MANIFEST_DIR/../../supabase/migrations");
+//!
+//! # async fn boot() -> Result<(), plover::Error> {
+//! let mut client = plover::connect("postgres://postgres@127.0.0.1:54322/postgres").await?;
+//! plover::Migrator::new(MIGRATIONS.load()?).app("money_tracker").run(&mut client).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! See ARCHITECTURE.md for the module map and its invariants.
 
+pub mod apply;
+pub mod error;
+pub mod history;
+pub mod lock;
+pub mod migrator;
+pub mod plan;
+pub mod redact;
+pub mod source;
 pub mod split;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use apply::{Applied, Event, TransactionMode};
+pub use error::{Error, MigrationFailed};
+pub use history::SupabaseHistory;
+pub use migrator::{Migrator, Repair, Report, connect};
+pub use plan::{Missing, OutOfOrder, Plan};
+pub use source::{Embedded, Migration, Source};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use include_dir;
+}
+
+/// Embeds a migration directory at compile time.
+///
+/// The path is a string literal and may start with `$CARGO_MANIFEST_DIR`. Editing a
+/// file rebuilds the crate (each file is `include_bytes!`'d); so that adding or
+/// removing a file rebuilds it too, give the crate a `build.rs` with
+/// `println!("cargo:rerun-if-changed=../supabase/migrations");`.
+///
+/// ```ignore
+/// static MIGRATIONS: plover::Embedded =
+///     plover::embed_migrations!("$CARGO_MANIFEST_DIR/../../supabase/migrations");
+/// ```
+#[macro_export]
+macro_rules! embed_migrations {
+    ($path:tt) => {{
+        use $crate::__private::include_dir;
+        $crate::Embedded::new(include_dir::include_dir!($path), $path)
+    }};
+}

@@ -1,0 +1,225 @@
+//! The one error type of the engine.
+//!
+//! Every variant names what went wrong (file, version, line, SQLSTATE) and says what
+//! to do next. Messages are lowercase and end without a period. This module must not
+//! do I/O; it only describes failures.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::plan::Problem;
+use crate::split::SplitError;
+
+/// Everything that can go wrong while loading, planning or applying migrations.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A migration directory or file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A `.sql` file whose name is not `<digits>_<name>.sql`.
+    #[error(
+        "{file}: file name does not match <version>_<name>.sql (the Supabase CLI's rule, e.g. 20250101120000_add_budgets.sql); rename it"
+    )]
+    InvalidFileName { file: String },
+
+    /// The version digits do not fit in a signed 64-bit integer.
+    #[error(
+        "{file}: version does not fit in a 64-bit integer; use a UTC timestamp (YYYYMMDDHHMMSS)"
+    )]
+    VersionOverflow { file: String },
+
+    /// Two files share one version.
+    #[error(
+        "{first} and {second} share version {version}; give one of them a new version (cargo xtask db new)"
+    )]
+    DuplicateVersion {
+        version: i64,
+        first: String,
+        second: String,
+    },
+
+    /// A file is not valid UTF-8.
+    #[error("{file}:{line}: file is not valid UTF-8; save it as UTF-8")]
+    NotUtf8 { file: String, line: usize },
+
+    /// A `-- plover:` comment that plover does not know.
+    #[error("{file}:{line}: unknown directive `-- plover:{directive}`; known: no-transaction")]
+    UnknownDirective {
+        file: String,
+        line: usize,
+        directive: String,
+    },
+
+    /// An unterminated quote, dollar quote or comment.
+    #[error("{file}: {source}")]
+    Split {
+        file: String,
+        #[source]
+        source: SplitError,
+    },
+
+    /// `BEGIN`/`COMMIT`/`ROLLBACK` inside a file that plover runs in a transaction.
+    #[error(
+        "{file}:{line}:{column}: `{statement}` in a transactional migration; plover wraps each file in its own transaction, so remove it (or put `-- plover:no-transaction` on the first line to manage transactions yourself)"
+    )]
+    TransactionControl {
+        file: String,
+        line: usize,
+        column: usize,
+        statement: String,
+    },
+
+    /// A `-- plover:no-transaction` file cannot run inside the single transaction that
+    /// [`TransactionMode::Single`](crate::TransactionMode::Single) asks for.
+    #[error(
+        "{file}: is marked `-- plover:no-transaction` and cannot run inside a single transaction; apply with one transaction per migration"
+    )]
+    NoTransactionInSingle { file: String },
+
+    /// The plan has problems that must be resolved before anything is applied.
+    #[error("{}", ProblemList(problems))]
+    Plan { problems: Vec<Problem> },
+
+    /// The migration lock was not granted in time.
+    #[error(
+        "timed out after {waited:?} waiting for the migration lock of app `{app}`{}; another migration is running, or a session holds the lock (see pg_stat_activity)",
+        holder.map(|p| format!(" held by backend pid {p}")).unwrap_or_default()
+    )]
+    LockTimeout {
+        app: String,
+        holder: Option<i32>,
+        waited: Duration,
+    },
+
+    /// A migration failed on the server. Nothing of it remains unless it was a
+    /// `no-transaction` file, whose history row is then left dirty.
+    #[error("{0}")]
+    Migration(Box<MigrationFailed>),
+
+    /// A database call outside a migration failed.
+    #[error("{context}: {source}")]
+    Database {
+        context: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    /// `repair` was asked for a version that has no history row for this app.
+    #[error("version {version} has no history row for app `{app}`; nothing to repair")]
+    NothingToRepair { app: String, version: i64 },
+}
+
+impl Error {
+    pub(crate) fn db(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> Error {
+        move |source| Error::Database { context, source }
+    }
+
+    /// The SQLSTATE of a failed migration or database call, when the server sent one.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            Error::Migration(m) => Some(&m.sqlstate),
+            Error::Database { source, .. } => source.code().map(|c| c.code()),
+            _ => None,
+        }
+    }
+}
+
+struct ProblemList<'a>(&'a [Problem]);
+
+impl fmt::Display for ProblemList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        write!(
+            f,
+            "refusing to migrate: {n} problem{} in the plan; nothing was applied",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in self.0 {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The details of a failed migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MigrationFailed {
+    pub file: String,
+    pub version: i64,
+    pub line: usize,
+    pub column: usize,
+    pub sqlstate: String,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// The text of the offending line.
+    pub source_line: String,
+    /// Versions applied by this run before the failure.
+    pub applied_before: Vec<i64>,
+    /// Whether a dirty history row was left (no-transaction files only).
+    pub dirty: bool,
+}
+
+impl fmt::Display for MigrationFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let MigrationFailed {
+            file,
+            line,
+            column,
+            sqlstate,
+            message,
+            detail,
+            hint,
+            source_line,
+            applied_before,
+            dirty,
+            ..
+        } = self;
+        write!(f, "{file}:{line}:{column}: {message} (SQLSTATE {sqlstate})")?;
+        let gutter = line.to_string();
+        write!(f, "\n  {gutter} | {source_line}")?;
+        let pad: String = source_line
+            .chars()
+            .take(column.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        write!(f, "\n  {} | {pad}^", " ".repeat(gutter.len()))?;
+        if let Some(d) = detail {
+            write!(f, "\n  detail: {d}")?;
+        }
+        if let Some(h) = hint {
+            write!(f, "\n  hint: {h}")?;
+        }
+        if *dirty {
+            write!(
+                f,
+                "\n  this no-transaction migration stopped midway and is recorded as dirty: fix the database by hand, then mark it with `repair`"
+            )?;
+        } else {
+            write!(
+                f,
+                "\n  the migration was rolled back; nothing of it remains"
+            )?;
+        }
+        if !applied_before.is_empty() {
+            write!(
+                f,
+                "\n  applied before the failure: {}",
+                applied_before
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,351 @@
+//! plover's history table and the Supabase CLI's mirror of it.
+//!
+//! One row per (app, version) in `plover.migrations`. Each app reads and writes only
+//! its own rows. Every statement is a constant with `$n` parameters.
+//!
+//! Architecture invariant: this module knows nothing of files; it stores what it is
+//! given.
+
+use std::time::SystemTime;
+
+use tokio_postgres::{GenericClient, Row};
+
+use crate::error::Error;
+use crate::plan::{AppliedRow, RowState};
+use crate::source::{Checksum, Migration};
+
+/// Creates the history schema and table. Runs inside the caller's transaction (the
+/// first migration's, so a failed first run leaves nothing behind) under a
+/// transaction-level advisory lock, so concurrent first runs of different apps do
+/// not race on `CREATE ... IF NOT EXISTS`.
+const BOOTSTRAP: &str = "
+SELECT pg_advisory_xact_lock(7042061431592171371);
+CREATE SCHEMA IF NOT EXISTS plover;
+CREATE TABLE IF NOT EXISTS plover.migrations (
+    app              text        NOT NULL,
+    version          bigint      NOT NULL,
+    name             text        NOT NULL,
+    checksum         bytea       NOT NULL,
+    applied_at       timestamptz NOT NULL DEFAULT now(),
+    execution_ms     bigint      NOT NULL DEFAULT 0,
+    applied_by       text        NOT NULL,
+    state            text        NOT NULL DEFAULT 'applied' CHECK (state IN ('applied', 'dirty')),
+    statements_done  integer     NOT NULL DEFAULT 0,
+    statements_total integer     NOT NULL DEFAULT 0,
+    last_error       text,
+    PRIMARY KEY (app, version)
+);
+COMMENT ON TABLE plover.migrations IS 'plover migration history: one row per (app, version)';";
+
+/// The Supabase CLI's history table, created as the CLI creates it.
+const BOOTSTRAP_SUPABASE: &str = "
+SELECT pg_advisory_xact_lock(7042061431592171371);
+CREATE SCHEMA IF NOT EXISTS supabase_migrations;
+CREATE TABLE IF NOT EXISTS supabase_migrations.schema_migrations (version text NOT NULL PRIMARY KEY);
+ALTER TABLE supabase_migrations.schema_migrations ADD COLUMN IF NOT EXISTS statements text[];
+ALTER TABLE supabase_migrations.schema_migrations ADD COLUMN IF NOT EXISTS name text;";
+
+const EXISTS: &str = "
+SELECT to_regclass('plover.migrations') IS NOT NULL,
+       EXISTS (SELECT 1 FROM pg_attribute
+                WHERE attrelid = to_regclass('supabase_migrations.schema_migrations')
+                  AND attname = 'name' AND NOT attisdropped)";
+
+const LOAD: &str = "
+SELECT version, name, checksum, applied_at, execution_ms, applied_by, state,
+       statements_done, statements_total, last_error
+  FROM plover.migrations WHERE app = $1 ORDER BY version";
+
+const INSERT_APPLIED: &str = "
+INSERT INTO plover.migrations (app, version, name, checksum, execution_ms, applied_by)
+VALUES ($1, $2, $3, $4, $5, $6)";
+
+const INSERT_DIRTY: &str = "
+INSERT INTO plover.migrations (app, version, name, checksum, applied_by, state, statements_total)
+VALUES ($1, $2, $3, $4, $5, 'dirty', $6)";
+
+const PROGRESS: &str =
+    "UPDATE plover.migrations SET statements_done = $3 WHERE app = $1 AND version = $2";
+
+const FAILED: &str = "UPDATE plover.migrations SET last_error = $3 WHERE app = $1 AND version = $2";
+
+const FINISH: &str = "
+UPDATE plover.migrations
+   SET state = 'applied', applied_at = now(), execution_ms = $3, last_error = NULL,
+       statements_done = statements_total
+ WHERE app = $1 AND version = $2";
+
+const MARK_APPLIED: &str = "
+UPDATE plover.migrations
+   SET state = 'applied', checksum = $3, last_error = NULL, statements_done = statements_total
+ WHERE app = $1 AND version = $2";
+
+const DELETE: &str = "DELETE FROM plover.migrations WHERE app = $1 AND version = $2";
+
+const MIRROR: &str = "
+INSERT INTO supabase_migrations.schema_migrations (version, name, statements)
+VALUES ($1, $2, $3)
+ON CONFLICT (version) DO NOTHING";
+
+const UNMIRROR: &str = "DELETE FROM supabase_migrations.schema_migrations WHERE version = $1";
+
+const NOTIFY_PGRST: &str = "NOTIFY pgrst, 'reload schema'";
+
+/// Whether the Supabase CLI's table is kept in step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SupabaseHistory {
+    /// On for a Supabase project (a source from `.../supabase/migrations`), else off.
+    #[default]
+    Auto,
+    /// Always write `supabase_migrations.schema_migrations`.
+    On,
+    /// Never touch it.
+    Off,
+}
+
+/// The tables a first write must create.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Bootstrap {
+    pub plover: bool,
+    pub supabase: bool,
+}
+
+impl Bootstrap {
+    pub fn is_needed(&self) -> bool {
+        self.plover || self.supabase
+    }
+
+    /// Creates what is missing, in the caller's transaction.
+    pub async fn run(&self, client: &impl GenericClient) -> Result<(), Error> {
+        if self.plover {
+            client
+                .batch_execute(BOOTSTRAP)
+                .await
+                .map_err(Error::db("creating the history table plover.migrations"))?;
+        }
+        if self.supabase {
+            client
+                .batch_execute(BOOTSTRAP_SUPABASE)
+                .await
+                .map_err(Error::db(
+                    "creating the Supabase CLI's table supabase_migrations.schema_migrations",
+                ))?;
+        }
+        Ok(())
+    }
+}
+
+/// This app's history in version order (empty when the table does not exist yet),
+/// and what a first write must create (the Supabase CLI's table only if `supabase`).
+pub(crate) async fn inspect(
+    client: &impl GenericClient,
+    app: &str,
+    supabase: bool,
+) -> Result<(Vec<AppliedRow>, Bootstrap), Error> {
+    let row = client
+        .query_one(EXISTS, &[])
+        .await
+        .map_err(Error::db("checking for the history tables"))?;
+    let (plover, supabase_exists): (bool, bool) = (row.get(0), row.get(1));
+    let bootstrap = Bootstrap {
+        plover: !plover,
+        supabase: supabase && !supabase_exists,
+    };
+    if !plover {
+        return Ok((Vec::new(), bootstrap));
+    }
+    let rows = client
+        .query(LOAD, &[&app])
+        .await
+        .map_err(Error::db("reading the history table plover.migrations"))?;
+    Ok((
+        rows.iter().map(row_to_applied).collect::<Result<_, _>>()?,
+        bootstrap,
+    ))
+}
+
+/// This app's history, in version order; empty when the table does not exist yet.
+pub async fn load(client: &impl GenericClient, app: &str) -> Result<Vec<AppliedRow>, Error> {
+    Ok(inspect(client, app, false).await?.0)
+}
+
+fn row_to_applied(row: &Row) -> Result<AppliedRow, Error> {
+    let get = |e| Error::Database {
+        context: "reading a row of plover.migrations",
+        source: e,
+    };
+    let checksum: Vec<u8> = row.try_get("checksum").map_err(get)?;
+    let state: String = row.try_get("state").map_err(get)?;
+    Ok(AppliedRow {
+        version: row.try_get("version").map_err(get)?,
+        name: row.try_get("name").map_err(get)?,
+        checksum: Checksum::from_slice(&checksum),
+        applied_at: row.try_get::<_, SystemTime>("applied_at").map_err(get)?,
+        execution_ms: row.try_get("execution_ms").map_err(get)?,
+        applied_by: row.try_get("applied_by").map_err(get)?,
+        state: if state == "dirty" {
+            RowState::Dirty {
+                statements_done: row.try_get("statements_done").map_err(get)?,
+                statements_total: row.try_get("statements_total").map_err(get)?,
+                error: row.try_get("last_error").map_err(get)?,
+            }
+        } else {
+            RowState::Applied
+        },
+    })
+}
+
+/// Records a finished migration (inside its transaction).
+pub(crate) async fn insert_applied(
+    client: &impl GenericClient,
+    app: &str,
+    m: &Migration,
+    execution_ms: i64,
+    applied_by: &str,
+) -> Result<(), Error> {
+    client
+        .execute(
+            INSERT_APPLIED,
+            &[
+                &app,
+                &m.version(),
+                &m.name(),
+                &&m.checksum().0[..],
+                &execution_ms,
+                &applied_by,
+            ],
+        )
+        .await
+        .map_err(Error::db("recording the migration in plover.migrations"))?;
+    Ok(())
+}
+
+/// Records the start of a no-transaction migration as dirty.
+pub(crate) async fn insert_dirty(
+    client: &impl GenericClient,
+    app: &str,
+    m: &Migration,
+    applied_by: &str,
+    statements_total: i32,
+) -> Result<(), Error> {
+    client
+        .execute(
+            INSERT_DIRTY,
+            &[
+                &app,
+                &m.version(),
+                &m.name(),
+                &&m.checksum().0[..],
+                &applied_by,
+                &statements_total,
+            ],
+        )
+        .await
+        .map_err(Error::db(
+            "recording the start of a no-transaction migration",
+        ))?;
+    Ok(())
+}
+
+pub(crate) async fn progress(
+    client: &impl GenericClient,
+    app: &str,
+    version: i64,
+    done: i32,
+) -> Result<(), Error> {
+    client
+        .execute(PROGRESS, &[&app, &version, &done])
+        .await
+        .map_err(Error::db(
+            "recording progress of a no-transaction migration",
+        ))?;
+    Ok(())
+}
+
+pub(crate) async fn failed(
+    client: &impl GenericClient,
+    app: &str,
+    version: i64,
+    error: &str,
+) -> Result<(), Error> {
+    client
+        .execute(FAILED, &[&app, &version, &error])
+        .await
+        .map_err(Error::db(
+            "recording the failure of a no-transaction migration",
+        ))?;
+    Ok(())
+}
+
+pub(crate) async fn finish(
+    client: &impl GenericClient,
+    app: &str,
+    version: i64,
+    execution_ms: i64,
+) -> Result<(), Error> {
+    client
+        .execute(FINISH, &[&app, &version, &execution_ms])
+        .await
+        .map_err(Error::db("recording the end of a no-transaction migration"))?;
+    Ok(())
+}
+
+/// Marks a (dirty) row as applied with the given checksum; false if there is no row.
+pub(crate) async fn mark_applied(
+    client: &impl GenericClient,
+    app: &str,
+    version: i64,
+    checksum: Checksum,
+) -> Result<bool, Error> {
+    let n = client
+        .execute(MARK_APPLIED, &[&app, &version, &&checksum.0[..]])
+        .await
+        .map_err(Error::db("marking a migration as applied"))?;
+    Ok(n > 0)
+}
+
+/// Deletes a row (the migration counts as not applied); false if there was none.
+pub(crate) async fn delete(
+    client: &impl GenericClient,
+    app: &str,
+    version: i64,
+) -> Result<bool, Error> {
+    let n = client
+        .execute(DELETE, &[&app, &version])
+        .await
+        .map_err(Error::db("deleting a row of plover.migrations"))?;
+    Ok(n > 0)
+}
+
+/// Writes the Supabase CLI's row for a migration.
+pub(crate) async fn mirror(
+    client: &impl GenericClient,
+    m: &Migration,
+    statements: &[&str],
+) -> Result<(), Error> {
+    client
+        .execute(MIRROR, &[&m.version_text(), &m.name(), &statements])
+        .await
+        .map_err(Error::db(
+            "recording the migration in supabase_migrations.schema_migrations",
+        ))?;
+    Ok(())
+}
+
+pub(crate) async fn unmirror(client: &impl GenericClient, version_text: &str) -> Result<(), Error> {
+    client
+        .execute(UNMIRROR, &[&version_text])
+        .await
+        .map_err(Error::db(
+            "deleting from supabase_migrations.schema_migrations",
+        ))?;
+    Ok(())
+}
+
+/// Tells PostgREST to reload its schema cache.
+pub(crate) async fn notify_pgrst(client: &impl GenericClient) -> Result<(), Error> {
+    client
+        .batch_execute(NOTIFY_PGRST)
+        .await
+        .map_err(Error::db("notifying PostgREST (NOTIFY pgrst)"))
+}

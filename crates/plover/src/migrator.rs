@@ -1,0 +1,334 @@
+//! The API apps, the xtask and tests call: [`Migrator`] (policy and settings),
+//! [`Report`] (what a run did).
+//!
+//! One code path: every caller plans and applies through this type, under the lock.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::{Client, NoTls};
+
+use crate::apply::{self, Applied, Event, Prepared, Settings, TransactionMode};
+use crate::error::Error;
+use crate::history::{self, SupabaseHistory};
+use crate::lock;
+use crate::plan::{Missing, OutOfOrder, Plan};
+use crate::source::Source;
+
+/// What to record for a version with [`Migrator::repair`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Repair {
+    /// Record it as applied (with the local file's checksum) without running it.
+    Applied,
+    /// Delete its history row, so it counts as not applied.
+    Reverted,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Migrations applied by this run, in order, with their execution time.
+    pub applied: Vec<Applied>,
+    /// How many local migrations were already applied.
+    pub already_applied: usize,
+    /// How long the run waited for the lock.
+    pub lock_wait: Duration,
+    /// The whole run, lock wait included.
+    pub total: Duration,
+    /// The newest applied version after the run.
+    pub version: Option<i64>,
+}
+
+type OnEvent = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// Plans and applies a set of migrations for one app.
+///
+/// ```no_run
+/// # async fn boot(client: &mut tokio_postgres::Client) -> Result<(), plover::Error> {
+/// static MIGRATIONS: plover::Embedded =
+///     plover::embed_migrations!("$CARGO_MANIFEST_DIR/../../supabase/migrations");
+///
+/// let report = plover::Migrator::new(MIGRATIONS.load()?)
+///     .app("money_tracker")
+///     .run(client)
+///     .await?;
+/// println!("applied {} migrations", report.applied.len());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Migrator {
+    source: Source,
+    app: String,
+    out_of_order: OutOfOrder,
+    missing: Missing,
+    lock_wait: Duration,
+    lock_timeout: Duration,
+    statement_timeout: Option<Duration>,
+    transaction_mode: TransactionMode,
+    notify_pgrst: bool,
+    supabase_history: SupabaseHistory,
+    applied_by: String,
+    on_event: OnEvent,
+}
+
+impl std::fmt::Debug for Migrator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Migrator")
+            .field("origin", &self.source.origin())
+            .field("migrations", &self.source.migrations().len())
+            .field("app", &self.app)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The app name used when none is set.
+pub const DEFAULT_APP: &str = "default";
+
+impl Migrator {
+    /// A migrator with safe defaults: app `default`, out-of-order and missing
+    /// migrations refused, lock wait 5 minutes, `lock_timeout` 5 s, no
+    /// `statement_timeout`, one transaction per migration, PostgREST notified, and the
+    /// Supabase CLI's history kept for a Supabase project.
+    pub fn new(source: Source) -> Migrator {
+        Migrator {
+            source,
+            app: DEFAULT_APP.to_owned(),
+            out_of_order: OutOfOrder::Refuse,
+            missing: Missing::Refuse,
+            lock_wait: Duration::from_secs(300),
+            lock_timeout: Duration::from_secs(5),
+            statement_timeout: None,
+            transaction_mode: TransactionMode::PerMigration,
+            notify_pgrst: true,
+            supabase_history: SupabaseHistory::Auto,
+            applied_by: default_applied_by(),
+            on_event: Arc::new(|_| {}),
+        }
+    }
+
+    /// The app whose history this migrator reads and writes. Several apps can share
+    /// a database; each sees and locks only its own rows.
+    pub fn app(mut self, app: impl Into<String>) -> Self {
+        self.app = app.into();
+        self
+    }
+    /// Whether pending migrations older than the newest applied one may run.
+    pub fn out_of_order(mut self, policy: OutOfOrder) -> Self {
+        self.out_of_order = policy;
+        self
+    }
+    /// Whether applied migrations without a local file are tolerated.
+    pub fn missing(mut self, policy: Missing) -> Self {
+        self.missing = policy;
+        self
+    }
+    /// How long to wait for another run's lock before giving up.
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+    /// `lock_timeout` while migrations run (reset afterwards).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+    /// `statement_timeout` while migrations run (reset afterwards); `None` for none.
+    pub fn statement_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.statement_timeout = timeout;
+        self
+    }
+    /// One transaction per migration (default) or one for all.
+    pub fn transaction_mode(mut self, mode: TransactionMode) -> Self {
+        self.transaction_mode = mode;
+        self
+    }
+    /// Whether to `NOTIFY pgrst, 'reload schema'` after applying anything.
+    pub fn notify_pgrst(mut self, notify: bool) -> Self {
+        self.notify_pgrst = notify;
+        self
+    }
+    /// Whether to keep `supabase_migrations.schema_migrations` in step.
+    pub fn supabase_history(mut self, mode: SupabaseHistory) -> Self {
+        self.supabase_history = mode;
+        self
+    }
+    /// What to record as `applied_by` (default: program@host).
+    pub fn applied_by(mut self, who: impl Into<String>) -> Self {
+        self.applied_by = who.into();
+        self
+    }
+    /// Called as the run progresses (for progress bars).
+    pub fn on_event(mut self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.on_event = Arc::new(f);
+        self
+    }
+
+    /// The migration set.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+    /// The app name.
+    pub fn app_name(&self) -> &str {
+        &self.app
+    }
+
+    fn supabase(&self) -> bool {
+        match self.supabase_history {
+            SupabaseHistory::Auto => self.source.is_supabase(),
+            SupabaseHistory::On => true,
+            SupabaseHistory::Off => false,
+        }
+    }
+
+    /// The plan as the database stands now (read-only, no lock taken).
+    pub async fn plan(&self, client: &Client) -> Result<Plan<'_>, Error> {
+        let rows = history::load(client, &self.app).await?;
+        Ok(Plan::new(&self.source, &rows))
+    }
+
+    /// Takes the lock, re-plans, and applies what is pending.
+    ///
+    /// Refuses, applying nothing, when the plan has problems (modified, missing,
+    /// out-of-order or dirty migrations) or a pending file fails to split or holds
+    /// transaction control. The lock is released on every path.
+    pub async fn run(&self, client: &mut Client) -> Result<Report, Error> {
+        let started = Instant::now();
+        let (mut report, lock_wait) =
+            lock::with_lock(client, &self.app, self.lock_wait, async |client| {
+                self.run_locked(client).await
+            })
+            .await?;
+        report.lock_wait = lock_wait;
+        report.total = started.elapsed();
+        Ok(report)
+    }
+
+    async fn run_locked(&self, client: &mut Client) -> Result<Report, Error> {
+        let supabase = self.supabase();
+        let (rows, bootstrap) = history::inspect(&*client, &self.app, supabase).await?;
+        let plan = Plan::new(&self.source, &rows);
+        let pending = plan.check(self.out_of_order, self.missing)?;
+        let prepared: Vec<Prepared<'_>> = pending
+            .iter()
+            .map(|m| apply::prepare(m))
+            .collect::<Result<_, _>>()?;
+        let settings = Settings {
+            app: &self.app,
+            applied_by: &self.applied_by,
+            lock_timeout: self.lock_timeout,
+            statement_timeout: self.statement_timeout,
+            supabase,
+            bootstrap: std::sync::Mutex::new(bootstrap),
+            total: prepared.len(),
+            on_event: &*self.on_event,
+        };
+        let applied = apply::run(client, &settings, &prepared, self.transaction_mode).await?;
+        if self.notify_pgrst && !applied.is_empty() {
+            history::notify_pgrst(&*client).await?;
+        }
+        let already_applied = plan.entries().len() - pending.len();
+        Ok(Report {
+            version: applied.last().map(|a| a.version).or(plan.newest_applied()),
+            applied,
+            already_applied,
+            ..Report::default()
+        })
+    }
+
+    /// Connects to `url` on a dedicated connection, runs, and disconnects.
+    pub async fn run_url(&self, url: &str) -> Result<Report, Error> {
+        let mut client = connect(url).await?;
+        self.run(&mut client).await
+    }
+
+    /// Records `version` as applied or reverted without running anything, under the
+    /// lock; for dirty no-transaction runs fixed by hand, or adopted histories.
+    pub async fn repair(
+        &self,
+        client: &mut Client,
+        version: i64,
+        repair: Repair,
+    ) -> Result<(), Error> {
+        let supabase = self.supabase();
+        lock::with_lock(client, &self.app, self.lock_wait, async |client| {
+            let (_, bootstrap) = history::inspect(&*client, &self.app, supabase).await?;
+            if bootstrap.is_needed() {
+                let tx = client
+                    .transaction()
+                    .await
+                    .map_err(Error::db("starting a transaction"))?;
+                bootstrap.run(&tx).await?;
+                tx.commit()
+                    .await
+                    .map_err(Error::db("creating the history tables"))?;
+            }
+            let local = self.source.get(version);
+            match repair {
+                Repair::Applied => {
+                    let Some(m) = local else {
+                        return Err(Error::NothingToRepair {
+                            app: self.app.clone(),
+                            version,
+                        });
+                    };
+                    if !history::mark_applied(&*client, &self.app, version, m.checksum()).await? {
+                        history::insert_applied(&*client, &self.app, m, 0, &self.applied_by)
+                            .await?;
+                    }
+                    if supabase {
+                        let statements = apply::prepare(m)
+                            .map(|p| p.statements.iter().map(|s| s.sql.to_owned()).collect())
+                            .unwrap_or_else(|_| vec![m.sql().to_owned()]);
+                        let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+                        history::mirror(&*client, m, &statements).await?;
+                    }
+                }
+                Repair::Reverted => {
+                    if !history::delete(&*client, &self.app, version).await? {
+                        return Err(Error::NothingToRepair {
+                            app: self.app.clone(),
+                            version,
+                        });
+                    }
+                    if supabase {
+                        let text = local
+                            .map(|m| m.version_text().to_owned())
+                            .unwrap_or_else(|| version.to_string());
+                        history::unmirror(&*client, &text).await?;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+}
+
+/// Opens a connection (no TLS: plover talks to loopback and in-cluster servers) and
+/// drives it on the current runtime.
+pub async fn connect(url: &str) -> Result<Client, Error> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(Error::db("connecting to the database"))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "database connection closed");
+        }
+    });
+    Ok(client)
+}
+
+fn default_applied_by() -> String {
+    let program = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "plover".into());
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    format!("{program}@{host}")
+}

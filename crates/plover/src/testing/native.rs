@@ -1,0 +1,331 @@
+//! The native provider: system server binaries, one shared cluster per state
+//! directory, run as an unprivileged user when the caller is root.
+
+use std::fs::{self, File};
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::TestingError;
+
+/// A running server.
+#[derive(Debug, Clone)]
+pub struct NativeServer {
+    port: u16,
+    data_dir: PathBuf,
+    bin_dir: PathBuf,
+}
+
+const STATE_FILE: &str = "server.state";
+const LOCK_FILE: &str = "server.lock";
+
+impl NativeServer {
+    /// The shared server of [`state_dir`]: reused if it answers, started otherwise.
+    /// Concurrent callers (threads or processes) serialise on a file lock.
+    pub async fn shared() -> Result<NativeServer, TestingError> {
+        let dir = state_dir();
+        tokio::task::spawn_blocking(move || Self::shared_in(&dir))
+            .await
+            .map_err(|e| TestingError::Io {
+                what: "starting the test server".into(),
+                source: std::io::Error::other(e),
+            })?
+    }
+
+    fn shared_in(dir: &Path) -> Result<NativeServer, TestingError> {
+        fs::create_dir_all(dir).map_err(TestingError::io(format!("creating {}", dir.display())))?;
+        let lock = File::create(dir.join(LOCK_FILE))
+            .map_err(TestingError::io("creating the server lock file"))?;
+        lock.lock()
+            .map_err(TestingError::io("locking the server lock file"))?;
+        if let Some(server) = Self::read_state(dir) {
+            if server.is_alive() {
+                return Ok(server);
+            }
+            server.stop_quietly();
+        }
+        let server = Self::start(dir)?;
+        fs::write(
+            dir.join(STATE_FILE),
+            format!(
+                "{}\n{}\n{}\n",
+                server.port,
+                server.data_dir.display(),
+                server.bin_dir.display()
+            ),
+        )
+        .map_err(TestingError::io("writing the server state file"))?;
+        Ok(server)
+    }
+
+    fn read_state(dir: &Path) -> Option<NativeServer> {
+        let text = fs::read_to_string(dir.join(STATE_FILE)).ok()?;
+        let mut lines = text.lines();
+        Some(NativeServer {
+            port: lines.next()?.parse().ok()?,
+            data_dir: lines.next()?.into(),
+            bin_dir: lines.next()?.into(),
+        })
+    }
+
+    /// Whether the server accepts connections (pg_ctl status plus a TCP connect).
+    fn is_alive(&self) -> bool {
+        self.data_dir.join("postmaster.pid").exists()
+            && std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok()
+    }
+
+    fn start(dir: &Path) -> Result<NativeServer, TestingError> {
+        let bin_dir = find_binaries()?;
+        let user = RunAs::current();
+        let root = match &user {
+            RunAs::Myself => dir.join("pg"),
+            // The data directory must be reachable by the unprivileged user; the
+            // state directory may sit under a home directory it cannot enter.
+            RunAs::User { .. } => std::env::temp_dir().join(format!(
+                "plover-pg-{}",
+                &crate::source::Checksum::of(dir.as_os_str().as_encoded_bytes()).to_hex()[..12]
+            )),
+        };
+        if root.exists() {
+            fs::remove_dir_all(&root)
+                .map_err(TestingError::io(format!("removing {}", root.display())))?;
+        }
+        fs::create_dir_all(&root)
+            .map_err(TestingError::io(format!("creating {}", root.display())))?;
+        user.chown(&root)?;
+        let data_dir = root.join("data");
+        let mut initdb = Command::new(bin_dir.join("initdb"));
+        initdb.arg("-D").arg(&data_dir).args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--locale=C",
+        ]);
+        run(user.apply(&mut initdb), "initdb")?;
+        let mut last = None;
+        for _ in 0..5 {
+            let port = free_port()?;
+            let server = NativeServer {
+                port,
+                data_dir: data_dir.clone(),
+                bin_dir: bin_dir.clone(),
+            };
+            let options = format!(
+                "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} \
+                 -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+                 -c max_connections=300 -c shared_buffers=128MB",
+                root.display()
+            );
+            let mut pg_ctl = Command::new(bin_dir.join("pg_ctl"));
+            pg_ctl
+                .arg("-D")
+                .arg(&data_dir)
+                .arg("-l")
+                .arg(root.join("server.log"))
+                .args(["-w", "-t", "60", "-o", &options, "start"]);
+            match run(user.apply(&mut pg_ctl), "pg_ctl start") {
+                Ok(()) => return Ok(server),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| TestingError::Command {
+            what: "pg_ctl start".into(),
+            status: "no attempt".into(),
+            output: String::new(),
+        }))
+    }
+
+    fn stop_quietly(&self) {
+        let mut pg_ctl = Command::new(self.bin_dir.join("pg_ctl"));
+        pg_ctl
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args(["-m", "immediate", "-w", "stop"]);
+        let _ = run(RunAs::current().apply(&mut pg_ctl), "pg_ctl stop");
+    }
+
+    /// A connection string for `database` (user `postgres`, trust authentication).
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// The server's TCP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The directory holding the server binaries in use.
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+}
+
+/// Stops the shared server of [`state_dir`], if one runs. Returns whether it did.
+pub fn stop_shared() -> Result<bool, TestingError> {
+    let dir = state_dir();
+    let Some(server) = NativeServer::read_state(&dir) else {
+        return Ok(false);
+    };
+    let running = server.data_dir.join("postmaster.pid").exists();
+    if running {
+        let mut pg_ctl = Command::new(server.bin_dir.join("pg_ctl"));
+        pg_ctl
+            .arg("-D")
+            .arg(&server.data_dir)
+            .args(["-m", "fast", "-w", "stop"]);
+        run(RunAs::current().apply(&mut pg_ctl), "pg_ctl stop")?;
+    }
+    let _ = fs::remove_file(dir.join(STATE_FILE));
+    if let Some(root) = server.data_dir.parent() {
+        let _ = fs::remove_dir_all(root);
+    }
+    Ok(running)
+}
+
+/// Where the shared server keeps its state: `PLOVER_STATE_DIR`, else
+/// `<target dir>/plover`, found from `CARGO_TARGET_DIR` or the running executable's
+/// path, else a directory under the system temp dir.
+pub fn state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PLOVER_STATE_DIR") {
+        return dir.into();
+    }
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir).join("plover");
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(target) = exe
+            .ancestors()
+            .find(|p| p.file_name().is_some_and(|n| n == "target"))
+    {
+        return target.join("plover");
+    }
+    std::env::temp_dir().join("plover")
+}
+
+/// The directory holding `initdb` and `pg_ctl`: `PLOVER_PG_BIN`, `pg_config
+/// --bindir`, the newest `/usr/lib/postgresql/<major>/bin`, then `PATH`.
+pub fn find_binaries() -> Result<PathBuf, TestingError> {
+    let has = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
+    let mut searched = Vec::new();
+    if let Some(dir) = std::env::var_os("PLOVER_PG_BIN") {
+        let dir = PathBuf::from(dir);
+        if has(&dir) {
+            return Ok(dir);
+        }
+        searched.push(format!("PLOVER_PG_BIN={}", dir.display()));
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if out.status.success() && has(&dir) {
+            return Ok(dir);
+        }
+        searched.push("pg_config --bindir".into());
+    }
+    let mut majors: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let major = e.file_name().to_str()?.parse().ok()?;
+            Some((major, e.path().join("bin")))
+        })
+        .filter(|(_, d)| has(d))
+        .collect();
+    majors.sort();
+    if let Some((_, dir)) = majors.pop() {
+        return Ok(dir);
+    }
+    searched.push("/usr/lib/postgresql/*/bin".into());
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+        if has(&dir) {
+            return Ok(dir);
+        }
+    }
+    searched.push("PATH".into());
+    Err(TestingError::NoBinaries {
+        searched: searched.join(", "),
+    })
+}
+
+/// Who runs the server: ourselves, or (as root) an unprivileged account.
+enum RunAs {
+    Myself,
+    User { uid: u32, gid: u32 },
+}
+
+impl RunAs {
+    fn current() -> RunAs {
+        if !is_root() {
+            return RunAs::Myself;
+        }
+        let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+        for name in ["postgres", "nobody"] {
+            for line in passwd.lines() {
+                let f: Vec<&str> = line.split(':').collect();
+                if f.len() > 3
+                    && f[0] == name
+                    && let (Ok(uid), Ok(gid)) = (f[2].parse(), f[3].parse())
+                {
+                    return RunAs::User { uid, gid };
+                }
+            }
+        }
+        RunAs::User {
+            uid: 65534,
+            gid: 65534,
+        }
+    }
+
+    fn apply<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        if let RunAs::User { uid, gid } = self {
+            cmd.uid(*uid).gid(*gid).current_dir("/");
+        }
+        cmd
+    }
+
+    fn chown(&self, path: &Path) -> Result<(), TestingError> {
+        if let RunAs::User { uid, gid } = self {
+            std::os::unix::fs::chown(path, Some(*uid), Some(*gid))
+                .map_err(TestingError::io(format!("chown {}", path.display())))?;
+        }
+        Ok(())
+    }
+}
+
+fn is_root() -> bool {
+    // The owner of /proc/self is our effective uid.
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+fn free_port() -> Result<u16, TestingError> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .map_err(TestingError::io("finding a free port"))?;
+    Ok(listener
+        .local_addr()
+        .map_err(TestingError::io("finding a free port"))?
+        .port())
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<(), TestingError> {
+    let out = cmd.output().map_err(TestingError::io(what.to_owned()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(TestingError::Command {
+        what: what.into(),
+        status: out.status.to_string(),
+        output: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    })
+}
