@@ -16,7 +16,10 @@ fn cargo_run(dir: &Path, target: &Path) -> Result<String> {
         .output()
         .context("running cargo")?;
     if !out.status.success() {
-        bail!("cargo run failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "cargo run failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8(out.stdout)?)
 }
@@ -64,7 +67,11 @@ fn adding_editing_and_removing_a_migration_rebuilds_the_embedding_crate() -> Res
 
     std::fs::write(migrations.join("2_b.sql"), "create table b (id int);\n")?;
     let added = cargo_run(dir, &target)?;
-    assert_eq!(added.lines().count(), 2, "adding a file must rebuild: {added}");
+    assert_eq!(
+        added.lines().count(),
+        2,
+        "adding a file must rebuild: {added}"
+    );
 
     std::fs::write(migrations.join("1_a.sql"), "create table a (id bigint);\n")?;
     let edited = cargo_run(dir, &target)?;
@@ -77,7 +84,11 @@ fn adding_editing_and_removing_a_migration_rebuilds_the_embedding_crate() -> Res
 
     std::fs::remove_file(migrations.join("2_b.sql"))?;
     let removed = cargo_run(dir, &target)?;
-    assert_eq!(removed.lines().count(), 1, "removing a file must rebuild: {removed}");
+    assert_eq!(
+        removed.lines().count(),
+        1,
+        "removing a file must rebuild: {removed}"
+    );
 
     // A bad name added later fails loudly at load, naming the file.
     std::fs::write(migrations.join("oops.sql"), "")?;

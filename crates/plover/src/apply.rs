@@ -274,7 +274,9 @@ async fn without_transaction(
         .query_one(SET_SESSION_TIMEOUTS, &[&lock_timeout, &statement_timeout])
         .await
         .map_err(Error::db("setting lock_timeout and statement_timeout"))?;
-    let (prev_lock, prev_statement): (String, String) = (previous.get(0), previous.get(1));
+    let context = "reading lock_timeout and statement_timeout";
+    let prev_lock: String = previous.try_get(0).map_err(Error::db(context))?;
+    let prev_statement: String = previous.try_get(1).map_err(Error::db(context))?;
     (settings.on_event)(&Event::Applying {
         version: m.version(),
         name: m.name().to_owned(),

@@ -103,12 +103,12 @@ pub enum Error {
     #[error("{0}")]
     Migration(Box<MigrationFailed>),
 
-    /// A database call outside a migration failed.
-    #[error("{context}: {source}")]
+    /// A database call outside a migration failed. The message holds the server's
+    /// error (or the connection's) in full.
+    #[error("{context}: {}", describe(error))]
     Database {
         context: &'static str,
-        #[source]
-        source: tokio_postgres::Error,
+        error: tokio_postgres::Error,
     },
 
     /// `repair` was asked for a version that has no history row for this app.
@@ -117,18 +117,40 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn db(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> Error {
-        move |source| Error::Database { context, source }
+    pub(crate) fn db(context: &'static str) -> impl Fn(tokio_postgres::Error) -> Error + Copy {
+        move |error| Error::Database { context, error }
     }
 
     /// The SQLSTATE of a failed migration or database call, when the server sent one.
     pub fn sqlstate(&self) -> Option<&str> {
         match self {
             Error::Migration(m) => Some(&m.sqlstate),
-            Error::Database { source, .. } => source.code().map(|c| c.code()),
+            Error::Database { error, .. } => error.code().map(|c| c.code()),
             _ => None,
         }
     }
+}
+
+/// A driver error in one line: the server's message, SQLSTATE, detail and hint, or
+/// the connection error with its causes.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+        if let Some(d) = db.detail() {
+            s.push_str(&format!("; detail: {d}"));
+        }
+        if let Some(h) = db.hint() {
+            s.push_str(&format!("; hint: {h}"));
+        }
+        return s;
+    }
+    let mut s = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        s.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    s
 }
 
 struct ProblemList<'a>(&'a [Problem]);

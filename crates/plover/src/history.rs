@@ -146,7 +146,9 @@ pub(crate) async fn inspect(
         .query_one(EXISTS, &[])
         .await
         .map_err(Error::db("checking for the history tables"))?;
-    let (plover, supabase_exists): (bool, bool) = (row.get(0), row.get(1));
+    let context = "checking for the history tables";
+    let plover: bool = row.try_get(0).map_err(Error::db(context))?;
+    let supabase_exists: bool = row.try_get(1).map_err(Error::db(context))?;
     let bootstrap = Bootstrap {
         plover: !plover,
         supabase: supabase && !supabase_exists,
@@ -170,10 +172,7 @@ pub async fn load(client: &impl GenericClient, app: &str) -> Result<Vec<AppliedR
 }
 
 fn row_to_applied(row: &Row) -> Result<AppliedRow, Error> {
-    let get = |e| Error::Database {
-        context: "reading a row of plover.migrations",
-        source: e,
-    };
+    let get = Error::db("reading a row of plover.migrations");
     let checksum: Vec<u8> = row.try_get("checksum").map_err(get)?;
     let state: String = row.try_get("state").map_err(get)?;
     Ok(AppliedRow {

@@ -3,22 +3,22 @@
 //! [`with_lock`] takes the lock, runs a closure, and releases the lock on every path,
 //! error paths included; there is no unlock for an early return to skip. When the
 //! session dies instead, the server releases the lock itself.
+//!
+//! Waiting polls `pg_try_advisory_lock` between short pauses rather than blocking in
+//! `pg_advisory_lock`: a backend blocked in a statement holds a snapshot, and
+//! `CREATE INDEX CONCURRENTLY` run by the lock holder waits for every such snapshot
+//! to end, which the server then breaks as a deadlock.
 
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use tokio_postgres::Client;
-use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Row};
 
 use crate::error::Error;
 
 const TRY_LOCK: &str = "SELECT pg_try_advisory_lock($1)";
-const LOCK: &str = "SELECT pg_advisory_lock($1)";
 const UNLOCK: &str = "SELECT pg_advisory_unlock($1)";
 const DATABASE: &str = "SELECT current_database()::text";
-const SET_LOCK_TIMEOUT: &str =
-    "SELECT current_setting('lock_timeout'), set_config('lock_timeout', $1, false)";
-const RESTORE_LOCK_TIMEOUT: &str = "SELECT set_config('lock_timeout', $1, false)";
 /// A bigint advisory lock shows in pg_locks as classid = high 32 bits, objid = low
 /// 32 bits, objsubid = 1.
 const HOLDER: &str = "
@@ -27,6 +27,10 @@ SELECT pid FROM pg_locks
    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
    AND classid = $1::bigint::oid AND objid = $2::bigint::oid
  LIMIT 1";
+
+/// The first pause between attempts; it doubles up to [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(10);
+const MAX_PAUSE: Duration = Duration::from_millis(250);
 
 /// The lock key of an app in a database: the first 8 bytes of
 /// SHA-256("plover\0<database>\0<app>").
@@ -37,15 +41,27 @@ pub fn key(database: &str, app: &str) -> i64 {
     i64::from_be_bytes(first)
 }
 
+/// Reads column 0 of a row whose type the query fixes.
+pub(crate) fn first<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a Row,
+    context: &'static str,
+) -> Result<T, Error> {
+    row.try_get(0).map_err(Error::db(context))
+}
+
 /// The backend pid holding `key`, if any.
 pub async fn holder(client: &Client, key: i64) -> Result<Option<i32>, Error> {
     let high = (key as u64 >> 32) as i64;
     let low = (key as u64 & 0xffff_ffff) as i64;
-    let row = client
+    let context = "looking up who holds the migration lock";
+    match client
         .query_opt(HOLDER, &[&high, &low])
         .await
-        .map_err(Error::db("looking up who holds the migration lock"))?;
-    Ok(row.map(|r| r.get(0)))
+        .map_err(Error::db(context))?
+    {
+        Some(row) => Ok(Some(first(&row, context)?)),
+        None => Ok(None),
+    }
 }
 
 /// Runs `f` while holding the migration lock of `app`. Waits at most `wait` for the
@@ -58,11 +74,12 @@ pub async fn with_lock<T>(
     f: impl AsyncFnOnce(&mut Client) -> Result<T, Error>,
 ) -> Result<(T, Duration), Error> {
     let started = Instant::now();
-    let database: String = client
+    let context = "reading the database name";
+    let row = client
         .query_one(DATABASE, &[])
         .await
-        .map_err(Error::db("reading the database name"))?
-        .get(0);
+        .map_err(Error::db(context))?;
+    let database: String = first(&row, context)?;
     let key = key(&database, app);
     acquire(client, app, key, wait).await?;
     let waited = started.elapsed();
@@ -74,59 +91,55 @@ pub async fn with_lock<T>(
     result.map(|t| (t, waited))
 }
 
-async fn acquire(client: &Client, app: &str, key: i64, wait: Duration) -> Result<(), Error> {
-    let got: bool = client
+async fn try_lock(client: &Client, key: i64) -> Result<bool, Error> {
+    let context = "taking the migration lock";
+    let row = client
         .query_one(TRY_LOCK, &[&key])
         .await
-        .map_err(Error::db("taking the migration lock"))?
-        .get(0);
-    if got {
+        .map_err(Error::db(context))?;
+    first(&row, context)
+}
+
+async fn acquire(client: &Client, app: &str, key: i64, wait: Duration) -> Result<(), Error> {
+    if try_lock(client, key).await? {
         return Ok(());
     }
-    let holder = holder(client, key).await?;
+    let started = Instant::now();
+    let mut holder_pid = holder(client, key).await?;
     tracing::info!(
         app,
-        holder_pid = holder,
+        holder_pid,
         "waiting up to {wait:?} for the migration lock{}",
-        holder
+        holder_pid
             .map(|p| format!(" held by backend pid {p}"))
             .unwrap_or_default()
     );
-    let timeout = |holder| Error::LockTimeout {
-        app: app.to_owned(),
-        holder,
-        waited: wait,
-    };
-    let ms = wait.as_millis();
-    if ms == 0 {
-        // lock_timeout = 0 would mean "wait forever".
-        return Err(timeout(holder));
-    }
-    let previous: String = client
-        .query_one(SET_LOCK_TIMEOUT, &[&format!("{ms}ms")])
-        .await
-        .map_err(Error::db("setting lock_timeout for the lock wait"))?
-        .get(0);
-    let locked = client.query_one(LOCK, &[&key]).await;
-    let restored = client.query_one(RESTORE_LOCK_TIMEOUT, &[&previous]).await;
-    match locked {
-        Ok(_) => {
-            if let Err(e) = restored {
-                let _ = client.query_one(UNLOCK, &[&key]).await;
-                return Err(Error::db("restoring lock_timeout")(e));
-            }
+    let mut pause = FIRST_PAUSE;
+    loop {
+        let left = wait.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return Err(Error::LockTimeout {
+                app: app.to_owned(),
+                holder: holder(client, key).await.ok().flatten().or(holder_pid),
+                waited: started.elapsed(),
+            });
         }
-        Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
-            let holder = holder_after(client, key).await.or(holder);
-            return Err(timeout(holder));
+        tokio::time::sleep(pause.min(left)).await;
+        pause = (pause * 2).min(MAX_PAUSE);
+        if try_lock(client, key).await? {
+            tracing::info!(app, waited = ?started.elapsed(), "took the migration lock");
+            return Ok(());
         }
-        Err(e) => return Err(Error::db("waiting for the migration lock")(e)),
+        let now = holder(client, key).await?;
+        if now.is_some() && now != holder_pid {
+            tracing::info!(
+                app,
+                holder_pid = now,
+                "the migration lock changed hands; still waiting"
+            );
+            holder_pid = now;
+        }
     }
-    Ok(())
-}
-
-async fn holder_after(client: &Client, key: i64) -> Option<i32> {
-    holder(client, key).await.ok().flatten()
 }
 
 #[cfg(test)]

@@ -312,7 +312,16 @@ impl Embedded {
 
     /// Parses and validates the embedded files.
     pub fn load(&self) -> Result<Source, Error> {
-        let origin = self.origin.trim_start_matches("$CARGO_MANIFEST_DIR/");
+        // Shown relative to the workspace, as people name the folder:
+        // "$CARGO_MANIFEST_DIR/../supabase/migrations" reads "supabase/migrations".
+        let mut origin = self.origin.trim_start_matches("$CARGO_MANIFEST_DIR");
+        while let Some(rest) = origin
+            .strip_prefix('/')
+            .or_else(|| origin.strip_prefix("./"))
+            .or_else(|| origin.strip_prefix("../"))
+        {
+            origin = rest;
+        }
         Source::from_files(
             origin,
             self.dir
