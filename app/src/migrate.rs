@@ -88,7 +88,7 @@ fn log_event(event: &plover::Event) {
             name,
             index,
             total,
-        } => tracing::debug!(version, name, "applying migration {}/{total}", index + 1),
+        } => tracing::debug!(version, name, "applying migration {index}/{total}"),
         plover::Event::Applied {
             version,
             name,

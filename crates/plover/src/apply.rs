@@ -43,6 +43,7 @@ pub enum Event {
     Applying {
         version: i64,
         name: String,
+        /// 1-based position in this run.
         index: usize,
         total: usize,
     },
@@ -323,6 +324,16 @@ async fn without_transaction(
         duration,
     });
     Ok(())
+}
+
+/// The statements the Supabase CLI's history records for a migration recorded
+/// without running it (repair, adoption): its statements, or the whole file when it
+/// does not split.
+pub(crate) fn mirror_statements(m: &Migration) -> Vec<&str> {
+    match split::split(m.sql()) {
+        Ok(statements) => statements.iter().map(|s| s.sql).collect(),
+        Err(_) => vec![m.sql()],
+    }
 }
 
 fn statement_texts<'a>(p: &'a Prepared<'_>) -> Vec<&'a str> {

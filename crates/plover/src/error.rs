@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::adopt::Adopt;
 use crate::plan::Problem;
 use crate::split::SplitError;
 
@@ -114,6 +115,40 @@ pub enum Error {
     /// `repair` was asked for a version that has no history row for this app.
     #[error("version {version} has no history row for app `{app}`; nothing to repair")]
     NothingToRepair { app: String, version: i64 },
+
+    /// [`Migrator::adopt`](crate::Migrator::adopt) found no history table of the tool.
+    #[error(
+        "cannot adopt {from}'s history: table {} does not exist in this database; check the database URL and search_path, or adopt from the tool that migrated this database",
+        from.table()
+    )]
+    AdoptTableMissing { from: Adopt },
+
+    /// sqlx recorded a failed migration (`success = false`): its database is dirty.
+    #[error(
+        "_sqlx_migrations records version {version} as failed (success = false): sqlx left the database dirty, and nothing was adopted; finish or undo that migration by hand and fix its row (delete it, or set success = true), then adopt again"
+    )]
+    AdoptDirty { version: i64 },
+
+    /// The other tool recorded versions, but none of them has a local file.
+    #[error(
+        "{} records {} but none has a local migration file, so nothing was adopted; point the migrator at the migration directory {from} applied",
+        from.table(),
+        VersionList(versions)
+    )]
+    AdoptNoLocalFiles { from: Adopt, versions: Vec<String> },
+
+    /// refinery runs every migration in a transaction; a no-transaction file cannot be
+    /// handed to it.
+    #[error(
+        "{file}: is marked `-- plover:no-transaction`, and refinery runs every migration inside a transaction; apply this set with plover (Migrator::run) instead of refinery's runner"
+    )]
+    NoTransactionInRefinery { file: String },
+
+    /// refinery refused a converted migration.
+    #[error(
+        "{file}: refinery cannot take this migration ({message}); give the file a version that fits a 64-bit integer"
+    )]
+    Refinery { file: String, message: String },
 }
 
 impl Error {
@@ -151,6 +186,22 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
         cause = c.source();
     }
     s
+}
+
+/// "3 versions (1, 2, 3)", the first few only.
+struct VersionList<'a>(&'a [String]);
+
+impl fmt::Display for VersionList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 5;
+        let n = self.0.len();
+        write!(f, "{n} version{} (", if n == 1 { "" } else { "s" })?;
+        write!(f, "{}", self.0[..n.min(SHOWN)].join(", "))?;
+        if n > SHOWN {
+            write!(f, ", ...")?;
+        }
+        write!(f, ")")
+    }
 }
 
 struct ProblemList<'a>(&'a [Problem]);

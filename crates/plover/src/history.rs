@@ -91,6 +91,15 @@ const UNMIRROR: &str = "DELETE FROM supabase_migrations.schema_migrations WHERE 
 
 const NOTIFY_PGRST: &str = "NOTIFY pgrst, 'reload schema'";
 
+// Other tools' history tables, read to adopt them (see `adopt`). Unqualified names
+// resolve through search_path, as sqlx and refinery resolve them.
+const TABLE_EXISTS: &str = "SELECT to_regclass($1::text) IS NOT NULL";
+const SUPABASE_VERSIONS: &str =
+    "SELECT version FROM supabase_migrations.schema_migrations ORDER BY version";
+const SQLX_VERSIONS: &str = "SELECT version, success FROM _sqlx_migrations ORDER BY version";
+const REFINERY_VERSIONS: &str =
+    "SELECT version::bigint FROM refinery_schema_history ORDER BY version";
+
 /// Whether the Supabase CLI's table is kept in step.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SupabaseHistory {
@@ -347,4 +356,55 @@ pub(crate) async fn notify_pgrst(client: &impl GenericClient) -> Result<(), Erro
         .batch_execute(NOTIFY_PGRST)
         .await
         .map_err(Error::db("notifying PostgREST (NOTIFY pgrst)"))
+}
+
+/// Whether a table exists (`table` as the tool names it, resolved through search_path).
+pub(crate) async fn table_exists(client: &impl GenericClient, table: &str) -> Result<bool, Error> {
+    let context = "checking for another tool's history table";
+    let row = client
+        .query_one(TABLE_EXISTS, &[&table])
+        .await
+        .map_err(Error::db(context))?;
+    row.try_get(0).map_err(Error::db(context))
+}
+
+/// The versions in the Supabase CLI's table, as the text it stores.
+pub(crate) async fn supabase_versions(client: &impl GenericClient) -> Result<Vec<String>, Error> {
+    let context = "reading supabase_migrations.schema_migrations";
+    let rows = client
+        .query(SUPABASE_VERSIONS, &[])
+        .await
+        .map_err(Error::db(context))?;
+    rows.iter()
+        .map(|r| r.try_get(0).map_err(Error::db(context)))
+        .collect()
+}
+
+/// sqlx's versions, each with its `success` flag.
+pub(crate) async fn sqlx_versions(client: &impl GenericClient) -> Result<Vec<(i64, bool)>, Error> {
+    let context = "reading _sqlx_migrations";
+    let rows = client
+        .query(SQLX_VERSIONS, &[])
+        .await
+        .map_err(Error::db(context))?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0).map_err(Error::db(context))?,
+                r.try_get(1).map_err(Error::db(context))?,
+            ))
+        })
+        .collect()
+}
+
+/// refinery's versions (int4 or int8 columns alike).
+pub(crate) async fn refinery_versions(client: &impl GenericClient) -> Result<Vec<i64>, Error> {
+    let context = "reading refinery_schema_history";
+    let rows = client
+        .query(REFINERY_VERSIONS, &[])
+        .await
+        .map_err(Error::db(context))?;
+    rows.iter()
+        .map(|r| r.try_get(0).map_err(Error::db(context)))
+        .collect()
 }

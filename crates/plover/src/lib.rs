@@ -13,6 +13,7 @@
 //!
 //! See ARCHITECTURE.md for the module map and its invariants.
 
+pub mod adopt;
 pub mod apply;
 pub mod error;
 pub mod history;
@@ -26,6 +27,7 @@ pub mod split;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use adopt::{Adopt, Adopted};
 pub use apply::{Applied, Event, TransactionMode};
 pub use error::{Error, MigrationFailed};
 pub use history::SupabaseHistory;

@@ -172,7 +172,17 @@ impl Migrator {
         &self.app
     }
 
-    fn supabase(&self) -> bool {
+    /// How long to wait for the lock (for other modules that run under it).
+    pub(crate) fn lock_wait_setting(&self) -> Duration {
+        self.lock_wait
+    }
+    /// What runs record as `applied_by`.
+    pub(crate) fn applied_by_setting(&self) -> &str {
+        &self.applied_by
+    }
+
+    /// Whether `supabase_migrations.schema_migrations` is kept in step.
+    pub(crate) fn supabase(&self) -> bool {
         match self.supabase_history {
             SupabaseHistory::Auto => self.source.is_supabase(),
             SupabaseHistory::On => true,
@@ -276,11 +286,7 @@ impl Migrator {
                             .await?;
                     }
                     if supabase {
-                        let statements = apply::prepare(m)
-                            .map(|p| p.statements.iter().map(|s| s.sql.to_owned()).collect())
-                            .unwrap_or_else(|_| vec![m.sql().to_owned()]);
-                        let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
-                        history::mirror(&*client, m, &statements).await?;
+                        history::mirror(&*client, m, &apply::mirror_statements(m)).await?;
                     }
                 }
                 Repair::Reverted => {

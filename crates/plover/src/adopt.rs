@@ -1,0 +1,419 @@
+//! Adopting another tool's history: the Supabase CLI's, sqlx's or refinery's.
+//!
+//! A database migrated by another tool gets plover's own history rows for every local
+//! migration that tool recorded as applied, with the local file's checksum, in one
+//! transaction under the migration lock. Versions plover already records are left
+//! alone; versions the other tool recorded without a local file are reported, never
+//! invented; local versions it does not list stay pending. With the `refinery`
+//! feature, [`to_refinery`] also hands a [`Source`] to refinery's runner for teams that
+//! keep it.
+//!
+//! Architecture invariant: adoption runs no migration SQL. This module decides what
+//! to record; the SQL, the other tools' tables included, lives in `history`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use tokio_postgres::{Client, GenericClient};
+
+use crate::apply;
+use crate::error::Error;
+use crate::history;
+use crate::lock;
+use crate::migrator::Migrator;
+use crate::plan::AppliedRow;
+use crate::source::{Migration, Source};
+
+/// Whose history [`Migrator::adopt`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Adopt {
+    /// The Supabase CLI: `supabase_migrations.schema_migrations`, keyed by the file
+    /// name's version digits.
+    Supabase,
+    /// sqlx: `_sqlx_migrations`. A row with `success = false` (sqlx's dirty state) is
+    /// refused.
+    Sqlx,
+    /// refinery: `refinery_schema_history` (int4 or int8 versions).
+    Refinery,
+}
+
+impl Adopt {
+    /// The tool's history table, as the tool names it.
+    ///
+    /// ```
+    /// assert_eq!(plover::Adopt::Sqlx.table(), "_sqlx_migrations");
+    /// ```
+    pub fn table(self) -> &'static str {
+        match self {
+            Adopt::Supabase => "supabase_migrations.schema_migrations",
+            Adopt::Sqlx => "_sqlx_migrations",
+            Adopt::Refinery => "refinery_schema_history",
+        }
+    }
+
+    /// The word recorded in `applied_by` ("adopted from sqlx by ...").
+    fn key(self) -> &'static str {
+        match self {
+            Adopt::Supabase => "supabase",
+            Adopt::Sqlx => "sqlx",
+            Adopt::Refinery => "refinery",
+        }
+    }
+}
+
+impl fmt::Display for Adopt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Adopt::Supabase => "the Supabase CLI",
+            Adopt::Sqlx => "sqlx",
+            Adopt::Refinery => "refinery",
+        })
+    }
+}
+
+/// What [`Migrator::adopt`] recorded.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Adopted {
+    /// Versions written to plover's history by this call, in order.
+    pub adopted: Vec<i64>,
+    /// Versions the other tool recorded that plover's history already held (left
+    /// alone).
+    pub already: Vec<i64>,
+    /// Versions the other tool recorded that have no local file: nothing was written
+    /// for them. Worth a warning: the database has changes this source does not know.
+    pub unknown: Vec<i64>,
+    /// Versions the other tool recorded that are not a number (Supabase only: its
+    /// version column is text); skipped.
+    pub unreadable: Vec<String>,
+}
+
+impl Migrator {
+    /// Adopts another tool's history: records every local migration that `from`
+    /// recorded as applied in plover's history (with the local file's checksum),
+    /// without running anything, in one transaction under the migration lock.
+    /// plover's history tables are created if missing.
+    ///
+    /// With the Supabase history kept (see [`SupabaseHistory`](crate::SupabaseHistory)),
+    /// versions adopted from sqlx or refinery are written to
+    /// `supabase_migrations.schema_migrations` too.
+    ///
+    /// Fails, writing nothing, when the tool's table does not exist, when sqlx
+    /// recorded a failed migration, or when the tool recorded versions but none of
+    /// them has a local file (the wrong directory or database, most likely).
+    ///
+    /// ```no_run
+    /// # async fn switch(client: &mut tokio_postgres::Client) -> Result<(), plover::Error> {
+    /// let migrator = plover::Migrator::new(plover::Source::from_dir("supabase/migrations")?);
+    /// let adopted = migrator.adopt(client, plover::Adopt::Sqlx).await?;
+    /// if !adopted.unknown.is_empty() {
+    ///     eprintln!("sqlx applied versions with no local file: {:?}", adopted.unknown);
+    /// }
+    /// migrator.run(client).await?; // applies only what sqlx had not
+    /// # Ok(()) }
+    /// ```
+    pub async fn adopt(&self, client: &mut Client, from: Adopt) -> Result<Adopted, Error> {
+        let app = self.app_name();
+        // The Supabase CLI's own history needs no mirror: it is where the rows came from.
+        let mirror = self.supabase() && from != Adopt::Supabase;
+        let applied_by = format!(
+            "adopted from {} by {}",
+            from.key(),
+            self.applied_by_setting()
+        );
+        let (adopted, _) = lock::with_lock(client, app, self.lock_wait_setting(), async |client| {
+            let tx = client
+                .transaction()
+                .await
+                .map_err(Error::db("starting a transaction"))?;
+            let (rows, bootstrap) = history::inspect(&tx, app, mirror).await?;
+            let recorded = recorded(&tx, from).await?;
+            let sorted = sort(self.source(), &recorded.versions, &rows);
+            if sorted.adopt.is_empty()
+                && sorted.already.is_empty()
+                && (!sorted.unknown.is_empty() || !recorded.unreadable.is_empty())
+            {
+                return Err(Error::AdoptNoLocalFiles {
+                    from,
+                    versions: sorted
+                        .unknown
+                        .iter()
+                        .map(i64::to_string)
+                        .chain(recorded.unreadable.iter().map(|v| format!("{v:?}")))
+                        .collect(),
+                });
+            }
+            if !sorted.adopt.is_empty() {
+                bootstrap.run(&tx).await?;
+            }
+            for m in &sorted.adopt {
+                history::insert_applied(&tx, app, m, 0, &applied_by).await?;
+                if mirror {
+                    history::mirror(&tx, m, &apply::mirror_statements(m)).await?;
+                }
+            }
+            tx.commit()
+                .await
+                .map_err(Error::db("committing the adopted history"))?;
+            Ok(Adopted {
+                adopted: sorted.adopt.iter().map(|m| m.version()).collect(),
+                already: sorted.already,
+                unknown: sorted.unknown,
+                unreadable: recorded.unreadable,
+            })
+        })
+        .await?;
+        Ok(adopted)
+    }
+}
+
+/// What the other tool recorded as applied.
+struct Recorded {
+    versions: BTreeSet<i64>,
+    unreadable: Vec<String>,
+}
+
+async fn recorded(client: &impl GenericClient, from: Adopt) -> Result<Recorded, Error> {
+    if !history::table_exists(client, from.table()).await? {
+        return Err(Error::AdoptTableMissing { from });
+    }
+    let mut recorded = Recorded {
+        versions: BTreeSet::new(),
+        unreadable: Vec::new(),
+    };
+    match from {
+        Adopt::Supabase => {
+            for text in history::supabase_versions(client).await? {
+                match supabase_version(&text) {
+                    Some(v) => {
+                        recorded.versions.insert(v);
+                    }
+                    None => recorded.unreadable.push(text),
+                }
+            }
+        }
+        Adopt::Sqlx => {
+            let rows = history::sqlx_versions(client).await?;
+            if let Some(&(version, _)) = rows.iter().find(|(_, success)| !success) {
+                return Err(Error::AdoptDirty { version });
+            }
+            recorded.versions = rows.into_iter().map(|(v, _)| v).collect();
+        }
+        Adopt::Refinery => {
+            recorded.versions = history::refinery_versions(client)
+                .await?
+                .into_iter()
+                .collect();
+        }
+    }
+    Ok(recorded)
+}
+
+/// The Supabase CLI's version text as a number: ASCII digits that fit an `i64`.
+fn supabase_version(text: &str) -> Option<i64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// The other tool's versions sorted against the local files and plover's history.
+#[derive(Debug)]
+struct Sorted<'a> {
+    adopt: Vec<&'a Migration>,
+    already: Vec<i64>,
+    unknown: Vec<i64>,
+}
+
+fn sort<'a>(source: &'a Source, recorded: &BTreeSet<i64>, history: &[AppliedRow]) -> Sorted<'a> {
+    let in_history: BTreeSet<i64> = history.iter().map(|r| r.version).collect();
+    let mut sorted = Sorted {
+        adopt: Vec::new(),
+        already: Vec::new(),
+        unknown: Vec::new(),
+    };
+    for &v in recorded {
+        match source.get(v) {
+            None => sorted.unknown.push(v),
+            Some(_) if in_history.contains(&v) => sorted.already.push(v),
+            Some(m) => sorted.adopt.push(m),
+        }
+    }
+    sorted
+}
+
+/// Converts a set for refinery's runner: `<version>_<name>.sql` becomes
+/// `V<version>__<name>`, the name reduced to what refinery's name pattern accepts
+/// (ASCII letters, digits and `_`; anything else becomes `_`).
+///
+/// Refuses `-- plover:no-transaction` files (refinery runs every migration in a
+/// transaction) and files plover itself would refuse to run (stray `BEGIN`/`COMMIT`,
+/// unterminated quotes), naming the file.
+///
+/// Versions are refinery's `int8-versions` (i64), so Supabase timestamps fit. A
+/// `refinery_schema_history` table created by refinery without that feature has an
+/// int4 `version` column, which refinery's driver then cannot read: widen it first
+/// with `ALTER TABLE refinery_schema_history ALTER COLUMN version TYPE bigint`.
+///
+/// ```no_run
+/// # fn convert() -> Result<(), plover::Error> {
+/// let source = plover::Source::from_dir("supabase/migrations")?;
+/// let migrations = plover::adopt::to_refinery(&source)?;
+/// // With refinery-core's `tokio-postgres` driver:
+/// // runner.run_async(&mut client).await
+/// let runner = refinery_core::Runner::new(&migrations);
+/// # let _ = runner; Ok(()) }
+/// ```
+#[cfg(feature = "refinery")]
+pub fn to_refinery(source: &Source) -> Result<Vec<refinery_core::Migration>, Error> {
+    source
+        .migrations()
+        .iter()
+        .map(|m| {
+            if m.transaction() == crate::source::Transaction::None {
+                return Err(Error::NoTransactionInRefinery {
+                    file: m.file().to_owned(),
+                });
+            }
+            apply::prepare(m)?;
+            let name = format!("V{}__{}", m.version(), refinery_name(m.name()));
+            refinery_core::Migration::unapplied(&name, m.sql()).map_err(|e| Error::Refinery {
+                file: m.file().to_owned(),
+                message: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// A migration name refinery accepts (`\w+`), and that is safe in the SQL refinery
+/// builds with it: ASCII letters, digits and `_`, anything else replaced by `_`.
+#[cfg(feature = "refinery")]
+fn refinery_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if s.is_empty() { "migration".into() } else { s }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::plan::RowState;
+
+    fn source(files: &[&str]) -> Source {
+        Source::from_files(
+            "supabase/migrations",
+            files.iter().map(|f| (f.to_string(), &b"select 1;"[..])),
+        )
+        .unwrap()
+    }
+
+    fn row(version: i64) -> AppliedRow {
+        AppliedRow {
+            version,
+            name: "x".into(),
+            checksum: None,
+            applied_at: SystemTime::UNIX_EPOCH,
+            execution_ms: 0,
+            applied_by: "test".into(),
+            state: RowState::Applied,
+        }
+    }
+
+    #[test]
+    fn recorded_versions_sort_into_adopt_already_and_unknown() {
+        let s = source(&["1_a.sql", "2_b.sql", "3_c.sql", "4_d.sql"]);
+        let recorded: BTreeSet<i64> = [1, 2, 3, 9].into();
+        let sorted = sort(&s, &recorded, &[row(2)]);
+        let adopt: Vec<i64> = sorted.adopt.iter().map(|m| m.version()).collect();
+        assert_eq!(adopt, [1, 3]);
+        assert_eq!(sorted.already, [2]);
+        assert_eq!(sorted.unknown, [9]);
+    }
+
+    #[test]
+    fn supabase_versions_are_digits() {
+        let check = |text, expected| assert_eq!(supabase_version(text), expected, "{text:?}");
+        check("20250101120000", Some(20250101120000));
+        check("0001", Some(1));
+        check("", None);
+        check("+1", None);
+        check(" 1", None);
+        check("v1", None);
+        check("99999999999999999999", None);
+    }
+
+    #[test]
+    fn adopt_names_its_table() {
+        assert_eq!(
+            Error::AdoptTableMissing {
+                from: Adopt::Refinery
+            }
+            .to_string(),
+            "cannot adopt refinery's history: table refinery_schema_history does not exist in this database; check the database URL and search_path, or adopt from the tool that migrated this database"
+        );
+    }
+
+    #[cfg(feature = "refinery")]
+    #[test]
+    fn refinery_names_are_word_characters() {
+        let check = |name, expected| assert_eq!(refinery_name(name), expected, "{name:?}");
+        check("add_budgets", "add_budgets");
+        check("add-budgets v2", "add_budgets_v2");
+        check("it's", "it_s");
+        check("café", "caf_");
+        check("", "migration");
+    }
+
+    #[cfg(feature = "refinery")]
+    #[test]
+    fn to_refinery_converts_names_and_refuses_no_transaction_files() {
+        let s = Source::from_files(
+            "supabase/migrations",
+            [
+                (
+                    "supabase/migrations/20250101120000_add-budgets.sql".to_string(),
+                    &b"create table b (id int);"[..],
+                ),
+                (
+                    "supabase/migrations/0002_.sql".to_string(),
+                    &b"select 1;"[..],
+                ),
+            ],
+        )
+        .unwrap();
+        let converted = to_refinery(&s).unwrap();
+        let names: Vec<String> = converted.iter().map(|m| m.to_string()).collect();
+        assert_eq!(names, ["V2__migration", "V20250101120000__add_budgets"]);
+        assert_eq!(converted[1].sql(), Some("create table b (id int);"));
+
+        let s = Source::from_files(
+            "supabase/migrations",
+            [(
+                "supabase/migrations/3_index.sql".to_string(),
+                &b"-- plover:no-transaction\ncreate index concurrently i on b (id);"[..],
+            )],
+        )
+        .unwrap();
+        let e = to_refinery(&s).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "supabase/migrations/3_index.sql: is marked `-- plover:no-transaction`"
+            ),
+            "{e}"
+        );
+
+        let s = Source::from_files(
+            "supabase/migrations",
+            [("4_commit.sql".to_string(), &b"select 1;\ncommit;"[..])],
+        )
+        .unwrap();
+        assert!(matches!(
+            to_refinery(&s),
+            Err(Error::TransactionControl { line: 2, .. })
+        ));
+    }
+}
