@@ -1,6 +1,8 @@
 //! `cargo xtask`: parses the command line and dispatches; each command lives in a
 //! module of its own.
 
+mod bench;
+mod dev;
 mod flags;
 mod test_server;
 
@@ -10,7 +12,17 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> Result<()> {
     let flags = flags::Xtask::parse();
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(project_root());
     match flags.command {
+        flags::Command::Dev(cmd) => cmd.run(&sh).await,
         flags::Command::TestServer(cmd) => cmd.run().await,
+        flags::Command::Bench(cmd) => cmd.run().await,
     }
+}
+
+/// The workspace root: xtask's manifest directory's parent.
+fn project_root() -> std::path::PathBuf {
+    let xtask = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask.parent().unwrap_or(xtask).to_path_buf()
 }

@@ -14,8 +14,6 @@ use crate::history;
 use crate::source::{Migration, Transaction};
 use crate::split::{self, Statement};
 
-const SET_LOCAL_TIMEOUTS: &str =
-    "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)";
 const SET_SESSION_TIMEOUTS: &str = "
 SELECT current_setting('lock_timeout'), current_setting('statement_timeout'),
        set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)";
@@ -102,6 +100,8 @@ pub(crate) struct Settings<'a> {
     pub supabase: bool,
     /// History tables still to create: by the first transaction that writes.
     pub bootstrap: std::sync::Mutex<history::Bootstrap>,
+    /// The history writes, prepared once the tables exist.
+    pub recorder: tokio::sync::OnceCell<history::Recorder>,
     /// How many migrations this run applies (for progress events).
     pub total: usize,
     pub on_event: &'a (dyn Fn(&Event) + Send + Sync),
@@ -115,6 +115,13 @@ impl Settings<'_> {
         pending.run(client).await
     }
 
+    /// The prepared history writes (prepared on first use).
+    async fn recorder(&self, client: &impl GenericClient) -> Result<&history::Recorder, Error> {
+        self.recorder
+            .get_or_try_init(|| history::Recorder::prepare(client, self.supabase))
+            .await
+    }
+
     fn timeouts(&self) -> (String, String) {
         (
             format!("{}ms", self.lock_timeout.as_millis()),
@@ -123,39 +130,66 @@ impl Settings<'_> {
     }
 }
 
-/// Applies `pending` in order and returns what was applied.
+/// Applies `pending` in order and returns what was applied. `lock_timeout` and
+/// `statement_timeout` are set on the session for the run and restored after it, on
+/// every path.
 pub(crate) async fn run(
     client: &mut Client,
     settings: &Settings<'_>,
     pending: &[Prepared<'_>],
     mode: TransactionMode,
 ) -> Result<Vec<Applied>, Error> {
-    let mut applied = Vec::with_capacity(pending.len());
     (settings.on_event)(&Event::Planned {
         total: pending.len(),
     });
-    if mode == TransactionMode::Single {
-        if let Some(p) = pending
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    if mode == TransactionMode::Single
+        && let Some(p) = pending
             .iter()
             .find(|p| p.migration.transaction() == Transaction::None)
-        {
-            return Err(Error::NoTransactionInSingle {
-                file: p.migration.file().to_owned(),
-            });
-        }
-        if !pending.is_empty() {
-            in_transaction(client, settings, pending, &mut applied).await?;
-        }
-        return Ok(applied);
+    {
+        return Err(Error::NoTransactionInSingle {
+            file: p.migration.file().to_owned(),
+        });
     }
-    for p in pending {
-        match p.migration.transaction() {
-            Transaction::Wrapped => {
-                in_transaction(client, settings, std::slice::from_ref(p), &mut applied).await?
+    let (lock_timeout, statement_timeout) = settings.timeouts();
+    let context = "setting lock_timeout and statement_timeout";
+    let previous = client
+        .query_one(SET_SESSION_TIMEOUTS, &[&lock_timeout, &statement_timeout])
+        .await
+        .map_err(Error::db(context))?;
+    let prev_lock: String = previous.try_get(0).map_err(Error::db(context))?;
+    let prev_statement: String = previous.try_get(1).map_err(Error::db(context))?;
+
+    let mut applied = Vec::with_capacity(pending.len());
+    let outcome = match mode {
+        TransactionMode::Single => in_transaction(client, settings, pending, &mut applied).await,
+        TransactionMode::PerMigration => {
+            let mut outcome = Ok(());
+            for p in pending {
+                outcome = match p.migration.transaction() {
+                    Transaction::Wrapped => {
+                        in_transaction(client, settings, std::slice::from_ref(p), &mut applied)
+                            .await
+                    }
+                    Transaction::None => {
+                        without_transaction(client, settings, p, &mut applied).await
+                    }
+                };
+                if outcome.is_err() {
+                    break;
+                }
             }
-            Transaction::None => without_transaction(client, settings, p, &mut applied).await?,
+            outcome
         }
-    }
+    };
+    let restored = client
+        .query_one(RESTORE_SESSION_TIMEOUTS, &[&prev_lock, &prev_statement])
+        .await;
+    outcome?;
+    restored.map_err(Error::db("restoring lock_timeout and statement_timeout"))?;
     Ok(applied)
 }
 
@@ -171,25 +205,21 @@ async fn in_transaction(
         .transaction()
         .await
         .map_err(Error::db("starting a transaction"))?;
-    let (lock_timeout, statement_timeout) = settings.timeouts();
     let result = async {
         settings.bootstrap(&tx).await?;
-        tx.query_one(SET_LOCAL_TIMEOUTS, &[&lock_timeout, &statement_timeout])
-            .await
-            .map_err(Error::db("setting lock_timeout and statement_timeout"))?;
+        let recorder = settings.recorder(&tx).await?;
         for p in batch {
             let a = execute(&tx, settings, p, applied.len() + 1, &before).await?;
-            history::insert_applied(
-                &tx,
-                settings.app,
-                p.migration,
-                millis(a.duration),
-                settings.applied_by,
-            )
-            .await?;
-            if settings.supabase {
-                history::mirror(&tx, p.migration, &statement_texts(p)).await?;
-            }
+            recorder
+                .record(
+                    &tx,
+                    settings.app,
+                    p.migration,
+                    millis(a.duration),
+                    settings.applied_by,
+                    &statement_texts(p),
+                )
+                .await?;
             applied.push(a);
         }
         Ok::<_, Error>(())
@@ -270,14 +300,6 @@ async fn without_transaction(
             .map_err(Error::db("creating the history tables"))?;
     }
     history::insert_dirty(&*client, app, m, settings.applied_by, total).await?;
-    let (lock_timeout, statement_timeout) = settings.timeouts();
-    let previous = client
-        .query_one(SET_SESSION_TIMEOUTS, &[&lock_timeout, &statement_timeout])
-        .await
-        .map_err(Error::db("setting lock_timeout and statement_timeout"))?;
-    let context = "reading lock_timeout and statement_timeout";
-    let prev_lock: String = previous.try_get(0).map_err(Error::db(context))?;
-    let prev_statement: String = previous.try_get(1).map_err(Error::db(context))?;
     (settings.on_event)(&Event::Applying {
         version: m.version(),
         name: m.name().to_owned(),
@@ -285,7 +307,6 @@ async fn without_transaction(
         total: settings.total,
     });
     let started = Instant::now();
-    let mut outcome = Ok(());
     for (i, st) in p.statements.iter().enumerate() {
         if let Err(e) = client.batch_execute(st.sql).await {
             let err = migration_error(p, Some(st), &e, &before, true);
@@ -293,20 +314,11 @@ async fn without_transaction(
                 // Best effort: the session may be gone, and the row is dirty either way.
                 let _ = history::failed(&*client, app, m.version(), &f.message).await;
             }
-            outcome = Err(err);
-            break;
+            return Err(err);
         }
         let done = i32::try_from(i + 1).unwrap_or(i32::MAX);
-        if let Err(e) = history::progress(&*client, app, m.version(), done).await {
-            outcome = Err(e);
-            break;
-        }
+        history::progress(&*client, app, m.version(), done).await?;
     }
-    let restored = client
-        .query_one(RESTORE_SESSION_TIMEOUTS, &[&prev_lock, &prev_statement])
-        .await;
-    outcome?;
-    restored.map_err(Error::db("restoring lock_timeout and statement_timeout"))?;
     let duration = started.elapsed();
     history::finish(&*client, app, m.version(), millis(duration)).await?;
     if settings.supabase {

@@ -8,7 +8,8 @@
 
 use std::time::SystemTime;
 
-use tokio_postgres::{GenericClient, Row};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, Row, Statement};
 
 use crate::error::Error;
 use crate::plan::{AppliedRow, RowState};
@@ -226,6 +227,59 @@ pub(crate) async fn insert_applied(
         .await
         .map_err(Error::db("recording the migration in plover.migrations"))?;
     Ok(())
+}
+
+/// The two writes of every applied migration, prepared once per run: its history row
+/// and (when on) the Supabase CLI's row, sent together.
+pub(crate) struct Recorder {
+    insert: Statement,
+    mirror: Option<Statement>,
+}
+
+impl Recorder {
+    /// Prepares the statements; the history tables must exist.
+    pub async fn prepare(client: &impl GenericClient, supabase: bool) -> Result<Recorder, Error> {
+        let context = "preparing the history writes";
+        let (insert, mirror) = tokio::try_join!(client.prepare(INSERT_APPLIED), async {
+            match supabase {
+                true => client.prepare(MIRROR).await.map(Some),
+                false => Ok(None),
+            }
+        })
+        .map_err(Error::db(context))?;
+        Ok(Recorder { insert, mirror })
+    }
+
+    /// Records an applied migration (inside its transaction), pipelining the writes.
+    pub async fn record(
+        &self,
+        client: &impl GenericClient,
+        app: &str,
+        m: &Migration,
+        execution_ms: i64,
+        applied_by: &str,
+        statements: &[&str],
+    ) -> Result<(), Error> {
+        let (version, name, checksum) = (m.version(), m.name(), m.checksum());
+        let checksum = &checksum.0[..];
+        let params: [&(dyn ToSql + Sync); 6] =
+            [&app, &version, &name, &checksum, &execution_ms, &applied_by];
+        let insert = client.execute(&self.insert, &params);
+        let mirror = async {
+            match &self.mirror {
+                Some(s) => {
+                    client
+                        .execute(s, &[&m.version_text(), &m.name(), &statements])
+                        .await
+                }
+                None => Ok(0),
+            }
+        };
+        tokio::try_join!(insert, mirror).map_err(Error::db(
+            "recording the migration in plover.migrations and supabase_migrations.schema_migrations",
+        ))?;
+        Ok(())
+    }
 }
 
 /// Records the start of a no-transaction migration as dirty.

@@ -229,6 +229,7 @@ impl Migrator {
             statement_timeout: self.statement_timeout,
             supabase,
             bootstrap: std::sync::Mutex::new(bootstrap),
+            recorder: tokio::sync::OnceCell::new(),
             total: prepared.len(),
             on_event: &*self.on_event,
         };

@@ -78,15 +78,20 @@ impl NativeServer {
     fn start(dir: &Path) -> Result<NativeServer, TestingError> {
         let bin_dir = find_binaries()?;
         let user = RunAs::current();
-        let root = match &user {
-            RunAs::Myself => dir.join("pg"),
-            // The data directory must be reachable by the unprivileged user; the
-            // state directory may sit under a home directory it cannot enter.
-            RunAs::User { .. } => std::env::temp_dir().join(format!(
-                "plover-pg-{}",
-                &crate::source::Checksum::of(dir.as_os_str().as_encoded_bytes()).to_hex()[..12]
-            )),
+        // Data lives in memory where the machine has /dev/shm: test clusters are
+        // disposable, and file creation on a busy disk makes DDL timings erratic. It
+        // also keeps the data reachable by the unprivileged user when we are root
+        // (the state directory may sit under a home it cannot enter).
+        let shm = Path::new("/dev/shm");
+        let base = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
         };
+        let root = base.join(format!(
+            "plover-pg-{}",
+            &crate::source::Checksum::of(dir.as_os_str().as_encoded_bytes()).to_hex()[..12]
+        ));
         if root.exists() {
             fs::remove_dir_all(&root)
                 .map_err(TestingError::io(format!("removing {}", root.display())))?;
