@@ -136,6 +136,25 @@ pub async fn strings(client: &Client, sql: &str) -> Result<Vec<String>> {
         .collect())
 }
 
+/// Checks that plover's history and the Supabase CLI's hold the same versions.
+pub async fn assert_supabase_history_agrees(client: &Client) -> Result<()> {
+    let plover = strings(
+        client,
+        "SELECT version::text FROM plover.migrations ORDER BY 1",
+    )
+    .await?;
+    let supabase = strings(
+        client,
+        "SELECT version FROM supabase_migrations.schema_migrations ORDER BY 1",
+    )
+    .await?;
+    anyhow::ensure!(
+        plover == supabase,
+        "plover's history {plover:?} differs from the Supabase CLI's {supabase:?}"
+    );
+    Ok(())
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

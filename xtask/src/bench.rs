@@ -26,12 +26,12 @@ use tokio_postgres::Client;
 use crate::flags::Bench;
 
 /// The app name plover records the runs under.
-const APP: &str = "bench";
+pub(crate) const APP: &str = "bench";
 /// The origin the in-memory set is loaded under, as `Embedded::load` would name a
 /// Supabase project's embedded directory.
 const ORIGIN: &str = "supabase/migrations";
-const COUNT_TABLES: &str = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'";
-const SERVER_VERSION: &str = "SELECT current_setting('server_version')";
+pub(crate) const COUNT_TABLES: &str = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'";
+pub(crate) const SERVER_VERSION: &str = "SELECT current_setting('server_version')";
 
 impl Bench {
     pub async fn run(self) -> Result<()> {
@@ -140,18 +140,18 @@ impl Bench {
 }
 
 /// The generated migration files, in version order.
-struct Workload {
+pub(crate) struct Workload {
     /// `(file name, SQL)`.
-    files: Vec<(String, String)>,
+    pub(crate) files: Vec<(String, String)>,
     /// How many tables applying them creates in `public`.
-    tables: i64,
+    pub(crate) tables: i64,
 }
 
 impl Workload {
     /// `n` small migrations in the Supabase CLI's `<14 digits>_<name>.sql` style, one
     /// minute apart from 2025-01-01 00:00:00: mostly a table with an index, row
     /// level security and a comment; every fourth alters the table before it.
-    fn generate(n: usize) -> Workload {
+    pub(crate) fn generate(n: usize) -> Workload {
         let mut files = Vec::with_capacity(n);
         let mut tables = 0;
         for i in 1..=n {
@@ -191,7 +191,7 @@ impl Workload {
     }
 
     /// Writes the files to `dir`, replacing what an earlier run left there.
-    fn write(&self, dir: &Path) -> Result<()> {
+    pub(crate) fn write(&self, dir: &Path) -> Result<()> {
         if dir.exists() {
             std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
         }
@@ -604,11 +604,11 @@ fn min(samples: &[Duration]) -> Duration {
     samples.iter().copied().min().unwrap_or_default()
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn fmt_ms(d: Duration) -> String {
+pub(crate) fn fmt_ms(d: Duration) -> String {
     match ms(d) {
         x if x < 10.0 => format!("{x:.2}"),
         x => format!("{x:.1}"),
@@ -616,7 +616,7 @@ fn fmt_ms(d: Duration) -> String {
 }
 
 /// Two decimals, or four for small ratios (the no-op check).
-fn fmt_ratio(r: f64) -> String {
+pub(crate) fn fmt_ratio(r: f64) -> String {
     if r >= 0.1 {
         format!("{r:.2}")
     } else {

@@ -12,6 +12,14 @@ pub struct Xtask {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the whole test suite on this machine, as CI does.
+    ///
+    /// Starts what the tests need and stops it afterwards: when no Docker engine
+    /// answers and this runs as root, `.ci/docker-up` installs and starts one and
+    /// builds the local Postgres image (otherwise the Docker provider's tests are
+    /// skipped, with a note); then `cargo test --workspace`, a check that no test
+    /// database was left behind, and the test servers stopped.
+    Test(Test),
     /// The shared disposable Postgres server that test suites use.
     #[command(subcommand)]
     TestServer(TestServer),
@@ -36,7 +44,25 @@ pub enum Command {
     /// bench on a private server, set PLOVER_STATE_DIR to a directory of its own (and,
     /// as root, TMPDIR to a tmpfs such as /dev/shm for its data directory), then stop
     /// it with the same variables and `cargo xtask test-server stop`.
+    ///
+    /// `cargo xtask bench fresh` measures how long a test waits for a freshly migrated
+    /// database instead (see `cargo xtask bench fresh --help`).
     Bench(Bench),
+    /// The same as `cargo xtask bench fresh`.
+    BenchFresh(BenchFresh),
+}
+
+#[derive(Debug, Args)]
+pub struct Test {
+    /// Skip the Docker provider's tests.
+    #[arg(long)]
+    pub no_docker: bool,
+    /// Leave the shared test server running afterwards (faster reruns).
+    #[arg(long)]
+    pub keep_server: bool,
+    /// Arguments for `cargo test` (after `--`), e.g. `-- --test engine`.
+    #[arg(last = true)]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -50,7 +76,10 @@ pub struct Dev {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Bench {
+    #[command(subcommand)]
+    pub command: Option<BenchCommand>,
     /// How many migration files to generate.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub migrations: u32,
@@ -63,9 +92,49 @@ pub struct Bench {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Time to hand a test a fresh migrated database, against replaying the migrations
+    /// and against a container per test.
+    ///
+    /// On N generated migrations (default 200), side by side in one run: a database
+    /// from `plover::testing::TestDatabase::fresh` with the pool warm (a ready clone is
+    /// renamed) and cold (the template is cloned on the spot); (a) `CREATE DATABASE`
+    /// and replaying every migration into it, as `#[sqlx::test]` does; (b) a new
+    /// testcontainers container per test, migrated. Each sample is timed from the call
+    /// until a connected client has answered `SELECT 1`. Reports p50, p95, mean and
+    /// each p50 against the warm one; asserts nothing.
+    ///
+    /// The test server is the one `plover::testing` picks (native by default). The
+    /// container row uses PLOVER_DOCKER_IMAGE, PLOVER_DOCKER_TAG, PLOVER_DOCKER_NETWORK
+    /// and PLOVER_DOCKER_BARE as the Docker provider does, and is skipped when no
+    /// Docker engine answers (`.ci/docker-up` starts one). For figures worth quoting run
+    /// `cargo run --release -p xtask -- bench fresh`.
+    Fresh(BenchFresh),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchFresh {
+    /// How many migration files to generate.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub migrations: u32,
+    /// Samples of the warm, cold and replay measurements each.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub samples: u32,
+    /// Samples of the container-per-test measurement (each starts a container); 0
+    /// leaves the row out.
+    #[arg(long, default_value_t = 5)]
+    pub container_samples: u32,
+    /// Print the results as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TestServer {
     /// Start it (or find it running) and print its connection string.
     Start,
-    /// Stop it and remove its data directory.
+    /// Stop it and remove its data directory (and the Docker provider's container).
     Stop,
+    /// List test databases left on it; fails if there are any.
+    Leftovers,
 }

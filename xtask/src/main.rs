@@ -2,8 +2,10 @@
 //! module of its own.
 
 mod bench;
+mod bench_fresh;
 mod dev;
 mod flags;
+mod test;
 mod test_server;
 
 use anyhow::Result;
@@ -16,8 +18,13 @@ async fn main() -> Result<()> {
     sh.change_dir(project_root());
     match flags.command {
         flags::Command::Dev(cmd) => cmd.run(&sh).await,
-        flags::Command::TestServer(cmd) => cmd.run().await,
-        flags::Command::Bench(cmd) => cmd.run().await,
+        flags::Command::Test(cmd) => cmd.run(&sh).await,
+        flags::Command::TestServer(cmd) => cmd.run(&sh).await,
+        flags::Command::Bench(cmd) => match cmd.command {
+            Some(flags::BenchCommand::Fresh(fresh)) => fresh.run().await,
+            None => cmd.run().await,
+        },
+        flags::Command::BenchFresh(cmd) => cmd.run().await,
     }
 }
 

@@ -1,12 +1,16 @@
-//! `cargo xtask test-server`: start or stop the shared test server.
+//! `cargo xtask test-server`: start, stop or inspect the shared test server.
 
 use anyhow::{Context, Result};
-use plover::testing::{NativeServer, stop_shared};
+use plover::testing::{NativeServer, quote_ident, state_dir, stop_shared};
+use xshell::{Shell, cmd};
 
 use crate::flags::TestServer;
 
+/// The label the Docker provider puts on its containers.
+const DOCKER_LABEL: &str = "label=plover.test-server";
+
 impl TestServer {
-    pub async fn run(self) -> Result<()> {
+    pub async fn run(self, sh: &Shell) -> Result<()> {
         match self {
             TestServer::Start => {
                 let server = NativeServer::shared()
@@ -14,14 +18,65 @@ impl TestServer {
                     .context("starting the shared test server")?;
                 println!("{}", server.url("postgres"));
             }
-            TestServer::Stop => {
-                if stop_shared().context("stopping the shared test server")? {
-                    println!("stopped the shared test server");
+            TestServer::Stop => stop_all(sh)?,
+            TestServer::Leftovers => {
+                let left = leftovers().await?;
+                if left.is_empty() {
+                    println!("no test database left behind");
                 } else {
-                    println!("no shared test server was running");
+                    anyhow::bail!("test databases left behind: {}", left.join(", "));
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Stops the native test server and removes the Docker provider's containers.
+pub fn stop_all(sh: &Shell) -> Result<()> {
+    if stop_shared().context("stopping the shared test server")? {
+        println!("stopped the shared test server");
+    } else {
+        println!("no shared test server was running");
+    }
+    let containers = cmd!(sh, "docker ps -aq --filter {DOCKER_LABEL}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .unwrap_or_default();
+    let ids: Vec<&str> = containers.split_whitespace().collect();
+    if !ids.is_empty() {
+        cmd!(sh, "docker rm -f -v {ids...}")
+            .quiet()
+            .ignore_stdout()
+            .run()
+            .context("removing the Docker test server")?;
+        let _ = std::fs::remove_file(state_dir().join("docker.state"));
+        println!("removed the Docker test server");
+    }
+    Ok(())
+}
+
+/// Test databases (`plover_test_*`) still on the native test server, if it runs.
+pub async fn leftovers() -> Result<Vec<String>> {
+    let Some(url) = running_native_url() else {
+        return Ok(Vec::new());
+    };
+    let client = plover::connect(&url).await?;
+    let rows = client
+        .query(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE 'plover\\_test\\_%' ORDER BY 1",
+            &[],
+        )
+        .await
+        .context("listing test databases")?;
+    rows.iter()
+        .map(|r| r.try_get::<_, String>(0).map(|n| quote_ident(&n)))
+        .collect::<Result<_, _>>()
+        .context("listing test databases")
+}
+
+/// The native test server's admin URL, when one runs.
+fn running_native_url() -> Option<String> {
+    NativeServer::running().map(|s| s.url("postgres"))
 }

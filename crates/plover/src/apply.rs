@@ -108,11 +108,9 @@ pub(crate) struct Settings<'a> {
 }
 
 impl Settings<'_> {
-    /// Creates the history tables if this run has not yet.
-    async fn bootstrap(&self, client: &impl GenericClient) -> Result<(), Error> {
-        let pending =
-            std::mem::take(&mut *self.bootstrap.lock().unwrap_or_else(|e| e.into_inner()));
-        pending.run(client).await
+    /// The history tables this run has still to create; the first caller gets them.
+    fn take_bootstrap(&self) -> history::Bootstrap {
+        std::mem::take(&mut *self.bootstrap.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The prepared history writes (prepared on first use).
@@ -206,7 +204,7 @@ async fn in_transaction(
         .await
         .map_err(Error::db("starting a transaction"))?;
     let result = async {
-        settings.bootstrap(&tx).await?;
+        settings.take_bootstrap().run(&tx).await?;
         let recorder = settings.recorder(&tx).await?;
         for p in batch {
             let a = execute(&tx, settings, p, applied.len() + 1, &before).await?;
@@ -289,16 +287,7 @@ async fn without_transaction(
     let app = settings.app;
     let before: Vec<i64> = applied.iter().map(|a| a.version).collect();
     let total = i32::try_from(p.statements.len()).unwrap_or(i32::MAX);
-    if settings.bootstrap.lock().is_ok_and(|b| b.is_needed()) {
-        let tx = client
-            .transaction()
-            .await
-            .map_err(Error::db("starting a transaction"))?;
-        settings.bootstrap(&tx).await?;
-        tx.commit()
-            .await
-            .map_err(Error::db("creating the history tables"))?;
-    }
+    settings.take_bootstrap().run_alone(client).await?;
     history::insert_dirty(&*client, app, m, settings.applied_by, total).await?;
     (settings.on_event)(&Event::Applying {
         version: m.version(),

@@ -125,6 +125,21 @@ impl Bootstrap {
         self.plover || self.supabase
     }
 
+    /// Creates what is missing in a transaction of its own.
+    pub async fn run_alone(&self, client: &mut tokio_postgres::Client) -> Result<(), Error> {
+        if !self.is_needed() {
+            return Ok(());
+        }
+        let tx = client
+            .transaction()
+            .await
+            .map_err(Error::db("starting a transaction"))?;
+        self.run(&tx).await?;
+        tx.commit()
+            .await
+            .map_err(Error::db("creating the history tables"))
+    }
+
     /// Creates what is missing, in the caller's transaction.
     pub async fn run(&self, client: &impl GenericClient) -> Result<(), Error> {
         if self.plover {

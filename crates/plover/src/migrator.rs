@@ -263,16 +263,7 @@ impl Migrator {
         let supabase = self.supabase();
         lock::with_lock(client, &self.app, self.lock_wait, async |client| {
             let (_, bootstrap) = history::inspect(&*client, &self.app, supabase).await?;
-            if bootstrap.is_needed() {
-                let tx = client
-                    .transaction()
-                    .await
-                    .map_err(Error::db("starting a transaction"))?;
-                bootstrap.run(&tx).await?;
-                tx.commit()
-                    .await
-                    .map_err(Error::db("creating the history tables"))?;
-            }
+            bootstrap.run_alone(client).await?;
             let local = self.source.get(version);
             match repair {
                 Repair::Applied => {

@@ -8,13 +8,19 @@
 //! Architecture invariant: this module only provides servers and databases; it
 //! migrates through [`Migrator`](crate::Migrator) like everyone else.
 
+#[cfg(feature = "docker")]
+pub mod docker;
 mod native;
-
-use std::sync::atomic::{AtomicU64, Ordering};
+mod pool;
+mod provider;
+mod roles;
 
 use tokio_postgres::Client;
 
 pub use native::{NativeServer, find_binaries, state_dir, stop_shared};
+pub use pool::{Claimed, SHIM_VERSION, Shim, clean_up, template_key};
+pub use provider::{AnyProvider, Native, Provider, Server, Url, choose};
+pub use roles::User;
 
 /// The Supabase shim for plain Postgres: roles, `auth`/`storage`/`extensions`
 /// schemas, `auth.users` and `auth.uid()`/`role()`/`jwt()`/`email()`.
@@ -46,6 +52,15 @@ pub enum TestingError {
     /// A database call failed.
     #[error(transparent)]
     Database(#[from] crate::Error),
+    /// No provider can be used.
+    #[error("no PostgreSQL for tests: {reason}")]
+    NoProvider { reason: String },
+    /// `PLOVER_TEST_DATABASE_URL` does not parse.
+    #[error("cannot use {url} as a test server: {reason}")]
+    BadUrl { url: String, reason: String },
+    /// The Docker provider failed.
+    #[error("docker: {0}")]
+    Docker(String),
 }
 
 impl TestingError {
@@ -61,15 +76,45 @@ pub struct TestDatabase {
     name: String,
     url: String,
     admin_url: String,
+    claimed: Option<Claimed>,
 }
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
+/// The server of this process's provider ([`choose`]), started or found once.
+pub async fn server() -> Result<Server, TestingError> {
+    static SERVER: tokio::sync::OnceCell<Server> = tokio::sync::OnceCell::const_new();
+    SERVER
+        .get_or_try_init(|| async { choose()?.server().await })
+        .await
+        .cloned()
+}
+
+/// A freshly migrated database (with the Supabase shim) for one test:
+/// `let db = plover::testing::fresh(&MIGRATIONS).await?;`
+///
+/// The set is applied once into a template; each call hands out a clone from a pool
+/// kept warm in the background. The database is dropped with the handle.
+pub async fn fresh(migrations: &crate::Embedded) -> Result<TestDatabase, TestingError> {
+    TestDatabase::fresh(&crate::Migrator::new(migrations.load()?), Shim::Apply).await
+}
 
 impl TestDatabase {
-    /// Creates an empty database on the shared native server (started if needed).
+    /// Creates an empty database on the test server (started if needed).
     pub async fn create() -> Result<TestDatabase, TestingError> {
-        let server = NativeServer::shared().await?;
-        Self::create_on(&server).await
+        let server = server().await?;
+        let admin_url = server.url("postgres");
+        let admin = crate::connect(&admin_url).await?;
+        pool::clean_up_once(&admin).await?;
+        let name = pool::test_database_name();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
+            .await
+            .map_err(crate::Error::db("creating a test database"))?;
+        Ok(TestDatabase {
+            url: server.url(&name),
+            name,
+            admin_url,
+            claimed: None,
+        })
     }
 
     /// Creates an empty database with the Supabase shim applied.
@@ -80,23 +125,24 @@ impl TestDatabase {
         Ok(db)
     }
 
-    async fn create_on(server: &NativeServer) -> Result<TestDatabase, TestingError> {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default();
-        let name = format!("plover_test_{}_{n}_{nanos:x}", std::process::id());
+    /// A database migrated by `migrator` (its set and app name), with or without the
+    /// shim: a clone of the set's template, from the pool when one is ready.
+    pub async fn fresh(
+        migrator: &crate::Migrator,
+        shim: Shim,
+    ) -> Result<TestDatabase, TestingError> {
+        let server = server().await?;
         let admin_url = server.url("postgres");
-        let admin = crate::connect(&admin_url).await?;
-        admin
-            .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
-            .await
-            .map_err(crate::Error::db("creating a test database"))?;
+        let mut admin = crate::connect(&admin_url).await?;
+        pool::clean_up_once(&admin).await?;
+        let template = pool::template(&server, &mut admin, migrator, shim).await?;
+        let name = pool::test_database_name();
+        let claimed = pool::claim(&server, &admin, &template, &name).await?;
         Ok(TestDatabase {
             url: server.url(&name),
             name,
             admin_url,
+            claimed: Some(claimed),
         })
     }
 
@@ -105,12 +151,18 @@ impl TestDatabase {
         &self.name
     }
 
-    /// A connection string for it (superuser `postgres`, no password).
+    /// A connection string for it (as the server's superuser).
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// A new connection to it.
+    /// Whether it came warm from the pool or was cloned on the spot (`None` for an
+    /// empty database).
+    pub fn claimed(&self) -> Option<Claimed> {
+        self.claimed
+    }
+
+    /// A new connection to it, as the superuser (RLS does not apply).
     pub async fn client(&self) -> Result<Client, TestingError> {
         Ok(crate::connect(&self.url).await?)
     }

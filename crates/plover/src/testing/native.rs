@@ -59,6 +59,11 @@ impl NativeServer {
         Ok(server)
     }
 
+    /// The shared server of [`state_dir`] if it runs; never starts one.
+    pub fn running() -> Option<NativeServer> {
+        Self::read_state(&state_dir()).filter(NativeServer::is_alive)
+    }
+
     fn read_state(dir: &Path) -> Option<NativeServer> {
         let text = fs::read_to_string(dir.join(STATE_FILE)).ok()?;
         let mut lines = text.lines();

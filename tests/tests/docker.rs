@@ -1,0 +1,278 @@
+//! The Docker provider against real containers: a migrated database and the Supabase
+//! shim on it, reuse by later calls and by another process, replacement of a dead
+//! container, and `stop` leaving nothing behind.
+//!
+//! Each test has a state directory, hence a container, of its own, and removes it
+//! when it ends (even on failure). The image comes from `PLOVER_DOCKER_*`; on a
+//! machine without a registry, `.ci/docker-up` builds a local one:
+//!
+//! ```text
+//! PLOVER_DOCKER_IMAGE=plover-postgres PLOVER_DOCKER_TAG=15 PLOVER_DOCKER_NETWORK=host \
+//! PLOVER_DOCKER_BARE=1 cargo test -p plover-tests --test docker
+//! ```
+//!
+//! Without an engine these tests fail, saying how to get one; `PLOVER_SKIP_DOCKER_TESTS=1`
+//! opts out on machines without Docker.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use plover::testing::docker::{self, Docker};
+use plover::testing::{self, Provider, Server, quote_ident};
+use plover_tests::{Dir, strings};
+use tokio_postgres::Client;
+
+static MIGRATIONS: plover::Embedded =
+    plover::embed_migrations!("$CARGO_MANIFEST_DIR/../supabase/migrations");
+
+/// Set in the child process of `later_calls_and_processes_reuse_the_container`.
+const CHILD: &str = "PLOVER_DOCKER_TEST_CHILD";
+
+/// The provider under test, with a state directory (and so a container) of its own;
+/// the container is removed when the fixture drops.
+struct Fixture {
+    docker: Docker,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Err(e) = self.docker.stop() {
+            eprintln!("plover: could not remove the test's container: {e}");
+        }
+    }
+}
+
+/// The fixture, or `None` when `PLOVER_SKIP_DOCKER_TESTS=1`; an error with
+/// instructions when no engine answers.
+fn fixture() -> Result<Option<Fixture>> {
+    if std::env::var("PLOVER_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
+        eprintln!("skipped: PLOVER_SKIP_DOCKER_TESTS=1");
+        return Ok(None);
+    }
+    if let Err(e) = docker::check_engine() {
+        bail!(
+            "these tests need a Docker engine ({e}). On a CI machine without a registry, \
+             `.ci/docker-up` starts one and builds plover-postgres:15; then set \
+             PLOVER_DOCKER_IMAGE=plover-postgres PLOVER_DOCKER_TAG=15 PLOVER_DOCKER_NETWORK=host \
+             PLOVER_DOCKER_BARE=1. On a machine without Docker, set PLOVER_SKIP_DOCKER_TESTS=1"
+        );
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("plover-docker-state-")
+        .tempdir()
+        .context("creating a state directory")?;
+    let mut docker = Docker::from_env();
+    docker.state_dir = Some(dir.path().to_path_buf());
+    Ok(Some(Fixture { docker, dir }))
+}
+
+/// The server, timed (a start or a reuse).
+async fn server(docker: &Docker) -> Result<Server> {
+    let began = Instant::now();
+    let server = docker.server().await?;
+    eprintln!(
+        "docker server {} on port {} in {} ms",
+        docker.descriptor(),
+        server.port(),
+        began.elapsed().as_millis()
+    );
+    assert_eq!(server.provider(), "docker");
+    Ok(server)
+}
+
+/// When the server process started: equal values mean the same server.
+async fn started(server: &Server) -> Result<String> {
+    let client = plover::connect(&server.url("postgres")).await?;
+    Ok(strings(&client, "SELECT pg_postmaster_start_time()::text")
+        .await?
+        .remove(0))
+}
+
+async fn shim_version(client: &Client) -> Result<Option<i32>> {
+    let installed: bool = client
+        .query_one(
+            "SELECT to_regprocedure('extensions.plover_shim_version()') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    if !installed {
+        return Ok(None);
+    }
+    Ok(Some(
+        client
+            .query_one("SELECT extensions.plover_shim_version()", &[])
+            .await?
+            .get(0),
+    ))
+}
+
+/// Gone means: no container of the state directory, and no state file.
+fn assert_gone(f: &Fixture) -> Result<()> {
+    assert_eq!(f.docker.containers()?, Vec::<String>::new());
+    assert!(!f.dir.path().join("docker.state").exists());
+    Ok(())
+}
+
+#[tokio::test]
+async fn migrates_a_database_on_the_container_with_the_supabase_shim() -> Result<()> {
+    let Some(f) = fixture()? else { return Ok(()) };
+    let server = server(&f.docker).await?;
+
+    let admin = plover::connect(&server.url("postgres")).await?;
+    let name = "plover_docker_e2e";
+    admin
+        .batch_execute(&format!("CREATE DATABASE {}", quote_ident(name)))
+        .await?;
+    let mut client = plover::connect(&server.url(name)).await?;
+
+    // The shim, twice (it is idempotent), unless the image is a real Supabase one.
+    testing::apply_supabase_shim(&client).await?;
+    testing::apply_supabase_shim(&client).await?;
+    let real_supabase: bool = client
+        .query_one("SELECT to_regrole('supabase_auth_admin') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !real_supabase {
+        assert_eq!(shim_version(&client).await?, Some(1));
+    }
+
+    let dir = Dir::with(&[
+        (
+            "1_notes.sql",
+            "create table notes (id int primary key, owner uuid not null default auth.uid());\n\
+             alter table notes enable row level security;\n\
+             create policy own on notes using (owner = auth.uid());\n",
+        ),
+        ("2_grant.sql", "grant select on notes to authenticated;\n"),
+    ])?;
+    let report = dir.migrator("docker")?.run(&mut client).await?;
+    assert_eq!(report.applied.len(), 2);
+    assert_eq!(
+        strings(
+            &client,
+            "SELECT app || ' ' || version || ':' || name FROM plover.migrations ORDER BY version"
+        )
+        .await?,
+        ["docker 1:notes", "docker 2:grant"]
+    );
+    assert!(
+        dir.migrator("docker")?
+            .run(&mut client)
+            .await?
+            .applied
+            .is_empty()
+    );
+
+    drop(client);
+    admin
+        .batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", quote_ident(name)))
+        .await?;
+    assert!(f.docker.stop()?, "stop must remove the running container");
+    assert_gone(&f)
+}
+
+#[tokio::test]
+async fn later_calls_and_processes_reuse_the_container() -> Result<()> {
+    let Some(f) = fixture()? else { return Ok(()) };
+    let first = server(&f.docker).await?;
+    let again = server(&f.docker).await?;
+    assert_eq!(first, again);
+    assert_eq!(started(&first).await?, started(&again).await?);
+    let containers = f.docker.containers()?;
+    assert_eq!(containers.len(), 1);
+
+    // Another process, through `plover::testing`'s own choice of provider, and a
+    // migrated database with the shim (the repository's Supabase migrations).
+    let out = Command::new(std::env::current_exe()?)
+        .args(["--exact", "child_reports_its_server", "--nocapture"])
+        .env(CHILD, "1")
+        .env("PLOVER_TEST_PROVIDER", "docker")
+        .env("PLOVER_STATE_DIR", f.dir.path())
+        .env_remove("PLOVER_TEST_DATABASE_URL")
+        .output()
+        .context("running the child test process")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the child failed:\n{stdout}\n{stderr}"
+    );
+    let report = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("child: "))
+        .with_context(|| format!("no report from the child:\n{stdout}\n{stderr}"))?;
+    assert_eq!(
+        report,
+        format!(
+            "port={} started={} provider=docker migrated=true",
+            first.port(),
+            started(&first).await?
+        )
+    );
+    assert_eq!(f.docker.containers()?, containers);
+
+    assert!(f.docker.stop()?);
+    assert_gone(&f)
+}
+
+/// Runs only as the child of `later_calls_and_processes_reuse_the_container`.
+#[tokio::test]
+async fn child_reports_its_server() -> Result<()> {
+    if std::env::var_os(CHILD).is_none() {
+        return Ok(());
+    }
+    let db = testing::fresh(&MIGRATIONS).await?;
+    let client = db.client().await?;
+    let migrated = !strings(&client, "SELECT name FROM plover.migrations")
+        .await?
+        .is_empty();
+    let server = testing::server().await?;
+    println!(
+        "child: port={} started={} provider={} migrated={migrated}",
+        server.port(),
+        started(&server).await?,
+        server.provider()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dead_container_is_replaced_and_stop_leaves_nothing() -> Result<()> {
+    let Some(f) = fixture()? else { return Ok(()) };
+    let first = server(&f.docker).await?;
+    let first_started = started(&first).await?;
+    let [first_id] = <[String; 1]>::try_from(f.docker.containers()?)
+        .map_err(|ids| anyhow::anyhow!("expected one container, found {ids:?}"))?;
+
+    // The server shuts down (fast shutdown of the container's main process): the
+    // container exits, and stays as a stopped container.
+    let admin = plover::connect(&first.url("postgres")).await?;
+    let _ = admin
+        .batch_execute("COPY (SELECT 1) TO PROGRAM 'kill -INT 1'")
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while plover::connect(&first.url("postgres")).await.is_ok() {
+        assert!(Instant::now() < deadline, "the server did not shut down");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let second = server(&f.docker).await?;
+    assert_ne!(started(&second).await?, first_started);
+    let ids = f.docker.containers()?;
+    assert_eq!(ids.len(), 1, "the dead container must be removed: {ids:?}");
+    assert_ne!(ids[0], first_id);
+
+    assert!(f.docker.stop()?);
+    assert_gone(&f)?;
+    assert!(!f.docker.stop()?, "a second stop has nothing to do");
+
+    // After a stop, the next call starts a fresh container; stop removes it too.
+    let third = server(&f.docker).await?;
+    assert_ne!(started(&third).await?, first_started);
+    assert_eq!(f.docker.containers()?.len(), 1);
+    assert!(f.docker.stop()?);
+    assert_gone(&f)
+}

@@ -1,0 +1,280 @@
+//! `plover::testing`: fresh migrated databases from a template pool, isolation,
+//! templates that follow the migrations, cleanup after killed runs, RLS as a user,
+//! and the native provider as an unprivileged user.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use plover::testing::{self, Shim, TestDatabase};
+use plover_tests::{Dir, strings};
+
+static MIGRATIONS: plover::Embedded =
+    plover::embed_migrations!("$CARGO_MANIFEST_DIR/../supabase/migrations");
+
+async fn exists(name: &str) -> Result<bool> {
+    let server = testing::server().await?;
+    let admin = plover::connect(&server.url("postgres")).await?;
+    Ok(admin
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+            &[&name],
+        )
+        .await?
+        .try_get(0)?)
+}
+
+/// The README's example: Row Level Security tested as real users.
+#[tokio::test]
+async fn rls_users_see_only_their_rows_anon_nothing_service_role_everything() -> Result<()> {
+    let db = testing::fresh(&MIGRATIONS).await?;
+    let alice = db.create_user("alice@example.com").await?;
+    let bob = db.create_user("bob@example.com").await?;
+
+    // Each user writes through RLS; user_id defaults to auth.uid().
+    for user in [&alice, &bob] {
+        let client = db.as_user(user).await?;
+        client
+            .execute(
+                "INSERT INTO categories (name, kind) VALUES ($1, 'expense')",
+                &[&format!("food of {}", user.email)],
+            )
+            .await?;
+    }
+
+    let as_alice = db.as_user(&alice).await?;
+    let seen = strings(&as_alice, "SELECT name FROM categories ORDER BY name").await?;
+    assert_eq!(seen, ["food of alice@example.com"]);
+    // Alice cannot touch Bob's row either.
+    let changed = as_alice
+        .execute(
+            "UPDATE categories SET name = 'mine' WHERE name LIKE '%bob%'",
+            &[],
+        )
+        .await?;
+    assert_eq!(changed, 0);
+
+    let anon = db.as_anon().await?;
+    let denied = anon.query("SELECT * FROM categories", &[]).await;
+    assert!(denied.is_err(), "anon must not read categories");
+
+    let service = db.as_service_role().await?;
+    assert_eq!(
+        strings(&service, "SELECT count(*)::text FROM categories").await?,
+        ["2"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn parallel_tests_never_see_each_others_rows() -> Result<()> {
+    let dir = Arc::new(Dir::with(&[(
+        "1_items.sql",
+        "create table items (id int primary key, owner text);",
+    )])?);
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let body = |owner: &'static str| {
+        let (dir, barrier) = (dir.clone(), barrier.clone());
+        async move {
+            let db = TestDatabase::fresh(&dir.migrator("items")?, Shim::Skip).await?;
+            let client = db.client().await?;
+            for i in 0..50 {
+                client
+                    .execute("INSERT INTO items VALUES ($1, $2)", &[&i, &owner])
+                    .await?;
+            }
+            // Both have written before either reads.
+            barrier.wait().await;
+            let owners = strings(&client, "SELECT DISTINCT owner FROM items").await?;
+            assert_eq!(owners, [owner]);
+            assert_eq!(
+                strings(&client, "SELECT count(*)::text FROM items").await?,
+                ["50"]
+            );
+            Ok::<_, anyhow::Error>(db.name().to_owned())
+        }
+    };
+    let (a, b) = tokio::try_join!(tokio::spawn(body("a")), tokio::spawn(body("b")))?;
+    let (a, b) = (a?, b?);
+    assert_ne!(a, b);
+    // Dropped with their handles.
+    assert!(!exists(&a).await? && !exists(&b).await?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_changed_migration_gets_a_new_template() -> Result<()> {
+    let dir = Dir::with(&[("1_t.sql", "create table t (a int);")])?;
+    let first = dir.migrator("tpl")?;
+    let db = TestDatabase::fresh(&first, Shim::Skip).await?;
+    assert_eq!(
+        strings(
+            &db.client().await?,
+            "SELECT column_name::text FROM information_schema.columns WHERE table_name = 't'"
+        )
+        .await?,
+        ["a"]
+    );
+    dir.write("1_t.sql", "create table t (b int);")?;
+    let second = dir.migrator("tpl")?;
+    assert_ne!(
+        testing::template_key(&first, Shim::Skip),
+        testing::template_key(&second, Shim::Skip)
+    );
+    let db2 = TestDatabase::fresh(&second, Shim::Skip).await?;
+    assert_eq!(
+        strings(
+            &db2.client().await?,
+            "SELECT column_name::text FROM information_schema.columns WHERE table_name = 't'"
+        )
+        .await?,
+        ["b"]
+    );
+    // A migration added later, too.
+    dir.write("2_u.sql", "create table u (id int);")?;
+    let db3 = TestDatabase::fresh(&dir.migrator("tpl")?, Shim::Skip).await?;
+    assert_eq!(
+        strings(&db3.client().await?, "SELECT to_regclass('u')::text").await?,
+        ["u"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_pool_hands_out_warm_clones() -> Result<()> {
+    // A set of its own (a unique comment), so no earlier run has warmed its pool.
+    let unique = format!(
+        "-- {:?}\ncreate table w (id int);",
+        std::time::SystemTime::now()
+    );
+    let dir = Dir::with(&[("1_w.sql", &unique)])?;
+    let m = dir.migrator("warm")?;
+    let first = TestDatabase::fresh(&m, Shim::Skip).await?;
+    assert_eq!(first.claimed(), Some(testing::Claimed::Cold));
+    // The background thread tops the pool up; wait for a ready clone to appear.
+    let server = testing::server().await?;
+    let admin = plover::connect(&server.url("postgres")).await?;
+    let prefix = format!("plover_ready_{}_", testing::template_key(&m, Shim::Skip));
+    loop {
+        let n: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_database WHERE left(datname, length($1)) = $1",
+                &[&prefix],
+            )
+            .await?
+            .try_get(0)?;
+        if n > 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let second = TestDatabase::fresh(&m, Shim::Skip).await?;
+    assert_eq!(second.claimed(), Some(testing::Claimed::Warm));
+    assert_eq!(
+        strings(
+            &second.client().await?,
+            "SELECT version::text FROM plover.migrations"
+        )
+        .await?,
+        ["1"]
+    );
+    Ok(())
+}
+
+/// Run in a child process by the next test: takes a database, says its name, and
+/// waits to be killed.
+#[tokio::test]
+#[ignore = "a helper run by killed_test_processes_leave_nothing_behind"]
+async fn child_holds_a_database_until_killed() -> Result<()> {
+    let db = TestDatabase::create().await?;
+    println!("holding {}", db.name());
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn killed_test_processes_leave_nothing_behind() -> Result<()> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args([
+            "--ignored",
+            "--exact",
+            "child_holds_a_database_until_killed",
+            "--nocapture",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let name = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("holding ").map(str::to_owned))
+        .context("the child did not report its database")?;
+    assert!(exists(&name).await?);
+    child.kill()?;
+    child.wait()?;
+    // What every new test process does first:
+    let server = testing::server().await?;
+    let admin = plover::connect(&server.url("postgres")).await?;
+    let dropped = testing::clean_up(&admin).await?;
+    assert!(dropped.contains(&name), "{dropped:?}");
+    assert!(!exists(&name).await?);
+    Ok(())
+}
+
+#[tokio::test]
+#[ignore = "a helper run by the_native_provider_works_as_an_unprivileged_user"]
+async fn child_runs_native_as_this_user() -> Result<()> {
+    let db = testing::fresh(&MIGRATIONS).await?;
+    let n = strings(
+        &db.client().await?,
+        "SELECT count(*)::text FROM plover.migrations",
+    )
+    .await?;
+    println!("migrations {}", n[0]);
+    drop(db);
+    testing::stop_shared()?;
+    Ok(())
+}
+
+#[test]
+fn the_native_provider_works_as_an_unprivileged_user() -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let root =
+        std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)?;
+    if !root {
+        // The whole suite already runs as an ordinary user.
+        return Ok(());
+    }
+    // As root (CI), run a child as `nobody` with its own server.
+    let state = tempfile::Builder::new()
+        .prefix("plover-nobody-")
+        .tempdir()?;
+    std::os::unix::fs::chown(state.path(), Some(65534), Some(65534))?;
+    let out = Command::new(std::env::current_exe()?)
+        .args([
+            "--ignored",
+            "--exact",
+            "child_runs_native_as_this_user",
+            "--nocapture",
+        ])
+        .env("PLOVER_STATE_DIR", state.path())
+        .env("PLOVER_TEST_PROVIDER", "native")
+        .env("HOME", state.path())
+        .uid(65534)
+        .gid(65534)
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "the child failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let n = std::fs::read_dir(plover_tests::workspace_root().join("supabase/migrations"))?.count();
+    assert!(stdout.contains(&format!("migrations {n}")), "{stdout}");
+    Ok(())
+}

@@ -1,0 +1,1230 @@
+//! `cargo xtask bench fresh`: how long a test waits for a freshly migrated database
+//! from `plover::testing`, with the pool warm and cold, against replaying every
+//! migration into a new database (what `#[sqlx::test]` does) and against a new
+//! container per test, measured side by side in one run and reported as ratios.
+//!
+//! Each round takes one sample of each measurement (rotating their order, so machine
+//! noise hits all of them); the container samples are spread over the rounds. A
+//! sample is timed from the call until a connected client has answered `SELECT 1`;
+//! dropping the database or removing the container is not timed. Before each sample
+//! the pool is brought to a known state, untimed: full and idle for a warm sample,
+//! empty with refills off (`PLOVER_TEST_POOL=0`) for a cold one, idle for the
+//! others. So no background clone competes with a measurement except the refill a
+//! warm claim itself starts, which a real test suite pays too.
+//!
+//! What it must not do: assert a timing (it reports, never fails on a figure), leave
+//! databases or containers behind (each is dropped after its sample, and everything
+//! left on an error path or Ctrl-C is swept at the end, the set's template and pool
+//! included), or need Docker (without an engine the container row says so).
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, TcpListener};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use plover::Migrator;
+use plover::redact::redact;
+use plover::testing::docker::{Docker as DockerProvider, Network};
+use plover::testing::{Claimed, Server, Shim, TestDatabase, quote_ident, state_dir, template_key};
+use serde_json::json;
+use testcontainers::bollard;
+use testcontainers::core::IntoContainerPort;
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerRequest, GenericImage, ImageExt};
+use tokio_postgres::Client;
+
+use crate::bench::{APP, COUNT_TABLES, SERVER_VERSION, Workload, fmt_ms, fmt_ratio, ms};
+use crate::flags::BenchFresh;
+
+/// The variable `plover::testing` reads the pool size from, at each top-up.
+const POOL_VAR: &str = "PLOVER_TEST_POOL";
+/// The pool size `plover::testing` uses when the variable is unset.
+const DEFAULT_POOL: usize = 4;
+const LIST_DATABASES: &str = "
+SELECT datname::text FROM pg_database
+ WHERE left(datname, length($1)) = $1 ORDER BY datname";
+const DATABASE_EXISTS: &str = "SELECT count(*) FROM pg_database WHERE datname = $1";
+/// What "usable" means: the client has answered a query.
+const USABLE: &str = "SELECT 1";
+/// The label on every container this bench starts, valued `fresh-<pid>`.
+const LABEL: &str = "plover.bench";
+/// How long a container may take to accept connections.
+const CONTAINER_READY: Duration = Duration::from_secs(120);
+/// How long the pool may take to refill before the bench gives up.
+const REFILL: Duration = Duration::from_secs(120);
+/// The goals the issue sets, reported (never asserted).
+const GOAL_WARM_P50: Duration = Duration::from_millis(10);
+const GOAL_REPLAY_RATIO: f64 = 20.0;
+
+impl BenchFresh {
+    pub async fn run(self) -> Result<()> {
+        if cfg!(debug_assertions) {
+            eprintln!(
+                "warning: this is a dev build and plover is not optimised in it; \
+                 run `cargo run --release -p xtask -- bench fresh` for optimised figures"
+            );
+        }
+        let n = self.migrations as usize;
+        let workload = Workload::generate(n);
+        let dir = state_dir().join("bench-fresh").join("migrations");
+        workload.write(&dir)?;
+        let source = plover::Source::from_dir(&dir)
+            .with_context(|| format!("loading the generated migrations from {}", dir.display()))?;
+        let migrator = Migrator::new(source).app(APP);
+
+        let server = plover::testing::server()
+            .await
+            .context("starting the test server")?;
+        let admin_url = server.url("postgres");
+        let admin = plover::connect(&admin_url)
+            .await
+            .with_context(|| format!("connecting to {}", redact(&admin_url)))?;
+        let version: String = admin
+            .query_one(SERVER_VERSION, &[])
+            .await
+            .context("reading the server version")?
+            .get(0);
+        let docker = if self.container_samples == 0 {
+            Err("left out (--container-samples 0)".to_owned())
+        } else {
+            Docker::detect().await
+        };
+        let mut pool = Pool::new(&admin, &migrator);
+        eprintln!(
+            "bench fresh: {n} migrations ({} tables) in {}, {} samples (containers: {}), \
+             PostgreSQL {version} ({} provider) at {}, pool of {}",
+            workload.tables,
+            dir.display(),
+            self.samples,
+            match &docker {
+                Ok(d) => format!("{} of {}", self.container_samples, describe(&d.settings)),
+                Err(reason) => reason.clone(),
+            },
+            server.provider(),
+            redact(&admin_url),
+            pool.size,
+        );
+
+        let bench = Run {
+            server: &server,
+            admin: &admin,
+            migrator: &migrator,
+            tables: workload.tables,
+            docker: docker.as_ref().ok(),
+        };
+        let mut samples = Samples::default();
+        let mut leftovers = Vec::new();
+        let interrupted = tokio::signal::ctrl_c();
+        tokio::pin!(interrupted);
+        let result = tokio::select! {
+            r = bench.all(&self, &mut pool, &mut samples, &mut leftovers) => r,
+            _ = &mut interrupted => Err(anyhow!("interrupted")),
+        };
+        let cleaned = bench.clean_up(&mut pool, &leftovers).await;
+        if let (Err(_), Err(e)) = (&result, &cleaned) {
+            eprintln!("bench fresh: cleaning up failed too: {e:#}");
+        }
+        result?;
+        if let (Some(Err(e)), Ok(_)) = (&samples.container_error, &docker) {
+            eprintln!("bench fresh: the container row failed: {e:#}");
+        }
+
+        let report = Report::new(&samples, docker.as_ref().err());
+        if self.json {
+            let doc = json!({
+                "migrations": n,
+                "tables": workload.tables,
+                "samples": self.samples,
+                "container_samples": self.container_samples,
+                "optimised": !cfg!(debug_assertions),
+                "server_version": version,
+                "provider": server.provider(),
+                "pool_size": pool.size,
+                "template_build_ms": ms(samples.template_build),
+                "warm_split_p50_ms": report.warm_split(&samples).map(|[call, connect, query, again]| json!({
+                    "fresh_call": ms(call),
+                    "test_connect": ms(connect),
+                    "select_1": ms(query),
+                    "second_connect_and_select_1_untimed": ms(again),
+                })),
+                "warm_claimed": samples.warm.len(),
+                "warm_asked": samples.warm.len() + samples.warm_missed,
+                "cold_claimed": samples.cold.len(),
+                "cold_asked": samples.cold.len() + samples.cold_missed,
+                "docker": docker.as_ref().map(|d| describe(&d.settings)).ok(),
+                "scenarios": report.rows.iter().map(|r| json!({
+                    "scenario": r.key,
+                    "description": r.name,
+                    "p50_ms": r.stats.map(|s| ms(s.p50)),
+                    "p95_ms": r.stats.map(|s| ms(s.p95)),
+                    "mean_ms": r.stats.map(|s| ms(s.mean)),
+                    "n": r.samples.len(),
+                    "p50_over_warm_p50": report.ratio(r),
+                    "samples_ms": r.samples.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
+                    "skipped": r.skipped,
+                })).collect::<Vec<_>>(),
+                "replay_over_warm_p50": report.get("replay").and_then(|r| report.ratio(r)),
+                "container_over_warm_p50": report.get("container").and_then(|r| report.ratio(r)),
+                "goals": {
+                    "warm_p50_under_ms": GOAL_WARM_P50.as_millis(),
+                    "warm_p50_met": report.warm.map(|w| w.p50 < GOAL_WARM_P50),
+                    "replay_over_warm_at_least": GOAL_REPLAY_RATIO,
+                    "replay_over_warm_met": report.get("replay")
+                        .and_then(|r| report.ratio(r))
+                        .map(|r| r >= GOAL_REPLAY_RATIO),
+                },
+                "summary": report.summary(n, &version, &samples),
+            });
+            let text = serde_json::to_string_pretty(&doc).context("writing the JSON report")?;
+            println!("{text}");
+        } else {
+            print!("{}", report.table());
+            println!();
+            print!("{}", report.notes(n, &samples, pool.size));
+            println!();
+            println!("For a closing note:");
+            println!("{}", report.summary(n, &version, &samples));
+        }
+        cleaned
+    }
+}
+
+/// A sample of `TestDatabase::fresh`: the time a test waits, split into the call, the
+/// test's connect and its `SELECT 1` (plus, untimed, a second connect and `SELECT 1`);
+/// the database is dropped with it.
+struct Fresh {
+    took: Duration,
+    parts: [Duration; 4],
+    claimed: Claimed,
+    db: TestDatabase,
+}
+
+/// What every sample needs.
+struct Run<'a> {
+    server: &'a Server,
+    admin: &'a Client,
+    migrator: &'a Migrator,
+    tables: i64,
+    docker: Option<&'a Docker>,
+}
+
+/// The measurements of a round, in the order they run (rotated each round).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Warm,
+    Cold,
+    Replay,
+    Container,
+    WarmWithoutRefill,
+    Connect,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::Warm => "warm",
+            Step::Cold => "cold",
+            Step::Replay => "replay",
+            Step::Container => "container",
+            Step::WarmWithoutRefill => "warm-no-refill",
+            Step::Connect => "connect",
+        }
+    }
+}
+
+impl Run<'_> {
+    async fn all(
+        &self,
+        flags: &BenchFresh,
+        pool: &mut Pool<'_>,
+        samples: &mut Samples,
+        leftovers: &mut Vec<String>,
+    ) -> Result<()> {
+        // A clean slate: the set's template and pool as an earlier run may have left
+        // them, so the one-off template build below is measured too.
+        pool.remove().await?;
+        pool.set_size(pool.size);
+        pool.state = PoolState::Refilling;
+        let started = Instant::now();
+        let first = TestDatabase::fresh(self.migrator, Shim::Skip)
+            .await
+            .context("building the template")?;
+        samples.template_build = started.elapsed();
+        drop(first);
+
+        let k = flags.container_samples as usize;
+        let rounds = (flags.samples as usize).max(if self.docker.is_some() { k } else { 0 });
+        let container_rounds: Vec<usize> = (0..k).map(|j| j * rounds / k.max(1)).collect();
+        for round in 0..rounds {
+            let mut steps = Vec::new();
+            if round < flags.samples as usize {
+                steps.extend([
+                    Step::Warm,
+                    Step::Cold,
+                    Step::Replay,
+                    Step::WarmWithoutRefill,
+                    Step::Connect,
+                ]);
+            }
+            if self.docker.is_some() && container_rounds.contains(&round) {
+                steps.push(Step::Container);
+            }
+            if steps.is_empty() {
+                continue;
+            }
+            let len = steps.len();
+            steps.rotate_left(round % len);
+            let mut line = Vec::new();
+            for step in steps {
+                let took = self.step(step, round, pool, samples, leftovers).await;
+                let took = took.with_context(|| format!("round {} of {rounds}", round + 1))?;
+                let took = took.map_or("failed".into(), |t| format!("{} ms", fmt_ms(t)));
+                line.push(format!("{} {took}", step.name()));
+            }
+            eprintln!("round {}/{rounds}: {}", round + 1, line.join(", "));
+        }
+        Ok(())
+    }
+
+    /// Runs one sample; `None` when the container row failed (the rest goes on).
+    async fn step(
+        &self,
+        step: Step,
+        round: usize,
+        pool: &mut Pool<'_>,
+        samples: &mut Samples,
+        leftovers: &mut Vec<String>,
+    ) -> Result<Option<Duration>> {
+        Ok(Some(match step {
+            Step::Warm => {
+                pool.ready_for_warm(self.migrator).await?;
+                // Before the claim, which starts the refill.
+                pool.state = PoolState::Refilling;
+                let f = self.fresh().await?;
+                drop(f.db);
+                if f.claimed == Claimed::Warm {
+                    samples.warm.push(f.took);
+                    samples.warm_parts.push(f.parts);
+                } else {
+                    samples.warm_missed += 1;
+                }
+                f.took
+            }
+            Step::WarmWithoutRefill => {
+                pool.ready_for_warm_without_refill(self.migrator).await?;
+                let f = self.fresh().await?;
+                drop(f.db);
+                if f.claimed == Claimed::Warm {
+                    samples.warm_without_refill.push(f.took);
+                }
+                f.took
+            }
+            Step::Connect => {
+                pool.settle().await?;
+                let url = self.server.url("postgres");
+                let started = Instant::now();
+                let client = plover::connect(&url)
+                    .await
+                    .with_context(|| format!("connecting to {}", redact(&url)))?;
+                client
+                    .batch_execute(USABLE)
+                    .await
+                    .context("querying postgres")?;
+                let took = started.elapsed();
+                samples.connect.push(took);
+                took
+            }
+            Step::Cold => {
+                pool.ready_for_cold().await?;
+                let f = self.fresh().await?;
+                drop(f.db);
+                if f.claimed == Claimed::Cold {
+                    samples.cold.push(f.took);
+                } else {
+                    samples.cold_missed += 1;
+                }
+                f.took
+            }
+            Step::Replay => {
+                pool.settle().await?;
+                let name = format!("plover_bench_fresh_{}_{round}", std::process::id());
+                leftovers.push(name.clone());
+                let took = self.replay(&name).await?;
+                drop_database(self.admin, &name).await?;
+                leftovers.retain(|l| *l != name);
+                samples.replay.push(took);
+                took
+            }
+            Step::Container => {
+                let Some(docker) = self.docker else {
+                    return Ok(None);
+                };
+                if matches!(samples.container_error, Some(Err(_))) {
+                    return Ok(None);
+                }
+                pool.settle().await?;
+                match docker.sample(self.migrator, self.tables).await {
+                    Ok(took) => {
+                        samples.container.push(took);
+                        samples.container_error = Some(Ok(()));
+                        took
+                    }
+                    Err(e) => {
+                        samples.container_error = Some(Err(e));
+                        return Ok(None);
+                    }
+                }
+            }
+        }))
+    }
+
+    /// A database from `TestDatabase::fresh`, timed until a connected client has
+    /// answered; checked (untimed) to hold every table.
+    async fn fresh(&self) -> Result<Fresh> {
+        let started = Instant::now();
+        let db = TestDatabase::fresh(self.migrator, Shim::Skip)
+            .await
+            .context("TestDatabase::fresh")?;
+        let call = started.elapsed();
+        let client = db
+            .client()
+            .await
+            .with_context(|| format!("connecting to {}", db.name()))?;
+        let connect = started.elapsed() - call;
+        client
+            .batch_execute(USABLE)
+            .await
+            .with_context(|| format!("querying {}", db.name()))?;
+        let took = started.elapsed();
+        check_tables(&client, self.tables, db.name()).await?;
+        // Untimed: a second connection, to tell the first one's cost from any other.
+        let started = Instant::now();
+        let second = db
+            .client()
+            .await
+            .with_context(|| format!("connecting to {} again", db.name()))?;
+        second
+            .batch_execute(USABLE)
+            .await
+            .with_context(|| format!("querying {}", db.name()))?;
+        let again = started.elapsed();
+        let claimed = db
+            .claimed()
+            .ok_or_else(|| anyhow!("{} says it was not claimed from a template", db.name()))?;
+        Ok(Fresh {
+            took,
+            parts: [call, connect, took - call - connect, again],
+            claimed,
+            db,
+        })
+    }
+
+    /// `CREATE DATABASE`, connect and apply every migration, as `#[sqlx::test]` does
+    /// (over an open admin connection, as its pool keeps one).
+    async fn replay(&self, name: &str) -> Result<Duration> {
+        let url = self.server.url(name);
+        let started = Instant::now();
+        self.admin
+            .batch_execute(&format!("CREATE DATABASE {}", quote_ident(name)))
+            .await
+            .with_context(|| format!("creating database {name}"))?;
+        let mut client = plover::connect(&url)
+            .await
+            .with_context(|| format!("connecting to {}", redact(&url)))?;
+        let report = self
+            .migrator
+            .run(&mut client)
+            .await
+            .with_context(|| format!("applying the migrations to {name}"))?;
+        client
+            .batch_execute(USABLE)
+            .await
+            .with_context(|| format!("querying {name}"))?;
+        let took = started.elapsed();
+        let n = self.migrator.source().migrations().len();
+        ensure!(
+            report.applied.len() == n,
+            "applied {} of {n} migrations to {name}",
+            report.applied.len()
+        );
+        check_tables(&client, self.tables, name).await?;
+        Ok(took)
+    }
+
+    /// Drops what an error or Ctrl-C left: replay databases, this run's containers,
+    /// and the set's pool and template. Reports the first error.
+    async fn clean_up(&self, pool: &mut Pool<'_>, leftovers: &[String]) -> Result<()> {
+        let mut first = Ok(());
+        for name in leftovers {
+            let dropped = drop_database(self.admin, name).await;
+            if first.is_ok() {
+                first = dropped;
+            }
+        }
+        if let Some(docker) = self.docker {
+            let removed = docker.remove_leftovers().await;
+            if first.is_ok() {
+                first = removed;
+            }
+        }
+        let removed = pool.remove().await;
+        if first.is_ok() {
+            first = removed;
+        }
+        pool.restore_env();
+        first
+    }
+}
+
+/// Checks that `db` holds every table the workload creates.
+async fn check_tables(client: &Client, tables: i64, db: &str) -> Result<()> {
+    let found: i64 = client
+        .query_one(COUNT_TABLES, &[])
+        .await
+        .with_context(|| format!("counting the tables in {db}"))?
+        .get(0);
+    ensure!(found == tables, "{db} holds {found} of {tables} tables");
+    Ok(())
+}
+
+async fn drop_database(admin: &Client, name: &str) -> Result<()> {
+    admin
+        .batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(name)
+        ))
+        .await
+        .with_context(|| format!("dropping database {name}; drop it by hand"))
+}
+
+/// The bench's view of the pool of ready clones of its set: `plover_ready_<key>_*`,
+/// refilled by `plover::testing`'s background thread up to `PLOVER_TEST_POOL`, which
+/// it reads at each top-up.
+struct Pool<'a> {
+    admin: &'a Client,
+    template: String,
+    prefix: String,
+    /// The size for warm samples: `PLOVER_TEST_POOL` as given if above 0, else 4.
+    size: usize,
+    state: PoolState,
+    /// `PLOVER_TEST_POOL` as given, restored at the end.
+    original: Option<OsString>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PoolState {
+    /// No refill in flight (full, or as the bench left it).
+    Idle,
+    /// A claim asked for a refill that may still be running.
+    Refilling,
+    /// Refills off (`PLOVER_TEST_POOL=0`); the pool may hold fewer clones than its
+    /// size, or none.
+    Off,
+}
+
+impl<'a> Pool<'a> {
+    fn new(admin: &'a Client, migrator: &Migrator) -> Pool<'a> {
+        let key = template_key(migrator, Shim::Skip);
+        let original = std::env::var_os(POOL_VAR);
+        let size = original
+            .as_ref()
+            .and_then(|v| v.to_str()?.parse().ok())
+            .filter(|&n: &usize| n > 0)
+            .unwrap_or(DEFAULT_POOL);
+        Pool {
+            admin,
+            template: format!("plover_tpl_{key}"),
+            prefix: format!("plover_ready_{key}_"),
+            size,
+            state: PoolState::Idle,
+            original,
+        }
+    }
+
+    /// Sets the size the background thread fills the pool to at its next top-up.
+    fn set_size(&self, n: usize) {
+        // SAFETY: the environment is only read, in this process, through Rust's std
+        // (plover's pool thread, the Docker client), which serialises every access
+        // with `set_var` behind one lock; std holds that lock around getaddrinfo too.
+        // Nothing here calls C code that reads the environment on its own.
+        unsafe { std::env::set_var(POOL_VAR, n.to_string()) };
+    }
+
+    fn restore_env(&self) {
+        // SAFETY: as in `set_size`.
+        unsafe {
+            match &self.original {
+                Some(v) => std::env::set_var(POOL_VAR, v),
+                None => std::env::remove_var(POOL_VAR),
+            }
+        }
+    }
+
+    async fn ready(&self) -> Result<Vec<String>> {
+        let rows = self
+            .admin
+            .query(LIST_DATABASES, &[&self.prefix])
+            .await
+            .context("listing the pool's ready clones")?;
+        rows.iter()
+            .map(|r| r.try_get(0).context("listing the pool's ready clones"))
+            .collect()
+    }
+
+    /// Waits until the pool is full: a top-up clones exactly what was missing when it
+    /// began, so a full pool means no refill is running.
+    async fn wait_full(&mut self) -> Result<()> {
+        let deadline = Instant::now() + REFILL;
+        loop {
+            let ready = self.ready().await?.len();
+            if ready >= self.size {
+                self.state = PoolState::Idle;
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the pool held {ready} of {} ready clones after {} s; is the server busy?",
+                    self.size,
+                    REFILL.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// No refill in flight.
+    async fn settle(&mut self) -> Result<()> {
+        if self.state == PoolState::Refilling {
+            self.wait_full().await?;
+        }
+        Ok(())
+    }
+
+    /// Full and idle. With refills off, nothing refills the pool until a claim asks
+    /// for it, so one untimed claim primes it.
+    async fn ready_for_warm(&mut self, migrator: &Migrator) -> Result<()> {
+        if self.state == PoolState::Off || self.ready().await?.is_empty() {
+            self.set_size(self.size);
+            self.state = PoolState::Refilling;
+            let primer = TestDatabase::fresh(migrator, Shim::Skip)
+                .await
+                .context("priming the pool")?;
+            drop(primer);
+        }
+        self.wait_full().await
+    }
+
+    /// Full, with refills off: the next claim is warm and starts no clone.
+    async fn ready_for_warm_without_refill(&mut self, migrator: &Migrator) -> Result<()> {
+        self.ready_for_warm(migrator).await?;
+        self.set_size(0);
+        self.state = PoolState::Off;
+        Ok(())
+    }
+
+    /// Empty, with refills off.
+    async fn ready_for_cold(&mut self) -> Result<()> {
+        self.settle().await?;
+        self.set_size(0);
+        for name in self.ready().await? {
+            drop_database(self.admin, &name).await?;
+        }
+        self.state = PoolState::Off;
+        Ok(())
+    }
+
+    /// Drops the ready clones and the template, refills off.
+    /// The template goes first: dropping it waits for a clone being made from it, and
+    /// no clone can be made after, so a refill still running (say, on Ctrl-C) cannot
+    /// leave one behind.
+    async fn remove(&mut self) -> Result<()> {
+        self.set_size(0);
+        self.state = PoolState::Off;
+        let exists: i64 = self
+            .admin
+            .query_one(DATABASE_EXISTS, &[&self.template])
+            .await
+            .context("looking up the template")?
+            .get(0);
+        if exists > 0 {
+            // A template cannot be dropped while marked as one.
+            self.admin
+                .batch_execute(&format!(
+                    "ALTER DATABASE {} WITH IS_TEMPLATE false",
+                    quote_ident(&self.template)
+                ))
+                .await
+                .with_context(|| format!("unmarking template {}", self.template))?;
+            drop_database(self.admin, &self.template).await?;
+        }
+        for name in self.ready().await? {
+            drop_database(self.admin, &name).await?;
+        }
+        Ok(())
+    }
+}
+
+/// How the bench describes the Docker provider's settings.
+fn describe(settings: &DockerProvider) -> String {
+    let network = match settings.network {
+        Network::Host => ", network host",
+        _ => "",
+    };
+    let bare = if settings.bare { ", bare" } else { "" };
+    format!("{}{network}{bare}", settings.descriptor())
+}
+
+/// A Docker engine that answered, and the provider's settings for the containers to
+/// start (`PLOVER_DOCKER_IMAGE`, `_TAG`, `_NETWORK`, `_BARE`, read by the provider).
+struct Docker {
+    client: bollard::Docker,
+    settings: DockerProvider,
+    /// Whether a container may have been started and not removed yet.
+    open: AtomicBool,
+}
+
+impl Docker {
+    /// The engine, or why the container row is skipped.
+    async fn detect() -> Result<Docker, String> {
+        let skipped = "no Docker engine (start one, see .ci/docker-up)".to_owned();
+        let Ok(client) = bollard::Docker::connect_with_defaults() else {
+            return Err(skipped);
+        };
+        match tokio::time::timeout(Duration::from_secs(5), client.ping()).await {
+            Ok(Ok(_)) => Ok(Docker {
+                client,
+                settings: DockerProvider::from_env(),
+                open: AtomicBool::new(false),
+            }),
+            _ => Err(skipped),
+        }
+    }
+
+    /// The request for a new container (not the provider's shared one), set up as the
+    /// provider sets up its own: the test server's durability settings; on host
+    /// networking, 127.0.0.1 at a free port with trust; on a published port, a random
+    /// password, passed in the environment, never in argv. Returns the port to use
+    /// (`None`: the one 5432 is published on) and the password.
+    fn request(&self) -> Result<(ContainerRequest<GenericImage>, Option<u16>, Option<String>)> {
+        let s = &self.settings;
+        let host = s.network == Network::Host;
+        let supabase = s.image.contains("supabase");
+        let port = if host { free_port()? } else { 5432 };
+        let password = (!host || (supabase && !s.bare))
+            .then(random_hex)
+            .transpose()?;
+        let listen = if host { "127.0.0.1" } else { "*" };
+        let settings = [
+            "fsync=off",
+            "synchronous_commit=off",
+            "full_page_writes=off",
+        ];
+        let mut image = GenericImage::new(s.image.as_str(), s.tag.as_str());
+        if !host {
+            image = image.with_exposed_port(5432.tcp());
+        }
+        let (cmd, env) = if s.bare {
+            let (save, auth, hba, env) = match &password {
+                Some(p) => (
+                    "printf %s \"$PLOVER_PASSWORD\" > /tmp/pw && ",
+                    "--pwfile=/tmp/pw -A scram-sha-256",
+                    "rm -f /tmp/pw && echo 'host all all all scram-sha-256' >> /tmp/pgdata/pg_hba.conf && ",
+                    vec![("PLOVER_PASSWORD", p.clone())],
+                ),
+                None => ("", "-A trust", "", vec![]),
+            };
+            let options: String = settings.iter().map(|o| format!(" -c {o}")).collect();
+            let script = format!(
+                "{save}initdb -D /tmp/pgdata -U postgres -E UTF8 --locale=C --no-sync {auth} \
+                 >/dev/null && {hba}exec postgres -D /tmp/pgdata -k /tmp -p {port} \
+                 -c listen_addresses='{listen}'{options}"
+            );
+            (vec!["sh".to_owned(), "-c".to_owned(), script], env)
+        } else {
+            let mut cmd = vec!["postgres".to_owned()];
+            if supabase {
+                // Supabase's images load their extensions through this file.
+                cmd.extend([
+                    "-c".into(),
+                    "config_file=/etc/postgresql/postgresql.conf".into(),
+                ]);
+            }
+            if host {
+                cmd.extend(["-p".into(), port.to_string()]);
+                cmd.extend(["-c".into(), format!("listen_addresses={listen}")]);
+            }
+            for o in settings {
+                cmd.extend(["-c".into(), o.into()]);
+            }
+            let env = match &password {
+                Some(p) => vec![("POSTGRES_PASSWORD", p.clone())],
+                None => vec![("POSTGRES_HOST_AUTH_METHOD", "trust".to_owned())],
+            };
+            (cmd, env)
+        };
+        let mut request = image
+            .with_cmd(cmd)
+            .with_label(LABEL, format!("fresh-{}", std::process::id()))
+            .with_startup_timeout(CONTAINER_READY);
+        for (name, value) in env {
+            request = request.with_env_var(name, value);
+        }
+        if host {
+            request = request.with_network("host");
+        }
+        Ok((request, host.then_some(port), password))
+    }
+
+    /// A new container, timed until its server accepts a connection and the migrations
+    /// are applied (what a test needs); removed after, untimed.
+    async fn sample(&self, migrator: &Migrator, tables: i64) -> Result<Duration> {
+        let (request, port, password) = self.request()?;
+        self.open.store(true, Ordering::Relaxed);
+        let started = Instant::now();
+        let container = request
+            .start()
+            .await
+            .with_context(|| format!("starting a container of {}", describe(&self.settings)))?;
+        let (host, port) = match port {
+            Some(p) => ("127.0.0.1".to_owned(), p),
+            None => (
+                container
+                    .get_host()
+                    .await
+                    .context("finding the container's host")?
+                    .to_string(),
+                container
+                    .get_host_port_ipv4(5432.tcp())
+                    .await
+                    .context("finding the container's mapped port")?,
+            ),
+        };
+        let password = password.map(|p| format!(":{p}")).unwrap_or_default();
+        let url = format!("postgres://postgres{password}@{host}:{port}/postgres");
+        let deadline = started + CONTAINER_READY;
+        let mut client = loop {
+            match plover::connect(&url).await {
+                Ok(c) => break c,
+                Err(e) if Instant::now() > deadline => {
+                    return Err(anyhow!(e)).with_context(|| {
+                        format!(
+                            "the container's server did not accept connections at {} within {} s",
+                            redact(&url),
+                            CONTAINER_READY.as_secs()
+                        )
+                    });
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        };
+        let report = migrator
+            .run(&mut client)
+            .await
+            .context("applying the migrations in the container")?;
+        client
+            .batch_execute(USABLE)
+            .await
+            .context("querying the container's server")?;
+        let took = started.elapsed();
+        let n = migrator.source().migrations().len();
+        ensure!(
+            report.applied.len() == n,
+            "applied {} of {n} migrations in the container",
+            report.applied.len()
+        );
+        check_tables(&client, tables, "the container's database").await?;
+        drop(client);
+        container.rm().await.context("removing the container")?;
+        self.open.store(false, Ordering::Relaxed);
+        Ok(took)
+    }
+
+    /// Removes every container of this run still there (an error path, Ctrl-C).
+    async fn remove_leftovers(&self) -> Result<()> {
+        use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+        if !self.open.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let label = format!("{LABEL}=fresh-{}", std::process::id());
+        let listed = self
+            .client
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some([("label".to_owned(), vec![label.clone()])].into()),
+                ..Default::default()
+            }))
+            .await
+            .with_context(|| format!("listing containers labelled {label}"))?;
+        for id in listed.into_iter().filter_map(|c| c.id) {
+            self.client
+                .remove_container(
+                    &id,
+                    Some(RemoveContainerOptions {
+                        force: true,
+                        v: true,
+                        ..Default::default()
+                    }),
+                )
+                .await
+                .with_context(|| format!("removing container {id}; remove it by hand"))?;
+        }
+        Ok(())
+    }
+}
+
+/// 16 random bytes as hex, for a container's password.
+fn random_hex() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .context("reading /dev/urandom for a password")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
+    Ok(listener.local_addr().context("finding a free port")?.port())
+}
+
+/// Every measurement; the misses are samples that did not get the pool state asked
+/// for (left out of the figures, counted).
+#[derive(Default)]
+struct Samples {
+    template_build: Duration,
+    warm: Vec<Duration>,
+    /// Each warm sample split: the call, the test's connect, `SELECT 1`; and a second
+    /// connect with `SELECT 1`, untimed.
+    warm_parts: Vec<[Duration; 4]>,
+    warm_missed: usize,
+    cold: Vec<Duration>,
+    cold_missed: usize,
+    replay: Vec<Duration>,
+    container: Vec<Duration>,
+    /// Diagnostics: warm with the claim's refill held back, and one connection.
+    warm_without_refill: Vec<Duration>,
+    connect: Vec<Duration>,
+    /// `Some(Err)` once a container sample failed: the row stops there.
+    container_error: Option<Result<(), anyhow::Error>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Stats {
+    p50: Duration,
+    p95: Duration,
+    mean: Duration,
+}
+
+impl Stats {
+    fn of(samples: &[Duration]) -> Option<Stats> {
+        let mut s = samples.to_vec();
+        s.sort();
+        let total: Duration = s.iter().sum();
+        Some(Stats {
+            p50: percentile(&s, 0.50)?,
+            p95: percentile(&s, 0.95)?,
+            mean: total / u32::try_from(s.len()).ok()?,
+        })
+    }
+}
+
+/// The `p` quantile of sorted samples, interpolated between the closest ranks (so
+/// the 0.5 quantile is the median).
+fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
+    let last = sorted.len().checked_sub(1)?;
+    let rank = p.clamp(0.0, 1.0) * last as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    let (a, b) = (sorted[lo].as_secs_f64(), sorted[hi].as_secs_f64());
+    Some(Duration::from_secs_f64(a + (b - a) * (rank - lo as f64)))
+}
+
+/// One line of the table.
+struct Row<'a> {
+    key: &'static str,
+    name: String,
+    samples: &'a [Duration],
+    stats: Option<Stats>,
+    skipped: Option<String>,
+}
+
+struct Report<'a> {
+    rows: Vec<Row<'a>>,
+    warm: Option<Stats>,
+}
+
+impl<'a> Report<'a> {
+    fn new(s: &'a Samples, docker_skipped: Option<&String>) -> Report<'a> {
+        let row = |key, name: &str, samples: &'a [Duration], skipped: Option<String>| Row {
+            key,
+            name: name.to_owned(),
+            samples,
+            stats: Stats::of(samples),
+            skipped,
+        };
+        let container_skipped = match (&s.container_error, docker_skipped) {
+            (_, Some(reason)) => Some(format!("skipped: {reason}")),
+            (Some(Err(e)), _) => Some(format!(
+                "failed after {} samples: {}",
+                s.container.len(),
+                first_line(&format!("{e:#}"))
+            )),
+            _ => None,
+        };
+        Report {
+            warm: Stats::of(&s.warm),
+            rows: vec![
+                row("warm", "warm: a ready clone from the pool", &s.warm, None),
+                row(
+                    "cold",
+                    "cold: pool empty, cloned on the spot",
+                    &s.cold,
+                    None,
+                ),
+                row(
+                    "replay",
+                    "(a) CREATE DATABASE + replay (sqlx::test)",
+                    &s.replay,
+                    None,
+                ),
+                row(
+                    "container",
+                    "(b) new container + migrations",
+                    &s.container,
+                    container_skipped,
+                ),
+                row(
+                    "warm_without_refill",
+                    "diagnostic: warm, no refill alongside",
+                    &s.warm_without_refill,
+                    None,
+                ),
+                row(
+                    "connect",
+                    "diagnostic: one connect + SELECT 1",
+                    &s.connect,
+                    None,
+                ),
+            ],
+        }
+    }
+
+    /// The p50 of each part of the warm samples: the call, the connect, the query, and
+    /// the untimed second connect.
+    fn warm_split(&self, s: &Samples) -> Option<[Duration; 4]> {
+        let part = |i: usize| {
+            let mut v: Vec<Duration> = s.warm_parts.iter().map(|p| p[i]).collect();
+            v.sort();
+            percentile(&v, 0.5)
+        };
+        Some([part(0)?, part(1)?, part(2)?, part(3)?])
+    }
+
+    /// A row's p50 over the warm p50.
+    fn ratio(&self, row: &Row<'_>) -> Option<f64> {
+        Some(row.stats?.p50.as_secs_f64() / self.warm?.p50.as_secs_f64())
+    }
+
+    fn get(&self, key: &str) -> Option<&Row<'a>> {
+        self.rows.iter().find(|r| r.key == key)
+    }
+
+    fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<42} {:>11} {:>11} {:>11} {:>4} {:>10}",
+            "scenario", "p50", "p95", "mean", "n", "p50/warm"
+        );
+        for r in &self.rows {
+            match (&r.skipped, r.stats) {
+                (Some(why), None) => {
+                    let _ = writeln!(out, "{:<42} {why}", r.name);
+                }
+                (why, Some(s)) => {
+                    let _ = writeln!(
+                        out,
+                        "{:<42} {:>8} ms {:>8} ms {:>8} ms {:>4} {:>10}{}",
+                        r.name,
+                        fmt_ms(s.p50),
+                        fmt_ms(s.p95),
+                        fmt_ms(s.mean),
+                        r.samples.len(),
+                        self.ratio(r).map_or("-".into(), fmt_ratio),
+                        why.as_ref().map(|w| format!("  ({w})")).unwrap_or_default()
+                    );
+                }
+                (None, None) => {
+                    let _ = writeln!(out, "{:<42} no samples", r.name);
+                }
+            }
+        }
+        out
+    }
+
+    fn notes(&self, n: usize, s: &Samples, pool: usize) -> String {
+        let mut out = String::new();
+        let asked = |got: usize, missed: usize| format!("{got} of {}", got + missed);
+        let _ = writeln!(
+            out,
+            "timed: from the call until a connected client has answered `SELECT 1`; \
+             dropping the database or container is not timed."
+        );
+        let _ = writeln!(
+            out,
+            "warm: TestDatabase::fresh(&migrator, Shim::Skip) with {pool} ready clones and no \
+             refill running (the claim's own refill runs alongside, as in a suite); {} samples \
+             claimed warm (misses are left out).",
+            asked(s.warm.len(), s.warm_missed),
+        );
+        let _ = writeln!(
+            out,
+            "cold: the same call with the pool emptied and PLOVER_TEST_POOL=0, so the template \
+             is cloned on the spot; {} samples claimed cold. Building the template once ({n} \
+             migrations) took {} ms.",
+            asked(s.cold.len(), s.cold_missed),
+            fmt_ms(s.template_build),
+        );
+        let _ = writeln!(
+            out,
+            "(a): CREATE DATABASE over an open admin connection, connect, Migrator::run of all \
+             {n}, as #[sqlx::test] creates and migrates a database per test."
+        );
+        let _ = writeln!(
+            out,
+            "(b): a new testcontainers container per test (not the provider's shared one), \
+             waited on until it accepts a connection, then Migrator::run of all {n}; fsync off \
+             as on the test server."
+        );
+        let _ = writeln!(
+            out,
+            "diagnostics: the warm call with PLOVER_TEST_POOL=0 at claim time, so no clone is \
+             made while the test connects; and connecting to the server's `postgres` database \
+             plus `SELECT 1`, the floor of any scheme that hands out a new connection (the warm \
+             call opens two: an admin one to claim, then the test's)."
+        );
+        if let Some([call, connect, query, again]) = self.warm_split(s) {
+            let _ = writeln!(
+                out,
+                "warm, split (p50 of each part): TestDatabase::fresh {} ms (an admin connect, \
+                 the template check, the list of ready clones, the rename), the test's connect \
+                 {} ms, `SELECT 1` {} ms; a second connect + `SELECT 1` to the same database, \
+                 untimed, {} ms.",
+                fmt_ms(call),
+                fmt_ms(connect),
+                fmt_ms(query),
+                fmt_ms(again),
+            );
+        }
+        let ratio = |key| self.get(key).and_then(|r| self.ratio(r));
+        if let Some(warm) = self.warm {
+            let _ = writeln!(
+                out,
+                "goals: warm p50 {} ms (goal: under {} ms: {}); (a)/warm {} (goal: at least \
+                 {GOAL_REPLAY_RATIO}x: {}).",
+                fmt_ms(warm.p50),
+                GOAL_WARM_P50.as_millis(),
+                met(warm.p50 < GOAL_WARM_P50),
+                ratio("replay").map_or("-".into(), |r| format!("{r:.1}x")),
+                met(ratio("replay").is_some_and(|r| r >= GOAL_REPLAY_RATIO)),
+            );
+        }
+        out
+    }
+
+    fn summary(&self, n: usize, version: &str, s: &Samples) -> String {
+        let build = if cfg!(debug_assertions) {
+            "dev build"
+        } else {
+            "release build"
+        };
+        let fig = |key| {
+            let row = self.get(key)?;
+            let st = row.stats?;
+            Some(format!(
+                "p50 {} ms / p95 {} ms (n={})",
+                fmt_ms(st.p50),
+                fmt_ms(st.p95),
+                row.samples.len()
+            ))
+        };
+        let ratio = |key| {
+            let row = self.get(key)?;
+            Some(format!("{:.1}x the warm p50", self.ratio(row)?))
+        };
+        let none = || "-".to_owned();
+        let p50 = |key| {
+            self.get(key)
+                .and_then(|r| r.stats)
+                .map_or_else(none, |st| fmt_ms(st.p50))
+        };
+        let container = match self.get("container") {
+            Some(r) if r.stats.is_some() => format!(
+                "took {} ({})",
+                fig("container").unwrap_or_else(none),
+                ratio("container").unwrap_or_else(none)
+            ),
+            Some(r) => format!("was {}", r.skipped.clone().unwrap_or_else(none)),
+            None => "was not measured".into(),
+        };
+        format!(
+            "Benchmark ({n} migrations, {build}, PostgreSQL {version}, fsync off, one run): \
+             handing a test a fresh migrated database took {} warm ({} of {} claims warm) and \
+             {} cold ({}); creating a database and replaying all {n} migrations, as \
+             #[sqlx::test] does, took {} ({}); a new container per test {container}. \
+             For scale: the warm call with no refill alongside took p50 {} ms, and one \
+             connection plus `SELECT 1` p50 {} ms (the warm call opens two).",
+            fig("warm").unwrap_or_else(none),
+            s.warm.len(),
+            s.warm.len() + s.warm_missed,
+            fig("cold").unwrap_or_else(none),
+            ratio("cold").unwrap_or_else(none),
+            fig("replay").unwrap_or_else(none),
+            ratio("replay").unwrap_or_else(none),
+            p50("warm_without_refill"),
+            p50("connect"),
+        )
+    }
+}
+
+fn met(yes: bool) -> &'static str {
+    if yes { "met" } else { "not met" }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_interpolate_between_ranks() {
+        let d = Duration::from_millis;
+        let s: Vec<Duration> = (1..=100).map(d).collect();
+        assert_eq!(percentile(&s, 0.5), Some(Duration::from_micros(50_500)));
+        assert_eq!(percentile(&s, 0.95), Some(Duration::from_micros(95_050)));
+        assert_eq!(percentile(&[d(7)], 0.95), Some(d(7)));
+        assert_eq!(percentile(&[], 0.5), None);
+        let stats = Stats::of(&[d(3), d(1), d(2)]).unwrap();
+        assert_eq!((stats.p50, stats.mean), (d(2), d(2)));
+    }
+
+    #[test]
+    fn the_report_says_why_a_row_is_missing() {
+        let d = Duration::from_millis;
+        let s = Samples {
+            warm: vec![d(4), d(5)],
+            replay: vec![d(400)],
+            ..Samples::default()
+        };
+        let reason = "no Docker engine (start one, see .ci/docker-up)".to_owned();
+        let r = Report::new(&s, Some(&reason));
+        let table = r.table();
+        assert!(table.contains("skipped: no Docker engine (start one, see .ci/docker-up)"));
+        assert!(table.contains("no samples"), "{table}");
+        let replay = r.get("replay").unwrap();
+        assert!((r.ratio(replay).unwrap() - 400.0 / 4.5).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,98 @@
+//! `cargo xtask test`: the whole test suite on a fresh machine, with what it needs
+//! started first and stopped after.
+
+use anyhow::{Context, Result, bail};
+use xshell::{Shell, cmd};
+
+use crate::flags::Test;
+use crate::test_server;
+
+/// The local image `.ci/docker-up` builds from Debian's packages.
+const LOCAL_IMAGE: &str = "plover-postgres";
+const LOCAL_TAG: &str = "15";
+
+impl Test {
+    pub async fn run(self, sh: &Shell) -> Result<()> {
+        let mut started_engine = None;
+        if self.no_docker {
+            sh.set_var("PLOVER_SKIP_DOCKER_TESTS", "1");
+        } else if !engine_answers(sh) {
+            if is_root() && sh.path_exists(".ci/docker-up") {
+                // docker-down needs the pid file docker-up leaves in this directory.
+                let dir =
+                    std::env::temp_dir().join(format!("plover-docker-{}", std::process::id()));
+                cmd!(sh, ".ci/docker-up {dir}")
+                    .run()
+                    .context("starting a Docker engine (.ci/docker-up)")?;
+                started_engine = Some(dir);
+            } else {
+                eprintln!(
+                    "note: no Docker engine answers, so the Docker provider's tests are skipped \
+                     (PLOVER_SKIP_DOCKER_TESTS=1); start one (as root: .ci/docker-up) to run them"
+                );
+                sh.set_var("PLOVER_SKIP_DOCKER_TESTS", "1");
+            }
+        }
+        if started_engine.is_some() || (!self.no_docker && local_image_present(sh)) {
+            // No registry here: the local image, on the host network.
+            if std::env::var_os("PLOVER_DOCKER_IMAGE").is_none() {
+                sh.set_var("PLOVER_DOCKER_IMAGE", LOCAL_IMAGE);
+                sh.set_var("PLOVER_DOCKER_TAG", LOCAL_TAG);
+                sh.set_var("PLOVER_DOCKER_NETWORK", "host");
+                sh.set_var("PLOVER_DOCKER_BARE", "1");
+            }
+        }
+
+        let args = &self.args;
+        let tested = cmd!(sh, "cargo test --workspace {args...}")
+            .run()
+            .context("cargo test --workspace");
+        let leftovers = test_server::leftovers().await;
+        if !self.keep_server
+            && let Err(e) = test_server::stop_all(sh)
+        {
+            eprintln!("warning: {e:#}");
+        }
+        if let Some(dir) = started_engine {
+            cmd!(sh, ".ci/docker-down {dir}")
+                .run()
+                .context("stopping the Docker engine (.ci/docker-down)")?;
+        }
+        tested?;
+        let leftovers = leftovers?;
+        if !leftovers.is_empty() {
+            bail!(
+                "the tests left {} database(s) behind: {}",
+                leftovers.len(),
+                leftovers.join(", ")
+            );
+        }
+        println!("no test database left behind");
+        Ok(())
+    }
+}
+
+fn engine_answers(sh: &Shell) -> bool {
+    cmd!(sh, "docker info")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
+}
+
+fn local_image_present(sh: &Shell) -> bool {
+    let image = format!("{LOCAL_IMAGE}:{LOCAL_TAG}");
+    engine_answers(sh)
+        && cmd!(sh, "docker image inspect {image}")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+            .is_ok()
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
