@@ -133,6 +133,9 @@ impl BenchFresh {
 
         let report = Report::new(&samples, docker.as_ref().err());
         if self.json {
+            let mut ready = samples.container_ready.clone();
+            ready.sort();
+            let container_ready = percentile(&ready, 0.5);
             let doc = json!({
                 "migrations": n,
                 "tables": workload.tables,
@@ -165,6 +168,7 @@ impl BenchFresh {
                     "samples_ms": r.samples.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
                     "skipped": r.skipped,
                 })).collect::<Vec<_>>(),
+                "container_ready_p50_ms": container_ready.map(ms),
                 "replay_over_warm_p50": report.get("replay").and_then(|r| report.ratio(r)),
                 "container_over_warm_p50": report.get("container").and_then(|r| report.ratio(r)),
                 "goals": {
@@ -366,8 +370,9 @@ impl Run<'_> {
                 }
                 pool.settle().await?;
                 match docker.sample(self.migrator, self.tables).await {
-                    Ok(took) => {
+                    Ok((took, ready)) => {
                         samples.container.push(took);
+                        samples.container_ready.push(ready);
                         samples.container_error = Some(Ok(()));
                         took
                     }
@@ -779,7 +784,9 @@ impl Docker {
 
     /// A new container, timed until its server accepts a connection and the migrations
     /// are applied (what a test needs); removed after, untimed.
-    async fn sample(&self, migrator: &Migrator, tables: i64) -> Result<Duration> {
+    /// Returns the time a test waits and, of it, the time until the server accepted a
+    /// connection.
+    async fn sample(&self, migrator: &Migrator, tables: i64) -> Result<(Duration, Duration)> {
         let (request, port, password) = self.request()?;
         self.open.store(true, Ordering::Relaxed);
         let started = Instant::now();
@@ -819,6 +826,7 @@ impl Docker {
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             }
         };
+        let ready = started.elapsed();
         let report = migrator
             .run(&mut client)
             .await
@@ -838,7 +846,7 @@ impl Docker {
         drop(client);
         container.rm().await.context("removing the container")?;
         self.open.store(false, Ordering::Relaxed);
-        Ok(took)
+        Ok((took, ready))
     }
 
     /// Removes every container of this run still there (an error path, Ctrl-C).
@@ -902,6 +910,8 @@ struct Samples {
     cold_missed: usize,
     replay: Vec<Duration>,
     container: Vec<Duration>,
+    /// Of each container sample, the time until its server accepted a connection.
+    container_ready: Vec<Duration>,
     /// Diagnostics: warm with the claim's refill held back, and one connection.
     warm_without_refill: Vec<Duration>,
     connect: Vec<Duration>,
@@ -1090,11 +1100,14 @@ impl<'a> Report<'a> {
             "(a): CREATE DATABASE over an open admin connection, connect, Migrator::run of all \
              {n}, as #[sqlx::test] creates and migrates a database per test."
         );
+        let mut ready = s.container_ready.clone();
+        ready.sort();
         let _ = writeln!(
             out,
             "(b): a new testcontainers container per test (not the provider's shared one), \
-             waited on until it accepts a connection, then Migrator::run of all {n}; fsync off \
-             as on the test server."
+             waited on until it accepts a connection (p50 {} ms of it), then Migrator::run of \
+             all {n}; fsync off as on the test server.",
+            percentile(&ready, 0.5).map_or_else(|| "-".into(), fmt_ms),
         );
         let _ = writeln!(
             out,

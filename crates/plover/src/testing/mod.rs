@@ -132,16 +132,13 @@ impl TestDatabase {
         shim: Shim,
     ) -> Result<TestDatabase, TestingError> {
         let server = server().await?;
-        let admin_url = server.url("postgres");
-        let mut admin = crate::connect(&admin_url).await?;
-        pool::clean_up_once(&admin).await?;
-        let template = pool::template(&server, &mut admin, migrator, shim).await?;
+        let template = pool::known_template(&server, migrator, shim).await?;
         let name = pool::test_database_name();
-        let claimed = pool::claim(&server, &admin, &template, &name).await?;
+        let claimed = pool::claim(&server, &template, &name).await?;
         Ok(TestDatabase {
             url: server.url(&name),
             name,
-            admin_url,
+            admin_url: server.url("postgres"),
             claimed: Some(claimed),
         })
     }

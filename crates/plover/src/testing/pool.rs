@@ -8,9 +8,9 @@
 //! never claim the same clone. Leftovers of crashed test processes are dropped the
 //! first time a process asks for a database.
 
-use std::sync::OnceLock;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -88,12 +88,12 @@ pub(crate) async fn clean_up_once(admin: &Client) -> Result<(), TestingError> {
     Ok(())
 }
 
-/// Drops this machine's test databases whose process is gone (a crashed or killed
-/// test run); returns their names.
+/// Drops this machine's test databases (and half-made pool clones) whose process is
+/// gone (a crashed or killed test run); returns their names.
 pub async fn clean_up(admin: &Client) -> Result<Vec<String>, TestingError> {
     let mut dropped = Vec::new();
-    {
-        let prefix = format!("plover_test_{}_", host_tag());
+    for kind in ["plover_test_", FILL] {
+        let prefix = format!("{kind}{}_", host_tag());
         let rows = admin
             .query(OURS, &[&prefix])
             .await
@@ -121,6 +121,29 @@ pub async fn clean_up(admin: &Client) -> Result<Vec<String>, TestingError> {
         }
     }
     Ok(dropped)
+}
+
+/// The template of `migrator` on `server`, built if needed. Once a process has seen a
+/// template ready it asks the server no more; the first call of a process also drops
+/// the leftovers of dead test processes.
+pub(crate) async fn known_template(
+    server: &Server,
+    migrator: &Migrator,
+    shim: Shim,
+) -> Result<String, TestingError> {
+    static KNOWN: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+    let key = (server.url("postgres"), template_key(migrator, shim));
+    let known = |k: &(String, String)| KNOWN.lock().is_ok_and(|v| v.contains(k));
+    if known(&key) {
+        return Ok(format!("plover_tpl_{}", key.1));
+    }
+    let mut admin = crate::connect(&key.0).await?;
+    clean_up_once(&admin).await?;
+    let name = template(server, &mut admin, migrator, shim).await?;
+    if let Ok(mut v) = KNOWN.lock() {
+        v.push(key);
+    }
+    Ok(name)
 }
 
 /// Makes sure the template of `migrator` exists, building it if needed; returns its
@@ -197,19 +220,32 @@ async fn is_template(admin: &Client, name: &str) -> Result<bool, TestingError> {
 }
 
 /// Claims a ready clone of `template` as `target`, or clones one now when none is
-/// ready; then asks the background thread to top the pool up.
+/// ready; then the pool is topped up. Runs on the pool thread, over an admin
+/// connection it keeps open, so a warm claim costs two round trips and no connect.
 pub(crate) async fn claim(
     server: &Server,
-    admin: &Client,
     template: &str,
     target: &str,
 ) -> Result<Claimed, TestingError> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    send(Job::Claim {
+        server: server.clone(),
+        template: template.to_owned(),
+        target: target.to_owned(),
+        reply,
+    })?;
+    answer.await.map_err(|_| TestingError::Io {
+        what: "claiming a test database".into(),
+        source: std::io::Error::other("the pool thread stopped"),
+    })?
+}
+
+async fn claim_on(admin: &Client, template: &str, target: &str) -> Result<Claimed, TestingError> {
     let prefix = ready_prefix(template);
     let rows = admin
         .query(READY, &[&prefix])
         .await
         .map_err(crate::Error::db("listing ready test databases"))?;
-    let mut claimed = Claimed::Cold;
     for row in rows {
         let ready: String = row
             .try_get(0)
@@ -220,11 +256,8 @@ pub(crate) async fn claim(
             quote_ident(target)
         );
         match admin.batch_execute(&sql).await {
-            Ok(()) => {
-                claimed = Claimed::Warm;
-                break;
-            }
-            // Another process got it first, or it is still being created.
+            Ok(()) => return Ok(Claimed::Warm),
+            // Another process got it first.
             Err(e)
                 if e.code() == Some(&SqlState::UNDEFINED_DATABASE)
                     || e.code() == Some(&SqlState::OBJECT_IN_USE) =>
@@ -234,21 +267,15 @@ pub(crate) async fn claim(
             Err(e) => return Err(crate::Error::db("claiming a ready test database")(e).into()),
         }
     }
-    if claimed == Claimed::Cold {
-        admin
-            .batch_execute(&format!(
-                "CREATE DATABASE {} TEMPLATE {}",
-                quote_ident(target),
-                quote_ident(template)
-            ))
-            .await
-            .map_err(crate::Error::db("cloning the template"))?;
-    }
-    refill(Refill {
-        admin_url: server.url("postgres"),
-        template: template.to_owned(),
-    });
-    Ok(claimed)
+    admin
+        .batch_execute(&format!(
+            "CREATE DATABASE {} TEMPLATE {}",
+            quote_ident(target),
+            quote_ident(template)
+        ))
+        .await
+        .map_err(crate::Error::db("cloning the template"))?;
+    Ok(Claimed::Cold)
 }
 
 /// Whether a claim found a ready clone.
@@ -267,70 +294,137 @@ fn ready_prefix(template: &str) -> String {
     )
 }
 
-struct Refill {
-    admin_url: String,
-    template: String,
+/// Work for the pool thread.
+enum Job {
+    Claim {
+        server: Server,
+        template: String,
+        target: String,
+        reply: tokio::sync::oneshot::Sender<Result<Claimed, TestingError>>,
+    },
 }
 
-/// Hands a refill to the process's background thread, which outlives each test's
-/// runtime.
-fn refill(r: Refill) {
-    static TX: OnceLock<Option<mpsc::Sender<Refill>>> = OnceLock::new();
+/// Clones being made and warmed, before they are parked as ready:
+/// `plover_fill_<host>_<pid>_<n>`.
+const FILL: &str = "plover_fill_";
+
+/// Hands a job to the process's pool thread, which outlives each test's runtime: it
+/// keeps one admin connection per server for claims, and tops pools up in tasks of
+/// their own (one at a time per template) alongside.
+fn send(job: Job) -> Result<(), TestingError> {
+    static TX: OnceLock<Option<tokio::sync::mpsc::UnboundedSender<Job>>> = OnceLock::new();
     let tx = TX.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Refill>();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
         std::thread::Builder::new()
             .name("plover-pool".into())
-            .spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    return;
-                };
-                while let Ok(first) = rx.recv() {
-                    // Coalesce a burst of requests into one top-up per template.
-                    let mut batch = vec![first];
-                    batch.extend(rx.try_iter());
-                    batch.sort_by(|a, b| a.template.cmp(&b.template));
-                    batch.dedup_by(|a, b| a.template == b.template);
-                    for r in batch {
-                        if let Err(e) = rt.block_on(top_up(&r)) {
-                            eprintln!("plover: could not refill the test database pool: {e}");
-                        }
-                    }
-                }
-            })
+            .spawn(move || rt.block_on(serve(rx)))
             .ok()
             .map(|_| tx)
     });
-    if let Some(tx) = tx {
-        let _ = tx.send(r);
+    tx.as_ref()
+        .and_then(|tx| tx.send(job).ok())
+        .ok_or_else(|| TestingError::Io {
+            what: "starting the pool thread".into(),
+            source: std::io::Error::other("the pool thread is not running"),
+        })
+}
+
+async fn serve(mut rx: tokio::sync::mpsc::UnboundedReceiver<Job>) {
+    let mut admins: HashMap<String, Client> = HashMap::new();
+    let filling: Arc<Mutex<HashSet<String>>> = Arc::default();
+    while let Some(job) = rx.recv().await {
+        match job {
+            Job::Claim {
+                server,
+                template,
+                target,
+                reply,
+            } => {
+                let url = server.url("postgres");
+                if admins.get(&url).is_none_or(Client::is_closed) {
+                    match crate::connect(&url).await {
+                        Ok(c) => {
+                            admins.insert(url.clone(), c);
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e.into()));
+                            continue;
+                        }
+                    }
+                }
+                let Some(admin) = admins.get(&url) else {
+                    continue;
+                };
+                let _ = reply.send(claim_on(admin, &template, &target).await);
+                // One top-up at a time per template; it re-counts after every clone,
+                // so claims made meanwhile are made up for.
+                let fresh = filling
+                    .lock()
+                    .map(|mut f| f.insert(template.clone()))
+                    .unwrap_or(false);
+                if fresh {
+                    let filling = filling.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = top_up(&server, &template).await {
+                            eprintln!("plover: could not refill the test database pool: {e}");
+                        }
+                        if let Ok(mut f) = filling.lock() {
+                            f.remove(&template);
+                        }
+                    });
+                }
+            }
+        }
     }
 }
 
-async fn top_up(r: &Refill) -> Result<(), TestingError> {
+async fn top_up(server: &Server, template: &str) -> Result<(), TestingError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let admin = crate::connect(&r.admin_url).await?;
-    let prefix = ready_prefix(&r.template);
-    let ready = admin
-        .query(READY, &[&prefix])
-        .await
-        .map_err(crate::Error::db("listing ready test databases"))?
-        .len();
-    for _ in ready..pool_size() {
-        let name = format!(
-            "{prefix}{}_{}",
+    let admin = crate::connect(&server.url("postgres")).await?;
+    let prefix = ready_prefix(template);
+    loop {
+        let ready = admin
+            .query(READY, &[&prefix])
+            .await
+            .map_err(crate::Error::db("listing ready test databases"))?
+            .len();
+        if ready >= pool_size() {
+            return Ok(());
+        }
+        let suffix = format!(
+            "{}_{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
+        // Made under a staging name and connected to once before it is parked: a
+        // clone has no relation cache file (pg_internal.init) until its first
+        // connection builds it, which would otherwise cost the test ~3 ms.
+        let staging = format!("{FILL}{}_{suffix}", host_tag());
         admin
             .batch_execute(&format!(
                 "CREATE DATABASE {} TEMPLATE {}",
-                quote_ident(&name),
-                quote_ident(&r.template)
+                quote_ident(&staging),
+                quote_ident(template)
             ))
             .await
             .map_err(crate::Error::db("cloning the template for the pool"))?;
+        let warm = crate::connect(&server.url(&staging)).await?;
+        warm.batch_execute("SELECT 1")
+            .await
+            .map_err(crate::Error::db("warming a ready test database"))?;
+        drop(warm);
+        // RENAME waits (up to 5 s, in the server) for that session to end.
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                quote_ident(&staging),
+                quote_ident(&format!("{prefix}{suffix}"))
+            ))
+            .await
+            .map_err(crate::Error::db("parking a ready test database"))?;
     }
-    Ok(())
 }
