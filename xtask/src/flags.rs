@@ -1,5 +1,7 @@
 //! Every command line flag of `cargo xtask`, in one place.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
 /// plover's developer commands.
@@ -12,6 +14,24 @@ pub struct Xtask {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The project's migrations: create, inspect, apply; which database to talk to.
+    ///
+    /// Every command works on the Supabase project under --workdir (default: this
+    /// workspace), its `supabase/migrations`, `supabase/config.toml` and
+    /// `supabase/plover.toml` (the app name and the environments), and reads `.env`
+    /// there without overriding variables already set.
+    ///
+    /// Targets (--env): `local` is DATABASE_URL, else the local database on
+    /// `[db] port` of supabase/config.toml. Another name, e.g. `staging`, is
+    /// STAGING_DATABASE_URL, else SUPABASE_PROJECT_REF_STAGING +
+    /// SUPABASE_DB_PASSWORD_STAGING, else the variable `url_env` names in
+    /// supabase/plover.toml. Without --env: the environment `db link` recorded, else
+    /// `local`. Connection strings are always shown with the password hidden; pass
+    /// secrets through variables, never on the command line.
+    ///
+    /// Exit codes: 0 success; 1 `db status` found something that needs attention;
+    /// 2 the command failed or was refused.
+    Db(Db),
     /// Run the whole test suite on this machine, as CI does.
     ///
     /// Starts what the tests need and stops it afterwards: when no Docker engine
@@ -138,3 +158,81 @@ pub enum TestServer {
     /// List test databases left on it; fails if there are any.
     Leftovers,
 }
+
+#[derive(Debug, Args)]
+pub struct Db {
+    #[command(subcommand)]
+    pub command: DbCommand,
+    /// The directory holding the project's `supabase/` folder [default: the workspace root].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// The environment to talk to: `local`, or a name such as `staging` or `prod`
+    /// [default: the linked environment, else `local`].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Create a migration file: supabase/migrations/<UTC YYYYMMDDHHMMSS>_<name>.sql.
+    ///
+    /// The name is written in snake_case. The version is the current UTC time, or one
+    /// past the newest existing version when the clock is not past it, so it never
+    /// reuses or goes below one. SQL piped to stdin becomes the body. Prints the path.
+    New(DbNew),
+    /// Show every migration's state on the target.
+    ///
+    /// States: applied (when, by whom), pending, out-of-order (older than the newest
+    /// applied one), modified (changed after it was applied), missing locally
+    /// (applied, but the file is gone), dirty (a no-transaction run stopped midway).
+    ///
+    /// Exit codes: 0 when everything is applied or only pending; 1 when anything else
+    /// needs attention; 2 when the status could not be read.
+    Status(DbStatus),
+    /// Apply pending migrations to the target.
+    ///
+    /// Prints the plan, then applies under the migration lock, each migration in its
+    /// own transaction, with per-migration timings. On a protected environment (prod
+    /// by default; `protected` in supabase/plover.toml) it asks for the environment's
+    /// name at a terminal, or needs --confirm NAME; without a terminal and without
+    /// --confirm it refuses.
+    ///
+    /// Exit codes: 0 applied (or nothing to do); 2 refused or failed (nothing of a
+    /// failed migration remains).
+    Push(DbPush),
+    /// Remember --env NAME as the default target of later commands.
+    ///
+    /// Written to supabase/.temp/plover-link (ignored by git). `--env local` goes back
+    /// to the local database.
+    Link(DbLink),
+}
+
+#[derive(Debug, Args)]
+pub struct DbNew {
+    /// What the migration does, e.g. `add_budgets` or "add budgets".
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DbStatus {
+    /// Print the status as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DbPush {
+    /// Print the plan and the SQL that would run; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also apply pending migrations older than the newest applied one.
+    #[arg(long)]
+    pub include_all: bool,
+    /// Confirm a push to a protected environment without a prompt (for CI): the
+    /// environment's name.
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DbLink {}

@@ -3,20 +3,25 @@
 
 mod bench;
 mod bench_fresh;
+mod db;
 mod dev;
 mod flags;
 mod test;
 mod test_server;
 
+use std::process::ExitCode;
+
 use anyhow::Result;
 use clap::Parser;
 
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() -> Result<ExitCode> {
     let flags = flags::Xtask::parse();
     let sh = xshell::Shell::new()?;
     sh.change_dir(project_root());
-    match flags.command {
+    let done = match flags.command {
+        // `db` commands have exit codes of their own (see `cargo xtask db --help`).
+        flags::Command::Db(cmd) => return Ok(cmd.run(&project_root()).await),
         flags::Command::Dev(cmd) => cmd.run(&sh).await,
         flags::Command::Test(cmd) => cmd.run(&sh).await,
         flags::Command::TestServer(cmd) => cmd.run(&sh).await,
@@ -25,7 +30,8 @@ async fn main() -> Result<()> {
             None => cmd.run().await,
         },
         flags::Command::BenchFresh(cmd) => cmd.run().await,
-    }
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }
 
 /// The workspace root: xtask's manifest directory's parent.

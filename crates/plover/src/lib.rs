@@ -20,6 +20,8 @@ pub mod history;
 pub mod lock;
 pub mod migrator;
 pub mod plan;
+#[cfg(feature = "project")]
+pub mod project;
 pub mod redact;
 pub mod source;
 pub mod split;

@@ -1,0 +1,408 @@
+//! `cargo xtask db ...` as a process: the real xtask binary against a real database,
+//! in a copy of the repository's `supabase/` folder (`--workdir`). Every command's
+//! output is checked for the database password.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, ensure};
+use plover_tests::{TestDatabase, binary, snapshot, workspace_root};
+
+/// The password put into every connection string handed to the xtask (the test
+/// server trusts local connections, so any password is accepted).
+const SECRET: &str = "s3cr3t-pw";
+
+const PLOVER_TOML: &str = "app = \"money_tracker\"\n\n[environments.staging]\nprotected = false\n";
+
+/// A copy of the repository's `supabase/` folder, with a plover.toml.
+struct Workdir {
+    dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    fn new() -> Result<Workdir> {
+        let dir = tempfile::Builder::new()
+            .prefix("plover-xtask-db-")
+            .tempdir()?;
+        let from = workspace_root().join("supabase");
+        let to = dir.path().join("supabase");
+        std::fs::create_dir_all(to.join("migrations"))?;
+        for file in ["config.toml", "seed.sql"] {
+            std::fs::copy(from.join(file), to.join(file))
+                .with_context(|| format!("copying {file}"))?;
+        }
+        for entry in std::fs::read_dir(from.join("migrations"))? {
+            let entry = entry?;
+            std::fs::copy(entry.path(), to.join("migrations").join(entry.file_name()))?;
+        }
+        std::fs::write(to.join("plover.toml"), PLOVER_TOML)?;
+        Ok(Workdir { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn migrations(&self) -> PathBuf {
+        self.path().join("supabase").join("migrations")
+    }
+
+    fn migration_files(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = std::fs::read_dir(self.migrations())?
+            .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<_>>()?;
+        names.sort();
+        Ok(names)
+    }
+
+    /// Runs `cargo xtask db <args> --workdir <this>` with only `vars` among the
+    /// variables that name databases, and `stdin` piped in (or none).
+    fn db(&self, args: &[&str], vars: &[(&str, &str)], stdin: Option<&str>) -> Result<Run> {
+        let mut cmd = Command::new(binary("xtask")?);
+        cmd.arg("db")
+            .args(args)
+            .arg("--workdir")
+            .arg(self.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
+        for (k, _) in std::env::vars() {
+            if k.contains("DATABASE_URL") || k.starts_with("SUPABASE_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.envs(vars.iter().copied());
+        let mut child = cmd.spawn().context("starting xtask")?;
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(text.as_bytes())?;
+        }
+        let out = child.wait_with_output()?;
+        let run = Run {
+            what: format!("xtask db {}", args.join(" ")),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        ensure!(
+            !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
+            "{} printed the password:\n{run}",
+            run.what
+        );
+        Ok(run)
+    }
+}
+
+struct Run {
+    what: String,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} exited {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.what, self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Run {
+    fn expect(self, code: i32) -> Result<Run> {
+        ensure!(self.code == Some(code), "expected exit {code}: {self}");
+        Ok(self)
+    }
+}
+
+/// A database with the Supabase shim and its URL with [`SECRET`] as the password.
+async fn database() -> Result<(TestDatabase, String)> {
+    let db = TestDatabase::with_supabase_shim().await?;
+    let url = db.url().to_owned();
+    let url = match url.split_once("://").and_then(|(scheme, rest)| {
+        let (user, host) = rest.split_once('@')?;
+        (!user.contains(':')).then(|| format!("{scheme}://{user}:{SECRET}@{host}"))
+    }) {
+        Some(with_password) => with_password,
+        None => anyhow::bail!(
+            "the test server's URL already has a password; these tests need one without"
+        ),
+    };
+    // The server accepts it.
+    plover::connect(&url).await?;
+    Ok((db, url))
+}
+
+fn json(run: &Run) -> Result<serde_json::Value> {
+    serde_json::from_str(&run.stdout).with_context(|| format!("parsing the JSON of {run}"))
+}
+
+#[test]
+fn new_writes_monotonic_versions_and_takes_piped_sql() -> Result<()> {
+    let w = Workdir::new()?;
+    let before = w.migration_files()?;
+    let newest: i64 = before
+        .last()
+        .and_then(|f| f.split('_').next())
+        .context("no migrations")?
+        .parse()?;
+
+    let run = w.db(&["new", "Add Budget-Lines"], &[], None)?.expect(0)?;
+    let path = PathBuf::from(run.stdout.trim());
+    let file = path
+        .file_name()
+        .context("no file printed")?
+        .to_string_lossy()
+        .into_owned();
+    let (version, name) = plover::source::parse_file_name(&file).context("bad name")?;
+    assert_eq!(name, "add_budget_lines");
+    assert_eq!(version.len(), 14, "{file}");
+    assert!(version.parse::<i64>()? > newest, "{file}");
+    assert!(path.starts_with(w.migrations()), "{}", path.display());
+    let text = std::fs::read_to_string(&path)?;
+    assert!(
+        text.starts_with("-- add_budget_lines\n-- Created by `cargo xtask db new` at "),
+        "{text}"
+    );
+
+    // A version from the future: the next one goes past it, never below.
+    std::fs::write(
+        w.migrations().join("29990101000000_future.sql"),
+        "select 1;\n",
+    )?;
+    let run = w
+        .db(
+            &["new", "from_stdin"],
+            &[],
+            Some("create table piped (id int);\n"),
+        )?
+        .expect(0)?;
+    let path = PathBuf::from(run.stdout.trim());
+    assert!(path.ends_with("29990101000001_from_stdin.sql"), "{run}");
+    let text = std::fs::read_to_string(&path)?;
+    assert!(text.ends_with("\ncreate table piped (id int);\n"), "{text}");
+
+    // Every file written parses as the engine reads it.
+    plover::Source::from_dir(w.migrations())?;
+
+    let files = w.migration_files()?;
+    let run = w.db(&["new", "?? !"], &[], None)?.expect(2)?;
+    assert!(run.stderr.contains("has no letters or digits"), "{run}");
+    let run = w
+        .db(
+            &["new", "bad_directive"],
+            &[],
+            Some("-- plover:no-transactions\nselect 1;\n"),
+        )?
+        .expect(2)?;
+    assert!(run.stderr.contains("unknown directive"), "{run}");
+    assert_eq!(
+        w.migration_files()?,
+        files,
+        "a refused `db new` wrote a file"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing_push_applies_and_status_gates() -> Result<()> {
+    let (db, url) = database().await?;
+    let client = db.client().await?;
+    let w = Workdir::new()?;
+    let local = [("DATABASE_URL", url.as_str())];
+    let count = w.migration_files()?.len();
+
+    // Only pending: exit 0.
+    let run = w.db(&["status"], &local, None)?.expect(0)?;
+    assert!(
+        run.stdout
+            .contains("target: local postgres://postgres:****@"),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains(&format!("0 applied, {count} pending")),
+        "{run}"
+    );
+
+    let before = snapshot(&client).await?;
+    let run = w.db(&["push", "--dry-run"], &local, None)?.expect(0)?;
+    assert!(run.stdout.contains(&format!("{count} to apply:")), "{run}");
+    assert!(
+        run.stdout.contains("create table"),
+        "the SQL is shown: {run}"
+    );
+    assert!(run.stdout.contains("dry run: nothing was applied"), "{run}");
+    assert_eq!(
+        snapshot(&client).await?,
+        before,
+        "--dry-run changed the database"
+    );
+
+    let run = w.db(&["push"], &local, None)?.expect(0)?;
+    assert!(
+        run.stdout
+            .contains("applied 20250114093012  create_categories  ("),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains(&format!("{count} applied in ")),
+        "{run}"
+    );
+    let applied: i64 = client
+        .query_one(
+            "SELECT count(*) FROM plover.migrations WHERE app = 'money_tracker'",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(applied as usize, count);
+
+    let run = w.db(&["status"], &local, None)?.expect(0)?;
+    assert!(
+        run.stdout.contains(&format!("{count} applied, 0 pending")),
+        "{run}"
+    );
+    let run = w.db(&["push"], &local, None)?.expect(0)?;
+    assert!(run.stdout.contains("up to date"), "{run}");
+
+    let status = json(&w.db(&["status", "--json"], &local, None)?.expect(0)?)?;
+    assert_eq!(status["app"], "money_tracker");
+    assert_eq!(status["target"]["env"], "local");
+    assert_eq!(status["needs_attention"], false);
+    let migrations = status["migrations"].as_array().context("migrations")?;
+    assert_eq!(migrations.len(), count);
+    assert!(
+        migrations
+            .iter()
+            .all(|m| m["state"] == "applied" && m["applied_at"].is_string()),
+        "{status}"
+    );
+
+    // A new file is pending: still 0.
+    w.db(
+        &["new", "add_notes"],
+        &[],
+        Some("alter table categories add column note text;\n"),
+    )?
+    .expect(0)?;
+    let status = json(&w.db(&["status", "--json"], &local, None)?.expect(0)?)?;
+    assert_eq!(status["pending"], 1);
+
+    // An applied file edited: 1, and push refuses without changing anything.
+    let first = w.migrations().join(&w.migration_files()?[0]);
+    let mut sql = std::fs::read_to_string(&first)?;
+    sql.push_str("\n-- edited\n");
+    std::fs::write(&first, sql)?;
+    let run = w.db(&["status"], &local, None)?.expect(1)?;
+    assert!(run.stdout.contains("modified"), "{run}");
+    assert!(run.stdout.contains("needs attention:"), "{run}");
+    let status = json(&w.db(&["status", "--json"], &local, None)?.expect(1)?)?;
+    assert_eq!(status["needs_attention"], true);
+    assert_eq!(status["migrations"][0]["state"], "modified");
+    let before = snapshot(&client).await?;
+    let run = w.db(&["push"], &local, None)?.expect(2)?;
+    assert!(run.stderr.contains("refusing to push"), "{run}");
+    assert_eq!(snapshot(&client).await?, before);
+    Ok(())
+}
+
+#[tokio::test]
+async fn protected_environments_need_their_name() -> Result<()> {
+    let (db, url) = database().await?;
+    let client = db.client().await?;
+    let w = Workdir::new()?;
+    let prod = [("PROD_DATABASE_URL", url.as_str())];
+    let before = snapshot(&client).await?;
+
+    let run = w.db(&["push", "--env", "prod"], &prod, None)?.expect(2)?;
+    assert!(
+        run.stdout.contains("(from PROD_DATABASE_URL, protected)"),
+        "{run}"
+    );
+    assert!(
+        run.stderr
+            .contains("prod is protected and there is no terminal"),
+        "{run}"
+    );
+    assert!(run.stderr.contains("--confirm prod"), "{run}");
+    assert_eq!(snapshot(&client).await?, before);
+
+    let run = w
+        .db(
+            &["push", "--env", "prod", "--confirm", "staging"],
+            &prod,
+            None,
+        )?
+        .expect(2)?;
+    assert!(
+        run.stderr
+            .contains("--confirm staging does not match the environment prod"),
+        "{run}"
+    );
+    assert_eq!(snapshot(&client).await?, before);
+
+    // A dry run needs no confirmation and changes nothing.
+    w.db(&["push", "--env", "prod", "--dry-run"], &prod, None)?
+        .expect(0)?;
+    assert_eq!(snapshot(&client).await?, before);
+
+    w.db(&["push", "--env", "prod", "--confirm", "prod"], &prod, None)?
+        .expect(0)?;
+    assert_ne!(snapshot(&client).await?, before);
+    w.db(&["status", "--env", "prod"], &prod, None)?.expect(0)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn link_makes_an_environment_the_default() -> Result<()> {
+    let (_db, url) = database().await?;
+    let w = Workdir::new()?;
+    let staging = [("STAGING_DATABASE_URL", url.as_str())];
+
+    let run = w
+        .db(&["link", "--env", "nowhere"], &staging, None)?
+        .expect(2)?;
+    assert!(run.stderr.contains("set NOWHERE_DATABASE_URL, or SUPABASE_PROJECT_REF_NOWHERE + SUPABASE_DB_PASSWORD_NOWHERE"), "{run}");
+    assert!(!w.path().join("supabase/.temp/plover-link").exists());
+
+    let run = w
+        .db(&["link", "--env", "staging"], &staging, None)?
+        .expect(0)?;
+    assert!(
+        run.stdout
+            .contains("linked staging postgres://postgres:****@"),
+        "{run}"
+    );
+    let run = w.db(&["status"], &staging, None)?.expect(0)?;
+    assert!(
+        run.stdout
+            .contains("target: staging postgres://postgres:****@"),
+        "{run}"
+    );
+    assert!(run.stdout.contains("(from STAGING_DATABASE_URL)"), "{run}");
+    w.db(&["push"], &staging, None)?.expect(0)?;
+    let status = json(&w.db(&["status", "--json"], &staging, None)?.expect(0)?)?;
+    assert_eq!(status["target"]["env"], "staging");
+    assert_eq!(status["pending"], 0);
+
+    // The Supabase pair, from a .env file: the password goes into the URL, never
+    // into the output.
+    std::fs::write(
+        w.path().join(".env"),
+        format!("SUPABASE_PROJECT_REF_QA=nosuchref\nSUPABASE_DB_PASSWORD_QA={SECRET}\n"),
+    )?;
+    let run = w.db(&["link", "--env", "qa"], &[], None)?.expect(0)?;
+    assert!(
+        run.stdout.contains(
+            "linked qa postgresql://postgres:****@db.nosuchref.supabase.co:5432/postgres"
+        ),
+        "{run}"
+    );
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! `cargo xtask db push`: the plan, a confirmation on protected targets, then
+//! `Migrator::run` with a progress bar. `--dry-run` prints the SQL and changes nothing.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use plover::project::{Protection, Target};
+use plover::{Event, Missing, OutOfOrder};
+
+use super::{Ctx, connect};
+use crate::flags::DbPush;
+
+impl DbPush {
+    pub async fn run(self, ctx: &Ctx) -> Result<ExitCode> {
+        let target = ctx.target()?;
+        let out_of_order = if self.include_all {
+            OutOfOrder::Allow
+        } else {
+            OutOfOrder::Refuse
+        };
+        let migrator = ctx.migrator()?.out_of_order(out_of_order);
+        println!("target: {target}");
+        println!("app: {}", migrator.app_name());
+        let mut client = connect(&target).await?;
+
+        let plan = migrator.plan(&client).await?;
+        let problems = plan.problems(out_of_order, Missing::Refuse);
+        if !problems.is_empty() {
+            let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+            bail!(
+                "refusing to push: {} problem(s) in the plan; nothing was applied\n{}",
+                problems.len(),
+                list.join("\n")
+            );
+        }
+        let pending: Vec<&plover::Migration> = plan.pending().collect();
+        if pending.is_empty() {
+            println!("up to date: nothing to push");
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!("{} to apply:", pending.len());
+        for m in &pending {
+            println!("  {}  {}", m.version(), m.name());
+        }
+        if self.dry_run {
+            for m in &pending {
+                let file = std::path::Path::new(m.file());
+                let shown = file.strip_prefix(ctx.project.workdir()).unwrap_or(file);
+                println!("\n-- {}\n{}", shown.display(), m.sql().trim_end());
+            }
+            println!("\ndry run: nothing was applied");
+            return Ok(ExitCode::SUCCESS);
+        }
+        confirm(&target, self.confirm.as_deref(), pending.len())?;
+        drop(plan);
+
+        let bar = if std::io::stderr().is_terminal() {
+            ProgressBar::new(pending.len() as u64)
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed}]")
+                .context("the progress bar's template")?,
+        );
+        let events = bar.clone();
+        let report = migrator
+            .on_event(move |e| match e {
+                Event::Planned { total } => events.set_length(*total as u64),
+                Event::Applying { version, name, .. } => {
+                    events.set_message(format!("{version}_{name}"))
+                }
+                Event::Applied {
+                    version,
+                    name,
+                    duration,
+                } => {
+                    events.suspend(|| {
+                        println!("applied {version}  {name}  ({} ms)", duration.as_millis())
+                    });
+                    events.inc(1);
+                }
+                _ => {}
+            })
+            .run(&mut client)
+            .await;
+        bar.finish_and_clear();
+        let report = report.with_context(|| format!("pushing to {target}"))?;
+        println!(
+            "{} applied in {} ms (lock wait {} ms); version now {}",
+            report.applied.len(),
+            report.total.as_millis(),
+            report.lock_wait.as_millis(),
+            report
+                .version
+                .map_or_else(|| "none".to_owned(), |v| v.to_string())
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// On a protected target: `--confirm NAME`, or the name typed back at a terminal.
+/// A `--confirm` that names another environment is refused everywhere.
+fn confirm(target: &Target, given: Option<&str>, count: usize) -> Result<()> {
+    let env = target.env();
+    if let Some(name) = given {
+        if name != env {
+            bail!(
+                "--confirm {name} does not match the environment {env}; nothing was applied (pass --confirm {env} to push to it)"
+            );
+        }
+        return Ok(());
+    }
+    if target.protection() == Protection::Unprotected {
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() || !std::io::stderr().is_terminal() {
+        bail!(
+            "{env} is protected and there is no terminal to confirm at; nothing was applied (pass --confirm {env} to push to it)"
+        );
+    }
+    eprint!("{env} is protected: type its name to apply {count} migration(s): ");
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the confirmation")?;
+    if line.trim() != env {
+        bail!("the confirmation did not match {env}; nothing was applied");
+    }
+    Ok(())
+}
