@@ -406,3 +406,158 @@ async fn link_makes_an_environment_the_default() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn repair_marks_versions_and_protected_envs_need_their_name() -> Result<()> {
+    let (db, url) = database().await?;
+    let client = db.client().await?;
+    let w = Workdir::new()?;
+    let local = [("DATABASE_URL", url.as_str())];
+    let prod = [("PROD_DATABASE_URL", url.as_str())];
+    let count = w.migration_files()?.len();
+    let first = "20250114093012";
+    let last = w
+        .migration_files()?
+        .last()
+        .and_then(|f| f.split('_').next().map(str::to_owned))
+        .context("no migrations")?;
+
+    // Recorded as applied without running: the table it creates does not exist.
+    let run = w
+        .db(&["repair", "--status", "applied", first], &local, None)?
+        .expect(0)?;
+    assert!(
+        run.stdout.contains(&format!("marked {first} applied")),
+        "{run}"
+    );
+    let exists: bool = client
+        .query_one("SELECT to_regclass('public.categories') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    assert!(!exists, "repair ran the migration");
+    let status = json(&w.db(&["status", "--json"], &local, None)?.expect(0)?)?;
+    assert_eq!(status["applied"], 1);
+    assert_eq!(status["pending"], count - 1);
+
+    // Reverted: pending again; a version without a history row is an error.
+    w.db(&["repair", "--status", "reverted", first], &local, None)?
+        .expect(0)?;
+    let status = json(&w.db(&["status", "--json"], &local, None)?.expect(0)?)?;
+    assert_eq!(status["applied"], 0);
+    let run = w
+        .db(&["repair", "--status", "reverted", first], &local, None)?
+        .expect(2)?;
+    assert!(run.stderr.contains(first), "{run}");
+
+    // prod: refused without --confirm and with the wrong name; nothing changes.
+    w.db(&["push"], &local, None)?.expect(0)?;
+    let before = snapshot(&client).await?;
+    let run = w
+        .db(
+            &["repair", "--status", "reverted", &last, "--env", "prod"],
+            &prod,
+            None,
+        )?
+        .expect(2)?;
+    assert!(
+        run.stderr
+            .contains("prod is protected and there is no terminal"),
+        "{run}"
+    );
+    let run = w
+        .db(
+            &[
+                "repair",
+                "--status",
+                "reverted",
+                &last,
+                "--env",
+                "prod",
+                "--confirm",
+                "staging",
+            ],
+            &prod,
+            None,
+        )?
+        .expect(2)?;
+    assert!(
+        run.stderr.contains("does not match the environment prod"),
+        "{run}"
+    );
+    assert_eq!(snapshot(&client).await?, before);
+    w.db(
+        &[
+            "repair",
+            "--status",
+            "reverted",
+            &last,
+            "--env",
+            "prod",
+            "--confirm",
+            "prod",
+        ],
+        &prod,
+        None,
+    )?
+    .expect(0)?;
+    let status = json(
+        &w.db(&["status", "--json", "--env", "prod"], &prod, None)?
+            .expect(0)?,
+    )?;
+    assert_eq!(status["pending"], 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn adopt_takes_over_the_supabase_cli_history() -> Result<()> {
+    let (db, url) = database().await?;
+    let client = db.client().await?;
+    let w = Workdir::new()?;
+    let local = [("DATABASE_URL", url.as_str())];
+    let count = w.migration_files()?.len();
+    // What the Supabase CLI leaves: its table, two of our versions and one unknown.
+    client
+        .batch_execute(
+            "CREATE SCHEMA IF NOT EXISTS supabase_migrations;
+             CREATE TABLE supabase_migrations.schema_migrations
+               (version text PRIMARY KEY, statements text[], name text);
+             INSERT INTO supabase_migrations.schema_migrations (version, name) VALUES
+               ('20250114093012', 'create_categories'),
+               ('20250114094538', 'create_transactions'),
+               ('19990101000000', 'gone');",
+        )
+        .await?;
+
+    let run = w
+        .db(&["adopt", "--from", "supabase"], &local, None)?
+        .expect(0)?;
+    assert!(
+        run.stdout
+            .contains("adopted 2 version(s) from the Supabase CLI: 20250114093012 20250114094538"),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains("19990101000000"),
+        "the unknown version is named: {run}"
+    );
+    let status = json(&w.db(&["status", "--json"], &local, None)?.expect(0)?)?;
+    assert_eq!(status["applied"], 2);
+    assert_eq!(status["pending"], count - 2);
+
+    // Again: nothing new.
+    let run = w
+        .db(&["adopt", "--from", "supabase"], &local, None)?
+        .expect(0)?;
+    assert!(run.stdout.contains("adopted 0 version(s)"), "{run}");
+    assert!(
+        run.stdout.contains("already in plover's history: 2"),
+        "{run}"
+    );
+
+    // No such tool's table: refused, naming it.
+    let run = w
+        .db(&["adopt", "--from", "sqlx"], &local, None)?
+        .expect(2)?;
+    assert!(run.stderr.contains("_sqlx_migrations"), "{run}");
+    Ok(())
+}

@@ -1,36 +1,18 @@
-//! `cargo xtask dev`: the example app on a local native Postgres, migrated on boot.
+//! `cargo xtask dev`: the example app on the local development database (`cargo xtask
+//! db start`), migrated on boot.
 
 use anyhow::{Context, Result};
 use plover::redact::redact;
-use plover::testing::{NativeServer, apply_supabase_shim, quote_ident};
+use plover::testing::apply_supabase_shim;
 use xshell::{Shell, cmd};
 
 use crate::flags::Dev;
 
-/// The local development database of the example app.
-const DATABASE: &str = "money_tracker";
-
 impl Dev {
     pub async fn run(self, sh: &Shell) -> Result<()> {
-        let server = NativeServer::shared()
+        let url = crate::db::local_database(&sh.current_dir())
             .await
-            .context("starting a local PostgreSQL from the system's server binaries")?;
-        let admin = plover::connect(&server.url("postgres")).await?;
-        let exists: bool = admin
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
-                &[&DATABASE],
-            )
-            .await
-            .context("looking for the development database")?
-            .try_get(0)?;
-        if !exists {
-            admin
-                .batch_execute(&format!("CREATE DATABASE {}", quote_ident(DATABASE)))
-                .await
-                .context("creating the development database")?;
-        }
-        let url = server.url(DATABASE);
+            .context("starting the local development database (`cargo xtask db start`)")?;
         let client = plover::connect(&url).await?;
         apply_supabase_shim(&client)
             .await

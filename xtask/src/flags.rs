@@ -45,10 +45,11 @@ pub enum Command {
     TestServer(TestServer),
     /// Run the example app on a local PostgreSQL, migrated on boot.
     ///
-    /// Starts (or reuses) a native PostgreSQL from the system's server binaries,
-    /// creates the `money_tracker` database, applies the Supabase shim, lets the app
-    /// apply `supabase/migrations`, loads `supabase/seed.sql`, and serves until
-    /// interrupted. `cargo xtask test-server stop` stops the PostgreSQL.
+    /// Starts (or reuses) the local development database of `cargo xtask db start`
+    /// (127.0.0.1:<[db] port>, native where server binaries exist), applies the
+    /// Supabase shim, lets the app apply `supabase/migrations` (a no-op after `cargo
+    /// xtask db reset-local`), loads `supabase/seed.sql` (idempotent), and serves
+    /// until interrupted. `cargo xtask db stop` stops the PostgreSQL.
     Dev(Dev),
     /// Measure plover against `psql -1 -f` on the same generated migrations.
     ///
@@ -200,6 +201,52 @@ pub enum DbCommand {
     /// Exit codes: 0 applied (or nothing to do); 2 refused or failed (nothing of a
     /// failed migration remains).
     Push(DbPush),
+    /// Start the local development database (or find it running) and print its URL.
+    ///
+    /// Listens on 127.0.0.1:<[db] port of supabase/config.toml> (default 54322), user
+    /// `postgres`, password `postgres`: the database `--env local` means.
+    ///
+    /// Native mode (the default where PostgreSQL's server binaries are installed): a
+    /// cluster under supabase/.temp/plover-db/ (ignored by git), kept between starts.
+    /// As root the server runs as the `postgres` account (else `nobody`); when it
+    /// cannot reach that directory (e.g. under a private home), the data lives in
+    /// /var/tmp/plover-db-<hash>/ instead, and the command says so.
+    ///
+    /// Docker mode (the default where only a Docker engine answers): a container
+    /// `plover-db-<project_id>` of PLOVER_DOCKER_IMAGE:PLOVER_DOCKER_TAG (default
+    /// postgres:17; --image overrides), port published on 127.0.0.1, or host
+    /// networking with PLOVER_DOCKER_NETWORK=host. --bare (or PLOVER_DOCKER_BARE=1) for
+    /// an image without an entrypoint, such as one imported from a Debian root
+    /// filesystem.
+    Start(DbStart),
+    /// Stop the local development database, whichever mode runs it.
+    ///
+    /// The data is kept for the next `db start` unless --no-backup.
+    Stop(DbStop),
+    /// Recreate the local development database: migrations, then seed files.
+    ///
+    /// Starts it if needed (see `db start`), drops and recreates the `postgres`
+    /// database, applies the Supabase shim (on plain Postgres; Supabase images have the
+    /// real thing), every migration through plover (the app of supabase/plover.toml),
+    /// then the files of `[db.seed] sql_paths` in supabase/config.toml (relative to
+    /// supabase/, `*` allowed in file names) unless --no-seed or `[db.seed] enabled =
+    /// false`. Only ever touches the local database, never DATABASE_URL or --env.
+    ResetLocal(DbResetLocal),
+    /// Record versions as applied or reverted without running anything.
+    ///
+    /// For a no-transaction migration left dirty and finished by hand (`--status
+    /// applied`), or a history row to forget (`--status reverted`). Takes the migration
+    /// lock. On a protected environment it asks for the environment's name at a
+    /// terminal, or needs --confirm NAME.
+    Repair(DbRepair),
+    /// Take over another tool's migration history without re-running anything.
+    ///
+    /// Every local migration that the Supabase CLI (supabase_migrations.schema_migrations),
+    /// sqlx (_sqlx_migrations) or refinery (refinery_schema_history) recorded as
+    /// applied is recorded in plover's history with the local file's checksum. Prints
+    /// what was adopted, what plover already had, and versions the tool applied that
+    /// have no local file. Later `db push` applies only the rest.
+    Adopt(DbAdopt),
     /// Remember --env NAME as the default target of later commands.
     ///
     /// Written to supabase/.temp/plover-link (ignored by git). `--env local` goes back
@@ -236,3 +283,83 @@ pub struct DbPush {
 
 #[derive(Debug, Args)]
 pub struct DbLink {}
+
+/// Where the local development database runs.
+#[derive(Debug, Default, Args)]
+pub struct LocalMode {
+    /// A cluster from the system's PostgreSQL server binaries.
+    #[arg(long, conflicts_with = "docker")]
+    pub native: bool,
+    /// A Docker container.
+    #[arg(long)]
+    pub docker: bool,
+    /// The Docker image (`name` or `name:tag`) [default: PLOVER_DOCKER_IMAGE and
+    /// PLOVER_DOCKER_TAG, else postgres:17].
+    #[arg(long, value_name = "IMAGE", requires = "docker")]
+    pub image: Option<String>,
+    /// The Docker image has no entrypoint: the container runs initdb, then postgres
+    /// [default: PLOVER_DOCKER_BARE].
+    #[arg(long, requires = "docker")]
+    pub bare: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DbStart {
+    #[command(flatten)]
+    pub mode: LocalMode,
+}
+
+#[derive(Debug, Args)]
+pub struct DbStop {
+    /// Also delete the data (the native data directory, or the container).
+    #[arg(long)]
+    pub no_backup: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DbResetLocal {
+    #[command(flatten)]
+    pub mode: LocalMode,
+    /// Skip the seed files.
+    #[arg(long)]
+    pub no_seed: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RepairStatus {
+    /// Record as applied (with the local file's checksum) without running it.
+    Applied,
+    /// Delete the history row, so the version counts as not applied.
+    Reverted,
+}
+
+#[derive(Debug, Args)]
+pub struct DbRepair {
+    /// What to record.
+    #[arg(long, value_enum)]
+    pub status: RepairStatus,
+    /// The versions, e.g. 20250114093012.
+    #[arg(required = true, value_name = "VERSION")]
+    pub versions: Vec<i64>,
+    /// Confirm a repair on a protected environment without a prompt (for CI): the
+    /// environment's name.
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum AdoptFrom {
+    /// The Supabase CLI's supabase_migrations.schema_migrations.
+    Supabase,
+    /// sqlx's _sqlx_migrations.
+    Sqlx,
+    /// refinery's refinery_schema_history.
+    Refinery,
+}
+
+#[derive(Debug, Args)]
+pub struct DbAdopt {
+    /// Whose history to take over.
+    #[arg(long, value_enum)]
+    pub from: AdoptFrom,
+}

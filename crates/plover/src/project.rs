@@ -188,6 +188,8 @@ pub struct SupabaseConfig {
     pub db_port: u16,
     /// `[db.seed] sql_paths` (default `["./seed.sql"]`), relative to `supabase/`.
     pub seed_paths: Vec<String>,
+    /// `[db.seed] enabled` (default true): whether a local reset loads the seed files.
+    pub seed_enabled: bool,
     /// `[api] schemas` (default `["public"]`).
     pub api_schemas: Vec<String>,
 }
@@ -198,6 +200,7 @@ impl Default for SupabaseConfig {
             project_id: None,
             db_port: 54322,
             seed_paths: vec!["./seed.sql".into()],
+            seed_enabled: true,
             api_schemas: vec!["public".into()],
         }
     }
@@ -221,6 +224,7 @@ struct RawDb {
 
 #[derive(Deserialize, Default)]
 struct RawSeed {
+    enabled: Option<bool>,
     sql_paths: Option<Vec<String>>,
 }
 
@@ -238,6 +242,7 @@ impl SupabaseConfig {
             project_id: raw.project_id,
             db_port: raw.db.port.unwrap_or(default.db_port),
             seed_paths: raw.db.seed.sql_paths.unwrap_or(default.seed_paths),
+            seed_enabled: raw.db.seed.enabled.unwrap_or(default.seed_enabled),
             api_schemas: raw.api.schemas.unwrap_or(default.api_schemas),
         })
     }
@@ -483,6 +488,20 @@ impl Project {
         }
     }
 
+    /// A database on the local development server (`cargo xtask db start`):
+    /// `postgres://postgres:postgres@127.0.0.1:<[db] port>/<database>`.
+    ///
+    /// ```
+    /// let project = plover::project::Project::parse("/w", Some("[db]\nport = 5433\n"), None).unwrap();
+    /// assert_eq!(project.local_url("template1"), "postgres://postgres:postgres@127.0.0.1:5433/template1");
+    /// ```
+    pub fn local_url(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres:postgres@127.0.0.1:{}/{database}",
+            self.config.db_port
+        )
+    }
+
     /// The database `env` means (see the module docs for the order).
     pub fn target(&self, env: &str, vars: &Vars) -> Result<Target, ProjectError> {
         check_env_name(env)?;
@@ -497,10 +516,7 @@ impl Project {
             return Ok(match vars.get("DATABASE_URL") {
                 Some(url) => target(url.to_owned(), "DATABASE_URL".into()),
                 None => target(
-                    format!(
-                        "postgres://postgres:postgres@127.0.0.1:{}/postgres",
-                        self.config.db_port
-                    ),
+                    self.local_url("postgres"),
                     "supabase/config.toml [db] port".into(),
                 ),
             });
@@ -725,7 +741,12 @@ protected = true
             "[db]\nport = 1\n[db.seed]\nsql_paths = [\"a.sql\", \"b/*.sql\"]\n",
         )
         .unwrap();
-        assert_eq!((c.db_port, c.seed_paths.len()), (1, 2));
+        assert_eq!(
+            (c.db_port, c.seed_paths.len(), c.seed_enabled),
+            (1, 2, true)
+        );
+        let c = SupabaseConfig::parse("c", "[db.seed]\nenabled = false\n").unwrap();
+        assert!(!c.seed_enabled);
 
         let e = SupabaseConfig::parse("supabase/config.toml", "[db]\nport = \"x\"\n").unwrap_err();
         assert!(e.to_string().starts_with("supabase/config.toml:2: "), "{e}");

@@ -5,16 +5,23 @@
 //! [`Ctx`], dispatches to one file per command, and maps results to exit codes. It
 //! must never print a connection string unredacted, nor take a secret from argv.
 
+mod adopt;
 mod link;
+mod local;
+
+pub use local::started as local_database;
 mod new;
 mod push;
+mod repair;
 mod status;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use plover::project::{Project, Target, Vars};
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{Context, Result, bail};
+use plover::project::{Project, Protection, Target, Vars};
 
 use crate::flags::{Db, DbCommand};
 
@@ -36,6 +43,11 @@ impl Db {
                 DbCommand::Status(cmd) => cmd.run(&ctx).await,
                 DbCommand::Push(cmd) => cmd.run(&ctx).await,
                 DbCommand::Link(cmd) => cmd.run(&ctx),
+                DbCommand::Start(cmd) => cmd.run(&ctx).await,
+                DbCommand::Stop(cmd) => cmd.run(&ctx),
+                DbCommand::ResetLocal(cmd) => cmd.run(&ctx).await,
+                DbCommand::Repair(cmd) => cmd.run(&ctx).await,
+                DbCommand::Adopt(cmd) => cmd.run(&ctx).await,
             }
         }
         .await;
@@ -87,4 +99,38 @@ async fn connect(target: &Target) -> Result<tokio_postgres::Client> {
     plover::connect(target.url())
         .await
         .with_context(|| format!("connecting to {target}"))
+}
+
+/// On a protected target: `--confirm NAME`, or the name typed back at a terminal
+/// (`what` says what is about to happen, e.g. "apply 3 migration(s)"). A `--confirm`
+/// that names another environment is refused everywhere.
+fn confirm(target: &Target, given: Option<&str>, what: &str) -> Result<()> {
+    let env = target.env();
+    if let Some(name) = given {
+        if name != env {
+            bail!(
+                "--confirm {name} does not match the environment {env}; nothing was changed (pass --confirm {env} to {what} there)"
+            );
+        }
+        return Ok(());
+    }
+    if target.protection() == Protection::Unprotected {
+        return Ok(());
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() || !std::io::stderr().is_terminal() {
+        bail!(
+            "{env} is protected and there is no terminal to confirm at; nothing was changed (pass --confirm {env} to {what} there)"
+        );
+    }
+    eprint!("{env} is protected: type its name to {what}: ");
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the confirmation")?;
+    if line.trim() != env {
+        bail!("the confirmation did not match {env}; nothing was changed");
+    }
+    Ok(())
 }

@@ -1,15 +1,14 @@
 //! `cargo xtask db push`: the plan, a confirmation on protected targets, then
 //! `Migrator::run` with a progress bar. `--dry-run` prints the SQL and changes nothing.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use plover::project::{Protection, Target};
 use plover::{Event, Missing, OutOfOrder};
 
-use super::{Ctx, connect};
+use super::{Ctx, confirm, connect};
 use crate::flags::DbPush;
 
 impl DbPush {
@@ -53,7 +52,11 @@ impl DbPush {
             println!("\ndry run: nothing was applied");
             return Ok(ExitCode::SUCCESS);
         }
-        confirm(&target, self.confirm.as_deref(), pending.len())?;
+        confirm(
+            &target,
+            self.confirm.as_deref(),
+            &format!("apply {} migration(s)", pending.len()),
+        )?;
         drop(plan);
 
         let bar = if std::io::stderr().is_terminal() {
@@ -99,37 +102,4 @@ impl DbPush {
         );
         Ok(ExitCode::SUCCESS)
     }
-}
-
-/// On a protected target: `--confirm NAME`, or the name typed back at a terminal.
-/// A `--confirm` that names another environment is refused everywhere.
-fn confirm(target: &Target, given: Option<&str>, count: usize) -> Result<()> {
-    let env = target.env();
-    if let Some(name) = given {
-        if name != env {
-            bail!(
-                "--confirm {name} does not match the environment {env}; nothing was applied (pass --confirm {env} to push to it)"
-            );
-        }
-        return Ok(());
-    }
-    if target.protection() == Protection::Unprotected {
-        return Ok(());
-    }
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() || !std::io::stderr().is_terminal() {
-        bail!(
-            "{env} is protected and there is no terminal to confirm at; nothing was applied (pass --confirm {env} to push to it)"
-        );
-    }
-    eprint!("{env} is protected: type its name to apply {count} migration(s): ");
-    let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .context("reading the confirmation")?;
-    if line.trim() != env {
-        bail!("the confirmation did not match {env}; nothing was applied");
-    }
-    Ok(())
 }

@@ -18,7 +18,6 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Read;
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -302,7 +301,7 @@ impl Docker {
         let token = random_hex(8);
         let password = self.needs_password().then(|| random_hex(16));
         let port = match self.network {
-            Network::Host => free_port()?,
+            Network::Host => super::native::free_port()?,
             Network::Mapped => 5432,
         };
         let mut image = GenericImage::new(self.image.clone(), self.tag.clone());
@@ -671,15 +670,6 @@ fn lock(dir: &Path) -> Result<File, TestingError> {
 
 fn dir_hash(dir: &Path) -> String {
     crate::source::Checksum::of(dir.as_os_str().as_encoded_bytes()).to_hex()[..12].to_owned()
-}
-
-fn free_port() -> Result<u16, TestingError> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .map_err(TestingError::io("finding a free port"))?;
-    Ok(listener
-        .local_addr()
-        .map_err(TestingError::io("finding a free port"))?
-        .port())
 }
 
 /// `bytes` random bytes as hex, from the system's generator (or, lacking one, from

@@ -17,7 +17,7 @@ mod roles;
 
 use tokio_postgres::Client;
 
-pub use native::{NativeServer, find_binaries, state_dir, stop_shared};
+pub use native::{NativeServer, find_binaries, persistent_data_dir, state_dir, stop_shared};
 pub use pool::{Claimed, SHIM_VERSION, Shim, clean_up, template_key};
 pub use provider::{AnyProvider, Native, Provider, Server, Url, choose};
 pub use roles::User;

@@ -175,6 +175,156 @@ impl NativeServer {
     }
 }
 
+/// A persistent cluster, such as a project's local development database: data kept
+/// between starts, a fixed port, password authentication for user `postgres`.
+///
+/// Runs as the caller, or as root as the `postgres` account (else `nobody`), which
+/// must be able to reach the data directory: see [`persistent_data_dir`].
+impl NativeServer {
+    /// Starts the cluster of `data_dir` on 127.0.0.1:`port` (no Unix socket), after
+    /// `initdb` when the directory holds no cluster yet: user `postgres` with
+    /// `password` (handed over in a file, never argv), scram-sha-256 over TCP. Does
+    /// nothing but return it when it already answers on that port.
+    pub fn start_persistent(
+        data_dir: &Path,
+        port: u16,
+        password: &str,
+    ) -> Result<NativeServer, TestingError> {
+        let bin_dir = find_binaries()?;
+        let user = RunAs::current();
+        let server = NativeServer {
+            port,
+            data_dir: data_dir.to_owned(),
+            bin_dir: bin_dir.clone(),
+        };
+        if server.is_alive() {
+            return Ok(server);
+        }
+        let root = data_dir.parent().ok_or_else(|| TestingError::Io {
+            what: format!("{} has no parent directory", data_dir.display()),
+            source: std::io::Error::from(std::io::ErrorKind::InvalidInput),
+        })?;
+        fs::create_dir_all(root)
+            .map_err(TestingError::io(format!("creating {}", root.display())))?;
+        user.chown(root)?;
+        if !data_dir.join("PG_VERSION").is_file() {
+            let pwfile = root.join("initdb.pw");
+            let written = {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                let _ = fs::remove_file(&pwfile);
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&pwfile)
+                    .and_then(|mut f| f.write_all(password.as_bytes()))
+                    .map_err(TestingError::io(format!("writing {}", pwfile.display())))
+                    .and_then(|()| user.chown(&pwfile))
+            };
+            let mut initdb = Command::new(bin_dir.join("initdb"));
+            initdb
+                .arg("-D")
+                .arg(data_dir)
+                .arg(format!("--pwfile={}", pwfile.display()))
+                .args([
+                    "-U",
+                    "postgres",
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=peer",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                ]);
+            let done = written.and_then(|()| run(user.apply(&mut initdb), "initdb"));
+            let _ = fs::remove_file(&pwfile);
+            done?;
+            let mut conf = fs::OpenOptions::new()
+                .append(true)
+                .open(data_dir.join("postgresql.conf"))
+                .map_err(TestingError::io("opening postgresql.conf"))?;
+            std::io::Write::write_all(
+                &mut conf,
+                b"\n# plover: a local development database\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n",
+            )
+            .map_err(TestingError::io("writing postgresql.conf"))?;
+        }
+        let mut pg_ctl = Command::new(bin_dir.join("pg_ctl"));
+        pg_ctl
+            .arg("-D")
+            .arg(data_dir)
+            .arg("-l")
+            .arg(root.join("server.log"))
+            .args(["-w", "-t", "60", "-o", &format!("-p {port}"), "start"]);
+        run(user.apply(&mut pg_ctl), "pg_ctl start")?;
+        Ok(server)
+    }
+
+    /// The cluster of `data_dir` as last started on `port`, without starting it.
+    pub fn persistent(data_dir: &Path, port: u16) -> Result<NativeServer, TestingError> {
+        Ok(NativeServer {
+            port,
+            data_dir: data_dir.to_owned(),
+            bin_dir: find_binaries()?,
+        })
+    }
+
+    /// Whether it runs and accepts TCP connections.
+    pub fn is_running(&self) -> bool {
+        self.is_alive()
+    }
+
+    /// Stops it (fast shutdown: sessions are ended); the data stays. Returns whether
+    /// it was running.
+    pub fn stop(&self) -> Result<bool, TestingError> {
+        if !self.data_dir.join("postmaster.pid").exists() {
+            return Ok(false);
+        }
+        let mut pg_ctl = Command::new(self.bin_dir.join("pg_ctl"));
+        pg_ctl
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args(["-m", "fast", "-w", "-t", "60", "stop"]);
+        run(RunAs::current().apply(&mut pg_ctl), "pg_ctl stop")?;
+        Ok(true)
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+/// Where a persistent cluster keeps its data: `preferred` when the user that runs
+/// the server can reach it (always, unless we are root), else a directory under
+/// `/var/tmp` named after `preferred` (as root, a project under a home directory or a
+/// private temporary directory is out of the `postgres` account's reach).
+pub fn persistent_data_dir(preferred: &Path) -> PathBuf {
+    let RunAs::User { uid, gid } = RunAs::current() else {
+        return preferred.to_owned();
+    };
+    let reachable = preferred.ancestors().skip(1).all(|dir| {
+        use std::os::unix::fs::MetadataExt;
+        match fs::metadata(dir) {
+            // Not created yet: made by us, 0755 under the umask, chowned when needed.
+            Err(_) => true,
+            Ok(m) => {
+                let mode = m.mode();
+                mode & 0o001 != 0
+                    || (m.uid() == uid && mode & 0o100 != 0)
+                    || (m.gid() == gid && mode & 0o010 != 0)
+            }
+        }
+    });
+    if reachable {
+        return preferred.to_owned();
+    }
+    let key = &crate::source::Checksum::of(preferred.as_os_str().as_encoded_bytes()).to_hex()[..12];
+    PathBuf::from("/var/tmp")
+        .join(format!("plover-db-{key}"))
+        .join(preferred.file_name().unwrap_or("data".as_ref()))
+}
+
 /// Stops the shared server of [`state_dir`], if one runs. Returns whether it did.
 pub fn stop_shared() -> Result<bool, TestingError> {
     let dir = state_dir();
@@ -315,7 +465,8 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn free_port() -> Result<u16, TestingError> {
+/// A port on 127.0.0.1 that was free a moment ago.
+pub(crate) fn free_port() -> Result<u16, TestingError> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .map_err(TestingError::io("finding a free port"))?;
     Ok(listener

@@ -1,0 +1,281 @@
+//! `cargo xtask db start|stop|reset-local` as a process: the real xtask binary starts a
+//! local development database of its own (native as root here and in CI; docker when
+//! an engine answers) on a free port, in a copy of the repository's `supabase/`
+//! folder. A guard stops it and deletes its data whatever happens.
+//!
+//! The docker test needs an engine and PLOVER_DOCKER_IMAGE (set by `cargo xtask test`);
+//! without them it fails, saying how to get one; `PLOVER_SKIP_DOCKER_TESTS=1` opts out.
+
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail, ensure};
+use plover_tests::{binary, workspace_root};
+
+/// A copy of the repository's `supabase/` folder whose `[db] port` is a free port.
+struct Workdir {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Workdir {
+    fn new() -> Result<Workdir> {
+        let dir = tempfile::Builder::new()
+            .prefix("plover-xtask-local-")
+            .tempdir()?;
+        // Reachable by the `postgres` account when we are root, so the data lands
+        // under supabase/.temp as on a developer's checkout.
+        std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755))?;
+        let from = workspace_root().join("supabase");
+        let to = dir.path().join("supabase");
+        std::fs::create_dir_all(to.join("migrations"))?;
+        for file in ["seed.sql", "plover.toml"] {
+            std::fs::copy(from.join(file), to.join(file))
+                .with_context(|| format!("copying {file}"))?;
+        }
+        for entry in std::fs::read_dir(from.join("migrations"))? {
+            let entry = entry?;
+            std::fs::copy(entry.path(), to.join("migrations").join(entry.file_name()))?;
+        }
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
+        let config = std::fs::read_to_string(from.join("config.toml"))?;
+        ensure!(
+            config.contains("\nport = 54322\n"),
+            "config.toml's [db] port moved"
+        );
+        std::fs::write(
+            to.join("config.toml"),
+            config.replace("\nport = 54322\n", &format!("\nport = {port}\n")),
+        )?;
+        Ok(Workdir { dir, port })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "postgres://postgres:postgres@127.0.0.1:{}/postgres",
+            self.port
+        )
+    }
+
+    fn port_open(&self) -> bool {
+        TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok()
+    }
+
+    /// Runs `cargo xtask db <args> --workdir <this>` without any variable naming a
+    /// database.
+    fn db(&self, args: &[&str]) -> Result<Run> {
+        let mut cmd = Command::new(binary("xtask")?);
+        cmd.arg("db")
+            .args(args)
+            .arg("--workdir")
+            .arg(self.path())
+            .stdin(Stdio::null());
+        for (k, _) in std::env::vars() {
+            if k.contains("DATABASE_URL") || k.starts_with("SUPABASE_") {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd.output().context("running xtask")?;
+        let run = Run {
+            what: format!("xtask db {}", args.join(" ")),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        ensure!(
+            !format!("{}{}", run.stdout, run.stderr).contains("postgres:postgres@"),
+            "{} printed the password:\n{run}",
+            run.what
+        );
+        Ok(run)
+    }
+}
+
+/// Stops the local database and deletes its data (directory or container) on drop.
+struct Stopper<'w>(&'w Workdir);
+
+impl Drop for Stopper<'_> {
+    fn drop(&mut self) {
+        match self.0.db(&["stop", "--no-backup"]) {
+            Ok(run) if run.code == Some(0) => {}
+            Ok(run) => eprintln!("could not stop the local database: {run}"),
+            Err(e) => eprintln!("could not stop the local database: {e:#}"),
+        }
+    }
+}
+
+struct Run {
+    what: String,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} exited {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.what, self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Run {
+    fn expect(self, code: i32) -> Result<Run> {
+        ensure!(self.code == Some(code), "expected exit {code}: {self}");
+        Ok(self)
+    }
+}
+
+async fn count(url: &str, sql: &str) -> Result<i64> {
+    let client = plover::connect(url).await?;
+    Ok(client
+        .query_one(sql, &[])
+        .await
+        .with_context(|| sql.to_owned())?
+        .get(0))
+}
+
+/// reset-local twice, status, a manual row gone after the second reset, stop.
+async fn reset_twice_then_stop(w: &Workdir, mode: &[&str]) -> Result<()> {
+    let migrations = std::fs::read_dir(w.path().join("supabase/migrations"))?.count();
+    let mut args = vec!["reset-local"];
+    args.extend_from_slice(mode);
+    let run = w.db(&args)?.expect(0)?;
+    assert!(
+        run.stdout.contains(&format!(
+            "applied {migrations} migration(s) (app money_tracker)"
+        )),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains("seeded from supabase/seed.sql"),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "postgres://postgres:****@127.0.0.1:{}/postgres",
+            w.port
+        )),
+        "{run}"
+    );
+    let url = w.url();
+    assert_eq!(count(&url, "SELECT count(*) FROM auth.users").await?, 2);
+    let categories = count(&url, "SELECT count(*) FROM public.categories").await?;
+    assert!(categories > 0, "no seeded categories");
+    let run = w.db(&["status"])?.expect(0)?;
+    assert!(
+        run.stdout
+            .contains(&format!("{migrations} applied, 0 pending")),
+        "{run}"
+    );
+
+    plover::connect(&url)
+        .await?
+        .batch_execute(
+            "INSERT INTO public.categories (user_id, name, kind) \
+             VALUES ('11111111-1111-4111-8111-111111111111', 'manual row', 'expense')",
+        )
+        .await
+        .context("inserting a manual row")?;
+    assert_eq!(
+        count(&url, "SELECT count(*) FROM public.categories").await?,
+        categories + 1
+    );
+    // A connection left open does not stop the reset (DROP ... WITH (FORCE)).
+    let _open = plover::connect(&url).await?;
+    let run = w.db(&args)?.expect(0)?;
+    assert!(run.stdout.contains("local database reset in "), "{run}");
+    assert_eq!(
+        count(&url, "SELECT count(*) FROM public.categories").await?,
+        categories,
+        "the manual row survived the reset"
+    );
+    w.db(&["status"])?.expect(0)?;
+
+    let run = w.db(&["stop"])?.expect(0)?;
+    assert!(run.stdout.contains("stopped the local database"), "{run}");
+    ensure!(!w.port_open(), "port {} still open after `db stop`", w.port);
+    Ok(())
+}
+
+#[tokio::test]
+async fn reset_local_native_is_repeatable_and_stops() -> Result<()> {
+    let w = Workdir::new()?;
+    let stopper = Stopper(&w);
+    reset_twice_then_stop(&w, &["--native"]).await?;
+
+    let data = w.path().join("supabase/.temp/plover-db/data");
+    ensure!(
+        data.join("PG_VERSION").is_file(),
+        "no cluster in {}",
+        data.display()
+    );
+    // Started again from the kept data; --no-seed leaves the seed tables empty.
+    let run = w.db(&["reset-local", "--no-seed"])?.expect(0)?;
+    assert!(run.stdout.contains("seed skipped (--no-seed)"), "{run}");
+    assert_eq!(count(&w.url(), "SELECT count(*) FROM auth.users").await?, 0);
+    // Not the local database of another --env.
+    let run = w.db(&["reset-local", "--env", "staging"])?.expect(2)?;
+    assert!(
+        run.stderr.contains("only resets the local database"),
+        "{run}"
+    );
+
+    drop(stopper);
+    ensure!(
+        !w.port_open(),
+        "port {} still open after `db stop --no-backup`",
+        w.port
+    );
+    ensure!(!data.exists(), "{} left behind", data.display());
+    Ok(())
+}
+
+#[tokio::test]
+async fn reset_local_docker_is_repeatable_and_leaves_no_container() -> Result<()> {
+    if std::env::var("PLOVER_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
+        eprintln!("skipped: PLOVER_SKIP_DOCKER_TESTS=1");
+        return Ok(());
+    }
+    if let Err(e) = plover::testing::docker::check_engine() {
+        bail!(
+            "this test needs a Docker engine ({e}); `cargo xtask test` starts one, or set PLOVER_SKIP_DOCKER_TESTS=1"
+        );
+    }
+    if std::env::var_os("PLOVER_DOCKER_IMAGE").is_none() {
+        bail!(
+            "this test needs PLOVER_DOCKER_IMAGE (no registry is reachable here): run it through `cargo xtask test`, or set PLOVER_SKIP_DOCKER_TESTS=1"
+        );
+    }
+    let w = Workdir::new()?;
+    // A container name of its own, so parallel runs do not meet.
+    let config = w.path().join("supabase/config.toml");
+    let text = std::fs::read_to_string(&config)?.replace(
+        "project_id = \"money-tracker\"",
+        &format!("project_id = \"plover-test-{}\"", w.port),
+    );
+    std::fs::write(&config, text)?;
+    let container = format!("plover-db-plover-test-{}", w.port);
+    {
+        let _stopper = Stopper(&w);
+        reset_twice_then_stop(&w, &["--docker"]).await?;
+    }
+    let left = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("name=^{container}$")])
+        .output()?;
+    ensure!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "container {container} left behind"
+    );
+    Ok(())
+}

@@ -1,0 +1,531 @@
+//! `cargo xtask db start|stop|reset-local`: the project's local development database,
+//! a native cluster under `supabase/.temp/plover-db/` or a Docker container, on
+//! 127.0.0.1:<[db] port>. Which mode runs is recorded in `supabase/.temp/plover-db/mode`,
+//! so `stop` finds it. The password is the well-known local one (`postgres`), and it
+//! still never goes into argv.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use plover::project::{LOCAL, Project};
+use plover::redact::redact;
+use plover::testing::docker::{Docker, Network};
+use plover::testing::{NativeServer, apply_supabase_shim, find_binaries, persistent_data_dir};
+use xshell::{Shell, cmd};
+
+use super::Ctx;
+use crate::flags::{DbResetLocal, DbStart, DbStop, LocalMode};
+
+/// The local database's password (as the Supabase CLI's local stack has it).
+const PASSWORD: &str = "postgres";
+
+/// How long a starting server gets to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Where the local database runs, as recorded in the mode file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Running {
+    Native { data_dir: PathBuf },
+    Docker { container: String },
+}
+
+impl DbStart {
+    pub async fn run(self, ctx: &Ctx) -> Result<ExitCode> {
+        let started = start(&ctx.project, &self.mode).await?;
+        println!("{}", redact(&ctx.project.local_url("postgres")));
+        eprintln!("{started}");
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl DbStop {
+    pub fn run(self, ctx: &Ctx) -> Result<ExitCode> {
+        let project = &ctx.project;
+        let state = state_dir(project);
+        let Some(running) = read_mode(project)? else {
+            println!("no local database was started here");
+            return Ok(ExitCode::SUCCESS);
+        };
+        match &running {
+            Running::Native { data_dir } => {
+                let server = NativeServer::persistent(data_dir, project.config().db_port)
+                    .context("finding the PostgreSQL binaries to stop the local database")?;
+                if server.stop().context("stopping the local database")? {
+                    println!(
+                        "stopped the local database (native, {})",
+                        data_dir.display()
+                    );
+                } else {
+                    println!("the local database was not running");
+                }
+                if self.no_backup {
+                    remove_data(data_dir)?;
+                }
+            }
+            Running::Docker { container } => {
+                let sh = Shell::new()?;
+                if self.no_backup {
+                    cmd!(sh, "docker rm -f -v {container}")
+                        .quiet()
+                        .ignore_stdout()
+                        .run()
+                        .with_context(|| format!("removing the container {container}"))?;
+                    println!("removed the local database (docker container {container})");
+                } else {
+                    cmd!(sh, "docker stop {container}")
+                        .quiet()
+                        .ignore_stdout()
+                        .run()
+                        .with_context(|| format!("stopping the container {container}"))?;
+                    println!("stopped the local database (docker container {container})");
+                }
+            }
+        }
+        if self.no_backup {
+            let _ = std::fs::remove_file(state.join("mode"));
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl DbResetLocal {
+    pub async fn run(self, ctx: &Ctx) -> Result<ExitCode> {
+        let project = &ctx.project;
+        if let Some(env) = ctx.env.as_deref().filter(|e| *e != LOCAL) {
+            bail!(
+                "reset-local only resets the local database, not --env {env}; drop --env (or pass --env local)"
+            );
+        }
+        let t0 = Instant::now();
+        let started = start(project, &self.mode).await?;
+        eprintln!("{started}");
+
+        let admin = plover::connect(&project.local_url("template1"))
+            .await
+            .context("connecting to the local database's template1")?;
+        admin
+            .batch_execute("DROP DATABASE IF EXISTS postgres WITH (FORCE)")
+            .await
+            .context("dropping the local `postgres` database")?;
+        admin
+            .batch_execute("CREATE DATABASE postgres")
+            .await
+            .context("creating the local `postgres` database")?;
+        drop(admin);
+
+        let url = project.local_url("postgres");
+        let mut client = plover::connect(&url)
+            .await
+            .with_context(|| format!("connecting to {}", redact(&url)))?;
+        apply_supabase_shim(&client)
+            .await
+            .context("applying the Supabase shim")?;
+        let migrator = ctx.migrator()?;
+        let report = migrator
+            .run(&mut client)
+            .await
+            .context("applying the migrations to the local database")?;
+        println!(
+            "applied {} migration(s) (app {}) in {} ms",
+            report.applied.len(),
+            migrator.app_name(),
+            report.total.as_millis()
+        );
+
+        let config = project.config();
+        if self.no_seed {
+            println!("seed skipped (--no-seed)");
+        } else if !config.seed_enabled {
+            println!("seed skipped ([db.seed] enabled = false)");
+        } else {
+            let supabase = project.workdir().join("supabase");
+            for file in seed_files(&supabase, &config.seed_paths)? {
+                let sql = std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                client
+                    .batch_execute(&sql)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(plover::error::describe(&e)))
+                    .with_context(|| format!("loading {}", file.display()))?;
+                let shown = file.strip_prefix(project.workdir()).unwrap_or(&file);
+                println!("seeded from {}", shown.display());
+            }
+        }
+        println!(
+            "local database reset in {:.1} s: {}",
+            t0.elapsed().as_secs_f64(),
+            redact(&url)
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The local development database of the project in `workdir`, started (in the
+/// default mode) or found running: its `postgres` database's URL. For `cargo xtask dev`.
+pub async fn started(workdir: &Path) -> Result<String> {
+    let project = Project::load(workdir)
+        .with_context(|| format!("reading the project in {}", workdir.display()))?;
+    let started = start(&project, &LocalMode::default()).await?;
+    eprintln!("{started}");
+    Ok(project.local_url("postgres"))
+}
+
+/// What `start` did, for stderr.
+struct Started(String);
+
+impl std::fmt::Display for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Starts the local database in the mode asked for (else the recorded one, else
+/// native where server binaries exist, else docker where an engine answers), or
+/// finds it running, and waits until it accepts the local URL.
+async fn start(project: &Project, mode: &LocalMode) -> Result<Started> {
+    let port = project.config().db_port;
+    let recorded = read_mode(project)?;
+    let docker = if mode.docker {
+        true
+    } else if mode.native {
+        false
+    } else {
+        match &recorded {
+            Some(Running::Docker { .. }) => true,
+            Some(Running::Native { .. }) => false,
+            None => find_binaries().is_err() && docker_answers(),
+        }
+    };
+    let running = if docker {
+        Running::Docker {
+            container: container_name(project),
+        }
+    } else {
+        Running::Native {
+            data_dir: persistent_data_dir(&state_dir(project).join("data")),
+        }
+    };
+    if let Some(previous) = recorded.filter(|r| *r != running) {
+        let running_now = match &previous {
+            Running::Native { data_dir } => NativeServer::persistent(data_dir, port)
+                .map(|s| s.is_running())
+                .unwrap_or(false),
+            Running::Docker { container } => container_runs(container),
+        };
+        if running_now {
+            bail!(
+                "the local database already runs {}; stop it first with `cargo xtask db stop`",
+                describe(&previous)
+            );
+        }
+    }
+    let message = match &running {
+        Running::Native { data_dir } => {
+            let data_dir = data_dir.clone();
+            tokio::task::spawn_blocking(move || {
+                NativeServer::start_persistent(&data_dir, port, PASSWORD)
+            })
+            .await
+            .context("starting the local database")?
+            .context("starting the local database from the system's PostgreSQL binaries")?;
+            format!("local database: {}", describe(&running))
+        }
+        Running::Docker { container } => {
+            start_container(container, port, mode)?;
+            format!("local database: {}", describe(&running))
+        }
+    };
+    write_mode(project, &running)?;
+    wait_ready(&project.local_url("postgres")).await?;
+    Ok(Started(message))
+}
+
+fn describe(running: &Running) -> String {
+    match running {
+        Running::Native { data_dir } => format!("native, data in {}", data_dir.display()),
+        Running::Docker { container } => format!("docker container {container}"),
+    }
+}
+
+/// `supabase/.temp/plover-db`: the mode file and, where reachable, the native data.
+fn state_dir(project: &Project) -> PathBuf {
+    project
+        .workdir()
+        .join("supabase")
+        .join(".temp")
+        .join("plover-db")
+}
+
+fn read_mode(project: &Project) -> Result<Option<Running>> {
+    let file = state_dir(project).join("mode");
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
+    };
+    let line = text.trim_end_matches('\n');
+    Ok(match line.split_once(' ') {
+        Some(("native", dir)) => Some(Running::Native {
+            data_dir: dir.into(),
+        }),
+        Some(("docker", name)) => Some(Running::Docker {
+            container: name.into(),
+        }),
+        _ => bail!(
+            "{} is not `native <dir>` or `docker <container>`; delete it and stop the server by hand",
+            file.display()
+        ),
+    })
+}
+
+fn write_mode(project: &Project, running: &Running) -> Result<()> {
+    let dir = state_dir(project);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let text = match running {
+        Running::Native { data_dir } => format!("native {}\n", data_dir.display()),
+        Running::Docker { container } => format!("docker {container}\n"),
+    };
+    let file = dir.join("mode");
+    std::fs::write(&file, text).with_context(|| format!("writing {}", file.display()))
+}
+
+/// Removes a stopped native cluster's directory (the data directory's parent when it
+/// is one of ours under /var/tmp, else the data directory itself).
+fn remove_data(data_dir: &Path) -> Result<()> {
+    let target = match data_dir.parent() {
+        Some(p)
+            if p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("plover-db")) =>
+        {
+            p
+        }
+        _ => data_dir,
+    };
+    if target.exists() {
+        std::fs::remove_dir_all(target)
+            .with_context(|| format!("removing {}", target.display()))?;
+        println!("removed {}", target.display());
+    }
+    Ok(())
+}
+
+/// `plover-db-<project_id>` (characters Docker refuses become `-`).
+fn container_name(project: &Project) -> String {
+    let id = project.config().project_id.as_deref().unwrap_or("default");
+    let id: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("plover-db-{id}")
+}
+
+fn docker_answers() -> bool {
+    let Ok(sh) = Shell::new() else { return false };
+    let format = "{{.ServerVersion}}";
+    cmd!(sh, "docker info --format {format}")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
+}
+
+fn container_runs(name: &str) -> bool {
+    let Ok(sh) = Shell::new() else { return false };
+    let format = "{{.State.Running}}";
+    cmd!(sh, "docker inspect -f {format} {name}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .is_ok_and(|s| s.trim() == "true")
+}
+
+/// Starts the container: found running, restarted when stopped, else created.
+fn start_container(name: &str, port: u16, mode: &LocalMode) -> Result<()> {
+    let sh = Shell::new()?;
+    let format = "{{.State.Running}}";
+    let exists = cmd!(sh, "docker inspect -f {format} {name}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok();
+    match exists.as_deref().map(str::trim) {
+        Some("true") => return Ok(()),
+        Some(_) => {
+            cmd!(sh, "docker start {name}")
+                .quiet()
+                .ignore_stdout()
+                .run()
+                .with_context(|| format!("starting the container {name}"))?;
+            return Ok(());
+        }
+        None => {}
+    }
+    let settings = Docker::from_env();
+    let image = match &mode.image {
+        Some(image) if image.contains(':') => image.clone(),
+        Some(image) => format!("{image}:{}", settings.tag),
+        None => settings.descriptor(),
+    };
+    let bare = mode.bare || settings.bare;
+    let host = settings.network == Network::Host;
+    let mut args: Vec<String> = vec![
+        "--label".into(),
+        "plover.local-db".into(),
+        "--name".into(),
+        name.into(),
+    ];
+    let (listen, pg_port) = if host {
+        args.extend(["--network".into(), "host".into()]);
+        ("127.0.0.1", port)
+    } else {
+        args.extend(["-p".into(), format!("127.0.0.1:{port}:5432")]);
+        ("*", 5432)
+    };
+    let password_var = if bare {
+        "PLOVER_PASSWORD"
+    } else {
+        "POSTGRES_PASSWORD"
+    };
+    // `-e NAME` without a value: docker takes it from our environment, not argv.
+    args.extend(["-e".into(), password_var.into(), image]);
+    if bare {
+        // No entrypoint: initdb (once, password from the environment), then postgres.
+        args.extend([
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "if [ ! -f /tmp/pgdata/PG_VERSION ]; then \
+                 printf %s \"$PLOVER_PASSWORD\" > /tmp/pw && \
+                 initdb -D /tmp/pgdata -U postgres -E UTF8 --locale=C --pwfile=/tmp/pw \
+                 --auth-host=scram-sha-256 --auth-local=trust >/dev/null && rm -f /tmp/pw && \
+                 echo 'host all all all scram-sha-256' >> /tmp/pgdata/pg_hba.conf; fi && \
+                 exec postgres -D /tmp/pgdata -k /tmp -p {pg_port} -c listen_addresses='{listen}'"
+            ),
+        ]);
+    } else if host {
+        args.extend([
+            "-p".into(),
+            port.to_string(),
+            "-c".into(),
+            "listen_addresses=127.0.0.1".into(),
+        ]);
+    }
+    cmd!(sh, "docker run -d {args...}")
+        .env(password_var, PASSWORD)
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .with_context(|| format!("starting the container {name}"))?;
+    Ok(())
+}
+
+/// Waits until the local URL accepts a connection and answers.
+async fn wait_ready(url: &str) -> Result<()> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let error = match plover::connect(url).await {
+            Ok(client) => match client.simple_query("SELECT 1").await {
+                Ok(_) => return Ok(()),
+                Err(e) => e.to_string(),
+            },
+            Err(e) => e.to_string(),
+        };
+        if Instant::now() > deadline {
+            bail!(
+                "the local database did not accept {} within {} s: {error}",
+                redact(url),
+                START_TIMEOUT.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The seed files of `[db.seed] sql_paths`, relative to `supabase/`, in the order
+/// given; `*` and `?` in a file name match within its directory (sorted). A path
+/// without wildcards must exist; a pattern may match nothing.
+fn seed_files(supabase: &Path, paths: &[String]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        let full = supabase.join(path.strip_prefix("./").unwrap_or(path));
+        let name = full
+            .file_name()
+            .and_then(|n| n.to_str())
+            .with_context(|| format!("[db.seed] sql_paths: {path:?} names no file"))?;
+        if !name.contains(['*', '?']) {
+            if !full.is_file() {
+                bail!(
+                    "seed file {} (from [db.seed] sql_paths) does not exist; create it, fix the path, or pass --no-seed",
+                    full.display()
+                );
+            }
+            files.push(full);
+            continue;
+        }
+        let dir = full.parent().unwrap_or(supabase);
+        let mut matched: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {} for [db.seed] sql_paths", dir.display()))?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_file())
+            .filter(|e| e.file_name().to_str().is_some_and(|n| wildcard(name, n)))
+            .map(|e| e.path())
+            .collect();
+        matched.sort();
+        files.extend(matched);
+    }
+    Ok(files)
+}
+
+/// `*` (any run) and `?` (one character) matching of a whole file name.
+fn wildcard(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    // Classic backtracking over the last `*`.
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard;
+
+    #[test]
+    fn wildcards_match_whole_names() {
+        for (p, n, want) in [
+            ("*.sql", "a.sql", true),
+            ("*.sql", "a.sql.bak", false),
+            ("seed_??.sql", "seed_01.sql", true),
+            ("seed_??.sql", "seed_1.sql", false),
+            ("*", "x", true),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbY", false),
+        ] {
+            assert_eq!(wildcard(p, n), want, "{p} vs {n}");
+        }
+    }
+}
