@@ -155,6 +155,81 @@ pub async fn assert_supabase_history_agrees(client: &Client) -> Result<()> {
     Ok(())
 }
 
+/// One run of a workspace binary: its exit code and output.
+pub struct Run {
+    pub what: String,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} exited {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.what, self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Run {
+    /// Fails unless the run exited with `code`.
+    pub fn expect(self, code: i32) -> Result<Run> {
+        anyhow::ensure!(self.code == Some(code), "expected exit {code}: {self}");
+        Ok(self)
+    }
+}
+
+/// Runs `xtask db <args> --workdir <workdir>` with no inherited variable naming a
+/// database (only `vars`), `stdin` piped in (or none), and fails if its output
+/// contains `secret`.
+pub fn xtask_db(
+    workdir: &Path,
+    args: &[&str],
+    vars: &[(&str, &str)],
+    stdin: Option<&str>,
+    secret: &str,
+) -> Result<Run> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut cmd = Command::new(binary("xtask")?);
+    cmd.arg("db")
+        .args(args)
+        .arg("--workdir")
+        .arg(workdir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+    for (k, _) in std::env::vars() {
+        if k.contains("DATABASE_URL") || k.starts_with("SUPABASE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(vars.iter().copied());
+    let mut child = cmd.spawn().context("starting xtask")?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
+    let run = Run {
+        what: format!("xtask db {}", args.join(" ")),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    anyhow::ensure!(
+        !run.stdout.contains(secret) && !run.stderr.contains(secret),
+        "{} printed the password:\n{run}",
+        run.what
+    );
+    Ok(run)
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -2,12 +2,10 @@
 //! in a copy of the repository's `supabase/` folder (`--workdir`). Every command's
 //! output is checked for the database password.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use anyhow::{Context, Result, ensure};
-use plover_tests::{TestDatabase, binary, snapshot, workspace_root};
+use anyhow::{Context, Result};
+use plover_tests::{Run, TestDatabase, snapshot, workspace_root, xtask_db};
 
 /// The password put into every connection string handed to the xtask (the test
 /// server trusts local connections, so any password is accepted).
@@ -59,65 +57,7 @@ impl Workdir {
     /// Runs `cargo xtask db <args> --workdir <this>` with only `vars` among the
     /// variables that name databases, and `stdin` piped in (or none).
     fn db(&self, args: &[&str], vars: &[(&str, &str)], stdin: Option<&str>) -> Result<Run> {
-        let mut cmd = Command::new(binary("xtask")?);
-        cmd.arg("db")
-            .args(args)
-            .arg("--workdir")
-            .arg(self.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            });
-        for (k, _) in std::env::vars() {
-            if k.contains("DATABASE_URL") || k.starts_with("SUPABASE_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.envs(vars.iter().copied());
-        let mut child = cmd.spawn().context("starting xtask")?;
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(text.as_bytes())?;
-        }
-        let out = child.wait_with_output()?;
-        let run = Run {
-            what: format!("xtask db {}", args.join(" ")),
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        ensure!(
-            !run.stdout.contains(SECRET) && !run.stderr.contains(SECRET),
-            "{} printed the password:\n{run}",
-            run.what
-        );
-        Ok(run)
-    }
-}
-
-struct Run {
-    what: String,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} exited {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.what, self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Run {
-    fn expect(self, code: i32) -> Result<Run> {
-        ensure!(self.code == Some(code), "expected exit {code}: {self}");
-        Ok(self)
+        xtask_db(self.path(), args, vars, stdin, SECRET)
     }
 }
 

@@ -9,10 +9,10 @@
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
-use plover_tests::{binary, workspace_root};
+use plover_tests::{Run, workspace_root, xtask_db};
 
 /// A copy of the repository's `supabase/` folder whose `[db] port` is a free port.
 struct Workdir {
@@ -72,30 +72,7 @@ impl Workdir {
     /// Runs `cargo xtask db <args> --workdir <this>` without any variable naming a
     /// database.
     fn db(&self, args: &[&str]) -> Result<Run> {
-        let mut cmd = Command::new(binary("xtask")?);
-        cmd.arg("db")
-            .args(args)
-            .arg("--workdir")
-            .arg(self.path())
-            .stdin(Stdio::null());
-        for (k, _) in std::env::vars() {
-            if k.contains("DATABASE_URL") || k.starts_with("SUPABASE_") {
-                cmd.env_remove(k);
-            }
-        }
-        let out = cmd.output().context("running xtask")?;
-        let run = Run {
-            what: format!("xtask db {}", args.join(" ")),
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        ensure!(
-            !format!("{}{}", run.stdout, run.stderr).contains("postgres:postgres@"),
-            "{} printed the password:\n{run}",
-            run.what
-        );
-        Ok(run)
+        xtask_db(self.path(), args, &[], None, "postgres:postgres@")
     }
 }
 
@@ -109,30 +86,6 @@ impl Drop for Stopper<'_> {
             Ok(run) => eprintln!("could not stop the local database: {run}"),
             Err(e) => eprintln!("could not stop the local database: {e:#}"),
         }
-    }
-}
-
-struct Run {
-    what: String,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} exited {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.what, self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Run {
-    fn expect(self, code: i32) -> Result<Run> {
-        ensure!(self.code == Some(code), "expected exit {code}: {self}");
-        Ok(self)
     }
 }
 
