@@ -217,29 +217,13 @@ impl Workload {
     }
 }
 
-/// `YYYYMMDDhhmmss` for `minutes` after 2025-01-01 00:00:00.
+/// `YYYYMMDDhhmmss` for `minutes` after 2025-01-01 00:00:00 UTC, as `db new` writes
+/// versions.
 fn version(minutes: usize) -> String {
-    let (days, minute_of_day) = (minutes / 1440, minutes % 1440);
-    let (y, m, d) = civil_from_days(20089 + days as i64);
-    format!(
-        "{y:04}{m:02}{d:02}{:02}{:02}00",
-        minute_of_day / 60,
-        minute_of_day % 60
-    )
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    const JAN_1_2025: u64 = 20_089 * 86_400;
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(JAN_1_2025 + minutes as u64 * 60);
+    plover::project::utc_version(t).to_string()
 }
 
 /// What every round needs.
