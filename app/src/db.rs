@@ -213,19 +213,6 @@ impl Db {
     }
 }
 
-/// An error with its causes, for logs: tokio-postgres shows only `db error` and keeps
-/// the server's message in the source.
-pub fn describe(e: &tokio_postgres::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
 fn transaction(r: &Row) -> Result<Transaction, tokio_postgres::Error> {
     Ok(Transaction {
         id: r.try_get(0)?,

@@ -19,7 +19,9 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio_postgres::error::SqlState;
 
-use crate::db::{Budget, Db, NewTransaction, Transaction, describe};
+use plover::error::describe;
+
+use crate::db::{Budget, Db, NewTransaction, Transaction};
 use crate::input::{self, Month};
 
 /// What every handler shares.
