@@ -191,14 +191,84 @@ pub fn xtask_db(
     stdin: Option<&str>,
     secret: &str,
 ) -> Result<Run> {
-    use std::io::Write;
-    use std::process::Stdio;
+    let mut cmd = Command::new(binary("xtask")?);
+    cmd.arg("db").args(args).arg("--workdir").arg(workdir);
+    run_cleaned(
+        cmd,
+        &format!("xtask db {}", args.join(" ")),
+        vars,
+        stdin,
+        secret,
+    )
+}
+
+/// [`xtask_db`] run as the user and group `uid` (the caller must be root), with HOME
+/// set to `workdir`.
+pub fn xtask_db_as(
+    uid: u32,
+    workdir: &Path,
+    args: &[&str],
+    vars: &[(&str, &str)],
+    secret: &str,
+) -> Result<Run> {
+    use std::os::unix::process::CommandExt;
     let mut cmd = Command::new(binary("xtask")?);
     cmd.arg("db")
         .args(args)
         .arg("--workdir")
         .arg(workdir)
-        .stdout(Stdio::piped())
+        .env("HOME", workdir)
+        .uid(uid)
+        .gid(uid);
+    run_cleaned(
+        cmd,
+        &format!("xtask db {} (as uid {uid})", args.join(" ")),
+        vars,
+        None,
+        secret,
+    )
+}
+
+/// [`xtask_db`] at a terminal: the xtask runs on a pseudo-terminal (util-linux
+/// `script`) whose input is `typed`; stdout and stderr both land in `Run::stdout`.
+pub fn xtask_db_at_terminal(
+    workdir: &Path,
+    args: &[&str],
+    vars: &[(&str, &str)],
+    typed: &str,
+    secret: &str,
+) -> Result<Run> {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let xtask = binary("xtask")?;
+    let mut line = vec![quote(&xtask.to_string_lossy()), "db".to_owned()];
+    line.extend(args.iter().map(|a| quote(a)));
+    line.push("--workdir".to_owned());
+    line.push(quote(&workdir.to_string_lossy()));
+    let mut cmd = Command::new("script");
+    cmd.args(["--quiet", "--return", "--command"])
+        .arg(line.join(" "))
+        .arg("/dev/null");
+    run_cleaned(
+        cmd,
+        &format!("xtask db {} (at a terminal)", args.join(" ")),
+        vars,
+        Some(typed),
+        secret,
+    )
+}
+
+/// Runs `cmd` with no inherited variable naming a database (only `vars`), `stdin`
+/// piped in (or none), and fails if its output contains `secret`.
+fn run_cleaned(
+    mut cmd: Command,
+    what: &str,
+    vars: &[(&str, &str)],
+    stdin: Option<&str>,
+    secret: &str,
+) -> Result<Run> {
+    use std::io::Write;
+    use std::process::Stdio;
+    cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -211,13 +281,13 @@ pub fn xtask_db(
         }
     }
     cmd.envs(vars.iter().copied());
-    let mut child = cmd.spawn().context("starting xtask")?;
+    let mut child = cmd.spawn().with_context(|| format!("starting {what}"))?;
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(text.as_bytes())?;
     }
     let out = child.wait_with_output()?;
     let run = Run {
-        what: format!("xtask db {}", args.join(" ")),
+        what: what.to_owned(),
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -228,6 +298,84 @@ pub fn xtask_db(
         run.what
     );
     Ok(run)
+}
+
+/// The password put into every connection string handed to the xtask (the test
+/// server trusts local connections, so any password is accepted).
+pub const SECRET: &str = "s3cr3t-pw";
+
+const PLOVER_TOML: &str = "app = \"money_tracker\"\n\n[environments.staging]\nprotected = false\n";
+
+/// A project for the xtask to work on: a copy of the repository's `supabase/` folder, with a plover.toml.
+pub struct Workdir {
+    /// The temporary directory holding `supabase/`.
+    dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Result<Workdir> {
+        let dir = tempfile::Builder::new()
+            .prefix("plover-xtask-db-")
+            .tempdir()?;
+        let from = workspace_root().join("supabase");
+        let to = dir.path().join("supabase");
+        std::fs::create_dir_all(to.join("migrations"))?;
+        for file in ["config.toml", "seed.sql"] {
+            std::fs::copy(from.join(file), to.join(file))
+                .with_context(|| format!("copying {file}"))?;
+        }
+        for entry in std::fs::read_dir(from.join("migrations"))? {
+            let entry = entry?;
+            std::fs::copy(entry.path(), to.join("migrations").join(entry.file_name()))?;
+        }
+        std::fs::write(to.join("plover.toml"), PLOVER_TOML)?;
+        Ok(Workdir { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn migrations(&self) -> PathBuf {
+        self.path().join("supabase").join("migrations")
+    }
+
+    pub fn migration_files(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = std::fs::read_dir(self.migrations())?
+            .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<_>>()?;
+        names.sort();
+        Ok(names)
+    }
+
+    /// Runs `cargo xtask db <args> --workdir <this>` with only `vars` among the
+    /// variables that name databases, and `stdin` piped in (or none).
+    pub fn db(&self, args: &[&str], vars: &[(&str, &str)], stdin: Option<&str>) -> Result<Run> {
+        xtask_db(self.path(), args, vars, stdin, SECRET)
+    }
+
+    /// [`Workdir::db`] at a terminal whose input is `typed` ([`xtask_db_at_terminal`]).
+    pub fn db_at_terminal(&self, args: &[&str], vars: &[(&str, &str)], typed: &str) -> Result<Run> {
+        xtask_db_at_terminal(self.path(), args, vars, typed, SECRET)
+    }
+}
+
+/// A database with the Supabase shim and its URL with [`SECRET`] as the password.
+pub async fn database() -> Result<(TestDatabase, String)> {
+    let db = TestDatabase::with_supabase_shim().await?;
+    let url = db.url().to_owned();
+    let url = match url.split_once("://").and_then(|(scheme, rest)| {
+        let (user, host) = rest.split_once('@')?;
+        (!user.contains(':')).then(|| format!("{scheme}://{user}:{SECRET}@{host}"))
+    }) {
+        Some(with_password) => with_password,
+        None => anyhow::bail!(
+            "the test server's URL already has a password; these tests need one without"
+        ),
+    };
+    // The server accepts it.
+    plover::connect(&url).await?;
+    Ok((db, url))
 }
 
 /// The workspace root.

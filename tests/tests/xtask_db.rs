@@ -2,82 +2,10 @@
 //! in a copy of the repository's `supabase/` folder (`--workdir`). Every command's
 //! output is checked for the database password.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use plover_tests::{Run, TestDatabase, snapshot, workspace_root, xtask_db};
-
-/// The password put into every connection string handed to the xtask (the test
-/// server trusts local connections, so any password is accepted).
-const SECRET: &str = "s3cr3t-pw";
-
-const PLOVER_TOML: &str = "app = \"money_tracker\"\n\n[environments.staging]\nprotected = false\n";
-
-/// A copy of the repository's `supabase/` folder, with a plover.toml.
-struct Workdir {
-    dir: tempfile::TempDir,
-}
-
-impl Workdir {
-    fn new() -> Result<Workdir> {
-        let dir = tempfile::Builder::new()
-            .prefix("plover-xtask-db-")
-            .tempdir()?;
-        let from = workspace_root().join("supabase");
-        let to = dir.path().join("supabase");
-        std::fs::create_dir_all(to.join("migrations"))?;
-        for file in ["config.toml", "seed.sql"] {
-            std::fs::copy(from.join(file), to.join(file))
-                .with_context(|| format!("copying {file}"))?;
-        }
-        for entry in std::fs::read_dir(from.join("migrations"))? {
-            let entry = entry?;
-            std::fs::copy(entry.path(), to.join("migrations").join(entry.file_name()))?;
-        }
-        std::fs::write(to.join("plover.toml"), PLOVER_TOML)?;
-        Ok(Workdir { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn migrations(&self) -> PathBuf {
-        self.path().join("supabase").join("migrations")
-    }
-
-    fn migration_files(&self) -> Result<Vec<String>> {
-        let mut names: Vec<String> = std::fs::read_dir(self.migrations())?
-            .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
-            .collect::<Result<_>>()?;
-        names.sort();
-        Ok(names)
-    }
-
-    /// Runs `cargo xtask db <args> --workdir <this>` with only `vars` among the
-    /// variables that name databases, and `stdin` piped in (or none).
-    fn db(&self, args: &[&str], vars: &[(&str, &str)], stdin: Option<&str>) -> Result<Run> {
-        xtask_db(self.path(), args, vars, stdin, SECRET)
-    }
-}
-
-/// A database with the Supabase shim and its URL with [`SECRET`] as the password.
-async fn database() -> Result<(TestDatabase, String)> {
-    let db = TestDatabase::with_supabase_shim().await?;
-    let url = db.url().to_owned();
-    let url = match url.split_once("://").and_then(|(scheme, rest)| {
-        let (user, host) = rest.split_once('@')?;
-        (!user.contains(':')).then(|| format!("{scheme}://{user}:{SECRET}@{host}"))
-    }) {
-        Some(with_password) => with_password,
-        None => anyhow::bail!(
-            "the test server's URL already has a password; these tests need one without"
-        ),
-    };
-    // The server accepts it.
-    plover::connect(&url).await?;
-    Ok((db, url))
-}
+use plover_tests::{Run, SECRET, Workdir, database, snapshot};
 
 fn json(run: &Run) -> Result<serde_json::Value> {
     serde_json::from_str(&run.stdout).with_context(|| format!("parsing the JSON of {run}"))
@@ -267,7 +195,7 @@ async fn protected_environments_need_their_name() -> Result<()> {
     );
     assert!(
         run.stderr
-            .contains("prod is protected and there is no terminal"),
+            .contains("prod: it is protected and there is no terminal"),
         "{run}"
     );
     assert!(run.stderr.contains("--confirm prod"), "{run}");
@@ -401,7 +329,7 @@ async fn repair_marks_versions_and_protected_envs_need_their_name() -> Result<()
         .expect(2)?;
     assert!(
         run.stderr
-            .contains("prod is protected and there is no terminal"),
+            .contains("prod: it is protected and there is no terminal"),
         "{run}"
     );
     let run = w

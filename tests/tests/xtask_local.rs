@@ -12,12 +12,14 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
-use plover_tests::{Run, workspace_root, xtask_db};
+use plover_tests::{Run, workspace_root, xtask_db, xtask_db_as};
 
 /// A copy of the repository's `supabase/` folder whose `[db] port` is a free port.
 struct Workdir {
     dir: tempfile::TempDir,
     port: u16,
+    /// Run the xtask as this user (we are root) instead of as ourselves.
+    user: Option<u32>,
 }
 
 impl Workdir {
@@ -51,7 +53,11 @@ impl Workdir {
             to.join("config.toml"),
             config.replace("\nport = 54322\n", &format!("\nport = {port}\n")),
         )?;
-        Ok(Workdir { dir, port })
+        Ok(Workdir {
+            dir,
+            port,
+            user: None,
+        })
     }
 
     fn path(&self) -> &Path {
@@ -72,7 +78,11 @@ impl Workdir {
     /// Runs `cargo xtask db <args> --workdir <this>` without any variable naming a
     /// database.
     fn db(&self, args: &[&str]) -> Result<Run> {
-        xtask_db(self.path(), args, &[], None, "postgres:postgres@")
+        const SECRET: &str = "postgres:postgres@";
+        match self.user {
+            Some(uid) => xtask_db_as(uid, self.path(), args, &[], SECRET),
+            None => xtask_db(self.path(), args, &[], None, SECRET),
+        }
     }
 }
 
@@ -190,6 +200,40 @@ async fn reset_local_native_is_repeatable_and_stops() -> Result<()> {
         "port {} still open after `db stop --no-backup`",
         w.port
     );
+    ensure!(!data.exists(), "{} left behind", data.display());
+    Ok(())
+}
+
+/// The account ordinary-user runs use: `nobody`.
+const NOBODY: u32 = 65534;
+
+#[tokio::test]
+async fn reset_local_native_works_for_an_ordinary_user() -> Result<()> {
+    let root =
+        std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)?;
+    if !root {
+        // The native test above already runs as an ordinary user.
+        return Ok(());
+    }
+    // As root (CI): a project owned by `nobody`, and every command run as `nobody`,
+    // so the cluster is initialised and run by the caller itself, not `postgres`.
+    let mut w = Workdir::new()?;
+    let status = Command::new("chown")
+        .args(["-R", &format!("{NOBODY}:{NOBODY}")])
+        .arg(w.path())
+        .status()?;
+    ensure!(status.success(), "chown -R failed");
+    w.user = Some(NOBODY);
+    let stopper = Stopper(&w);
+    reset_twice_then_stop(&w, &["--native"]).await?;
+    let data = w.path().join("supabase/.temp/plover-db/data");
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&data)?);
+    ensure!(
+        owner == NOBODY,
+        "{} is owned by uid {owner}",
+        data.display()
+    );
+    drop(stopper);
     ensure!(!data.exists(), "{} left behind", data.display());
     Ok(())
 }

@@ -232,6 +232,75 @@ pub enum DbCommand {
     /// supabase/, `*` allowed in file names) unless --no-seed or `[db.seed] enabled =
     /// false`. Only ever touches the local database, never DATABASE_URL or --env.
     ResetLocal(DbResetLocal),
+    /// Reset a target's app schemas: back up, drop, re-apply every migration.
+    ///
+    /// Destructive, so it asks for the environment's name at a terminal (on every
+    /// environment, protected or not), or needs --confirm NAME; without a terminal and
+    /// without --confirm it refuses. Then, in order:
+    ///
+    /// 1. a backup: pg_dump of the app's schemas (`schemas` in supabase/plover.toml,
+    ///    default `public`) and of the history schemas, to
+    ///    supabase/.temp/backups/<env>-<UTC timestamp>.sql (the path is printed);
+    /// 2. under the app's migration lock, in one transaction: the app's schemas are
+    ///    dropped and recreated with their owner, grants and default privileges, and
+    ///    the app's history rows (plover's and the Supabase CLI's) are deleted. Other
+    ///    apps' schemas and history rows, and Supabase's managed schemas (auth,
+    ///    storage, realtime, ...), are never touched; when an object outside the app's
+    ///    schemas depends on one inside them, the reset refuses and names it;
+    /// 3. every migration is applied again; seed files only with --include-seed.
+    ///
+    /// For the local database, `db reset-local` recreates the whole database instead.
+    Reset(DbReset),
+    /// Dump the target's schema, data or roles with pg_dump.
+    ///
+    /// Like `supabase db dump`: the schema by default (the same as --schema-only),
+    /// rows with --data-only (as COPY), roles with --roles; to FILE with -f, else to
+    /// stdout. The file is meant for psql (`psql -v ON_ERROR_STOP=1 -f FILE`).
+    ///
+    /// Left out unless named with --schema: Supabase's managed schemas (auth,
+    /// storage, realtime, extensions, graphql, vault, supabase_migrations, ...),
+    /// `pg_*`, and plover's own history schema `plover`. A data dump keeps the rows
+    /// of auth, storage, supabase_functions, cron, net and pgmq (users and files move
+    /// with the project) but never the history tables (auth.schema_migrations,
+    /// storage.migrations, supabase_functions.migrations). A roles dump has no
+    /// passwords and none of Supabase's reserved roles (postgres, anon,
+    /// authenticated, service_role, authenticator, supabase_*, pgbouncer, ...), so
+    /// it applies to another project.
+    ///
+    /// Which pg_dump: a local one whose major version is at least the server's
+    /// (PLOVER_PG_BIN when it holds a pg_dump, else the PostgreSQL binaries found
+    /// as for `db start`: pg_config, then /usr/lib/postgresql/<newest>), else the
+    /// postgres:<server major> Docker image run with host networking
+    /// (PLOVER_DUMP_IMAGE names another image; PLOVER_PG_DUMP=docker uses Docker
+    /// even when the local one would do), else it fails naming both versions. Says
+    /// on stderr which one ran. The password goes through PGPASSWORD, never the
+    /// command line.
+    Dump(DbDump),
+    /// Capture schema changes made outside migrations as a new migration file.
+    ///
+    /// What this version covers: with no migration yet, the new file is a schema-only
+    /// pg_dump of the app's schemas (`schemas` in supabase/plover.toml, default
+    /// `public`) on the target. Otherwise the migrations are applied (after the
+    /// Supabase shim) to a shadow database `plover_shadow_<pid>` on the local
+    /// development server (started if needed; see `db start`; the shadow database is
+    /// dropped afterwards), both are dumped, and the file gets every object the
+    /// target has and the migrations do not create, as pg_dump writes it. Objects
+    /// that exist on both sides but differ, and objects the target no longer has,
+    /// are listed in the file as comments with both definitions, for you to write
+    /// the ALTER or DROP: this version does not generate ALTER statements. It writes
+    /// nothing when there is no difference. Owners are left out (whoever runs the
+    /// migrations owns what they create); grants are kept.
+    ///
+    /// The file is written as supabase/migrations/<version>_<name>.sql (the version
+    /// as `db new` picks it), without pg_dump's session settings, and checked with
+    /// the parser `db push` uses. Which pg_dump runs: see `db dump --help`.
+    ///
+    /// Then it offers to record the new migration as applied on the target (it is
+    /// already there): at a terminal it asks; --record records without asking (on a
+    /// protected environment, after its name is typed back); --no-record (or no
+    /// terminal) leaves it pending and prints the `db repair` command that would
+    /// record it.
+    Pull(DbPull),
     /// Record versions as applied or reverted without running anything.
     ///
     /// For a no-transaction migration left dirty and finished by hand (`--status
@@ -275,6 +344,10 @@ pub struct DbPush {
     /// Also apply pending migrations older than the newest applied one.
     #[arg(long)]
     pub include_all: bool,
+    /// After applying, load the seed files (`[db.seed] sql_paths` of
+    /// supabase/config.toml) into the target.
+    #[arg(long)]
+    pub include_seed: bool,
     /// Confirm a push to a protected environment without a prompt (for CI): the
     /// environment's name.
     #[arg(long, value_name = "NAME")]
@@ -283,6 +356,52 @@ pub struct DbPush {
 
 #[derive(Debug, Args)]
 pub struct DbLink {}
+
+#[derive(Debug, Args)]
+pub struct DbReset {
+    /// After re-applying the migrations, load the seed files (`[db.seed] sql_paths`).
+    #[arg(long)]
+    pub include_seed: bool,
+    /// Confirm the reset without a prompt (for CI): the environment's name. Needed
+    /// on every environment but `local` when there is no terminal.
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("what").multiple(false))]
+pub struct DbDump {
+    /// Only the schema: tables, functions, policies, grants; no rows.
+    #[arg(long, group = "what")]
+    pub schema_only: bool,
+    /// Only the rows (as COPY), no DDL.
+    #[arg(long, group = "what")]
+    pub data_only: bool,
+    /// Only the roles the project created (pg_dumpall --roles-only, without
+    /// passwords and without Supabase's reserved roles).
+    #[arg(long, group = "what")]
+    pub roles: bool,
+    /// Write to FILE instead of stdout.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Dump only this schema (repeatable) [default: every schema but Supabase's
+    /// managed ones].
+    #[arg(long = "schema", short = 's', value_name = "SCHEMA")]
+    pub schemas: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DbPull {
+    /// The new migration's name.
+    #[arg(default_value = "remote_schema")]
+    pub name: String,
+    /// Record the new migration as applied on the target without asking.
+    #[arg(long, conflicts_with = "no_record")]
+    pub record: bool,
+    /// Do not record it as applied, and do not ask.
+    #[arg(long)]
+    pub no_record: bool,
+}
 
 /// Where the local development database runs.
 #[derive(Debug, Default, Args)]

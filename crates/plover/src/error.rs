@@ -116,6 +116,10 @@ pub enum Error {
     #[error("version {version} has no history row for app `{app}`; nothing to repair")]
     NothingToRepair { app: String, version: i64 },
 
+    /// [`Migrator::reset`](crate::Migrator::reset) refused; nothing was changed.
+    #[error("refusing to reset: {reason}; nothing was changed")]
+    ResetRefused { reason: String },
+
     /// [`Migrator::adopt`](crate::Migrator::adopt) found no history table of the tool.
     #[error(
         "cannot adopt {from}'s history: table {} does not exist in this database; check the database URL and search_path, or adopt from the tool that migrated this database",

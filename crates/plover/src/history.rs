@@ -83,6 +83,9 @@ UPDATE plover.migrations
 
 const DELETE: &str = "DELETE FROM plover.migrations WHERE app = $1 AND version = $2";
 
+#[cfg(feature = "project")]
+const DELETE_APP: &str = "DELETE FROM plover.migrations WHERE app = $1 RETURNING version";
+
 const MIRROR: &str = "
 INSERT INTO supabase_migrations.schema_migrations (version, name, statements)
 VALUES ($1, $2, $3)
@@ -420,6 +423,36 @@ pub(crate) async fn unmirror(client: &impl GenericClient, version_text: &str) ->
 }
 
 /// Tells PostgREST to reload its schema cache.
+/// Deletes every history row of `app` (and, with `supabase`, their Supabase CLI
+/// mirror rows); returns how many of plover's rows went. No table, nothing to delete.
+#[cfg(feature = "project")]
+pub(crate) async fn delete_app(
+    client: &impl GenericClient,
+    app: &str,
+    source: &crate::source::Source,
+    supabase: bool,
+) -> Result<usize, Error> {
+    if !table_exists(client, "plover.migrations").await? {
+        return Ok(0);
+    }
+    let context = "deleting the app's history rows";
+    let rows = client
+        .query(DELETE_APP, &[&app])
+        .await
+        .map_err(Error::db(context))?;
+    if supabase && table_exists(client, "supabase_migrations.schema_migrations").await? {
+        for row in &rows {
+            let version: i64 = row.try_get(0).map_err(Error::db(context))?;
+            let text = source
+                .get(version)
+                .map(|m| m.version_text().to_owned())
+                .unwrap_or_else(|| version.to_string());
+            unmirror(client, &text).await?;
+        }
+    }
+    Ok(rows.len())
+}
+
 pub(crate) async fn notify_pgrst(client: &impl GenericClient) -> Result<(), Error> {
     client
         .batch_execute(NOTIFY_PGRST)

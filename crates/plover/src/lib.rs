@@ -23,6 +23,8 @@ pub mod plan;
 #[cfg(feature = "project")]
 pub mod project;
 pub mod redact;
+#[cfg(feature = "project")]
+pub mod reset;
 pub mod source;
 pub mod split;
 

@@ -177,6 +177,11 @@ impl Migrator {
         self.lock_wait
     }
     /// What runs record as `applied_by`.
+    #[cfg(feature = "project")]
+    pub(crate) fn lock_timeout_setting(&self) -> Duration {
+        self.lock_timeout
+    }
+
     pub(crate) fn applied_by_setting(&self) -> &str {
         &self.applied_by
     }

@@ -248,12 +248,51 @@ impl SupabaseConfig {
     }
 }
 
+/// Schemas that Supabase (or an extension it installs) owns and maintains: `db dump`
+/// leaves them out unless asked, `db reset --env` never drops them, and no app may
+/// claim them in plover.toml `schemas`. `pg_*` schemas are excluded everywhere too.
+pub const SUPABASE_MANAGED_SCHEMAS: &[&str] = &[
+    "_analytics",
+    "_realtime",
+    "_supavisor",
+    "auth",
+    "cron",
+    "dbdev",
+    "extensions",
+    "graphql",
+    "graphql_public",
+    "information_schema",
+    "net",
+    "pgbouncer",
+    "pgmq",
+    "pgsodium",
+    "pgsodium_masks",
+    "pgtle",
+    "realtime",
+    "repack",
+    "storage",
+    "supabase_functions",
+    "supabase_migrations",
+    "tiger",
+    "tiger_data",
+    "topology",
+    "vault",
+];
+
+/// Whether `schema` is Supabase's or the system's, never an app's.
+pub fn is_managed_schema(schema: &str) -> bool {
+    schema.starts_with("pg_") || SUPABASE_MANAGED_SCHEMAS.contains(&schema)
+}
+
 /// plover's settings for a project: `supabase/plover.toml`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PloverConfig {
     /// The history namespace (default [`DEFAULT_APP`](crate::migrator::DEFAULT_APP)).
     pub app: Option<String>,
+    /// The schemas this app owns (default `["public"]`): what `db reset --env` drops
+    /// and recreates, and what `db pull` compares. Never a Supabase-managed schema.
+    pub schemas: Option<Vec<String>>,
     /// Named environments.
     #[serde(default)]
     pub environments: BTreeMap<String, Environment>,
@@ -432,6 +471,14 @@ impl Project {
             .app
             .as_deref()
             .unwrap_or(crate::migrator::DEFAULT_APP)
+    }
+
+    /// The schemas this app owns: `schemas` of plover.toml, else `public`.
+    pub fn app_schemas(&self) -> Vec<String> {
+        self.plover
+            .schemas
+            .clone()
+            .unwrap_or_else(|| vec!["public".to_owned()])
     }
 
     /// The environment `db link` recorded, if any.

@@ -134,24 +134,10 @@ impl DbResetLocal {
             report.total.as_millis()
         );
 
-        let config = project.config();
         if self.no_seed {
             println!("seed skipped (--no-seed)");
-        } else if !config.seed_enabled {
-            println!("seed skipped ([db.seed] enabled = false)");
         } else {
-            let supabase = project.workdir().join("supabase");
-            for file in seed_files(&supabase, &config.seed_paths)? {
-                let sql = std::fs::read_to_string(&file)
-                    .with_context(|| format!("reading {}", file.display()))?;
-                client
-                    .batch_execute(&sql)
-                    .await
-                    .map_err(|e| anyhow::anyhow!(plover::error::describe(&e)))
-                    .with_context(|| format!("loading {}", file.display()))?;
-                let shown = file.strip_prefix(project.workdir()).unwrap_or(&file);
-                println!("seeded from {}", shown.display());
-            }
+            super::seed::load(project, &client).await?;
         }
         println!(
             "local database reset in {:.1} s: {}",
@@ -448,84 +434,5 @@ async fn wait_ready(url: &str) -> Result<()> {
             );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// The seed files of `[db.seed] sql_paths`, relative to `supabase/`, in the order
-/// given; `*` and `?` in a file name match within its directory (sorted). A path
-/// without wildcards must exist; a pattern may match nothing.
-fn seed_files(supabase: &Path, paths: &[String]) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for path in paths {
-        let full = supabase.join(path.strip_prefix("./").unwrap_or(path));
-        let name = full
-            .file_name()
-            .and_then(|n| n.to_str())
-            .with_context(|| format!("[db.seed] sql_paths: {path:?} names no file"))?;
-        if !name.contains(['*', '?']) {
-            if !full.is_file() {
-                bail!(
-                    "seed file {} (from [db.seed] sql_paths) does not exist; create it, fix the path, or pass --no-seed",
-                    full.display()
-                );
-            }
-            files.push(full);
-            continue;
-        }
-        let dir = full.parent().unwrap_or(supabase);
-        let mut matched: Vec<PathBuf> = std::fs::read_dir(dir)
-            .with_context(|| format!("reading {} for [db.seed] sql_paths", dir.display()))?
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().is_file())
-            .filter(|e| e.file_name().to_str().is_some_and(|n| wildcard(name, n)))
-            .map(|e| e.path())
-            .collect();
-        matched.sort();
-        files.extend(matched);
-    }
-    Ok(files)
-}
-
-/// `*` (any run) and `?` (one character) matching of a whole file name.
-fn wildcard(pattern: &str, name: &str) -> bool {
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    // Classic backtracking over the last `*`.
-    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
-    while j < n.len() {
-        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
-            i += 1;
-            j += 1;
-        } else if i < p.len() && p[i] == '*' {
-            star = Some(i);
-            mark = j;
-            i += 1;
-        } else if let Some(s) = star {
-            i = s + 1;
-            mark += 1;
-            j = mark;
-        } else {
-            return false;
-        }
-    }
-    p[i..].iter().all(|c| *c == '*')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wildcard;
-
-    #[test]
-    fn wildcards_match_whole_names() {
-        for (p, n, want) in [
-            ("*.sql", "a.sql", true),
-            ("*.sql", "a.sql.bak", false),
-            ("seed_??.sql", "seed_01.sql", true),
-            ("seed_??.sql", "seed_1.sql", false),
-            ("*", "x", true),
-            ("a*b*c", "aXbYc", true),
-            ("a*b*c", "aXbY", false),
-        ] {
-            assert_eq!(wildcard(p, n), want, "{p} vs {n}");
-        }
     }
 }

@@ -10,9 +10,14 @@ mod link;
 mod local;
 
 pub use local::started as local_database;
+mod dump;
 mod new;
+mod pgtools;
+mod pull;
 mod push;
 mod repair;
+mod reset;
+mod seed;
 mod status;
 
 use std::path::{Path, PathBuf};
@@ -48,6 +53,9 @@ impl Db {
                 DbCommand::ResetLocal(cmd) => cmd.run(&ctx).await,
                 DbCommand::Repair(cmd) => cmd.run(&ctx).await,
                 DbCommand::Adopt(cmd) => cmd.run(&ctx).await,
+                DbCommand::Reset(cmd) => cmd.run(&ctx).await,
+                DbCommand::Dump(cmd) => cmd.run(&ctx).await,
+                DbCommand::Pull(cmd) => cmd.run(&ctx).await,
             }
         }
         .await;
@@ -105,6 +113,17 @@ async fn connect(target: &Target) -> Result<tokio_postgres::Client> {
 /// (`what` says what is about to happen, e.g. "apply 3 migration(s)"). A `--confirm`
 /// that names another environment is refused everywhere.
 fn confirm(target: &Target, given: Option<&str>, what: &str) -> Result<()> {
+    confirm_when(target, target.protection(), given, what)
+}
+
+/// [`confirm`] with the protection given: `Protection::Protected` asks even on an
+/// environment that is not marked protected (for `db reset`).
+fn confirm_when(
+    target: &Target,
+    protection: Protection,
+    given: Option<&str>,
+    what: &str,
+) -> Result<()> {
     let env = target.env();
     if let Some(name) = given {
         if name != env {
@@ -114,16 +133,21 @@ fn confirm(target: &Target, given: Option<&str>, what: &str) -> Result<()> {
         }
         return Ok(());
     }
-    if target.protection() == Protection::Unprotected {
+    if protection == Protection::Unprotected {
         return Ok(());
     }
     let stdin = std::io::stdin();
+    let why = if target.protection() == Protection::Unprotected {
+        "this is destructive"
+    } else {
+        "it is protected"
+    };
     if !stdin.is_terminal() || !std::io::stderr().is_terminal() {
         bail!(
-            "{env} is protected and there is no terminal to confirm at; nothing was changed (pass --confirm {env} to {what} there)"
+            "{env}: {why} and there is no terminal to confirm at; nothing was changed (pass --confirm {env} to {what} there)"
         );
     }
-    eprint!("{env} is protected: type its name to {what}: ");
+    eprint!("{env}: {why}; type the environment's name to {what}: ");
     let mut line = String::new();
     stdin
         .lock()
@@ -133,4 +157,15 @@ fn confirm(target: &Target, given: Option<&str>, what: &str) -> Result<()> {
         bail!("the confirmation did not match {env}; nothing was changed");
     }
     Ok(())
+}
+
+/// A spinner with `message` on stderr while something slow runs (pg_dump, a reset);
+/// hidden when stderr is not a terminal. Call `finish_and_clear` when done.
+fn spinner(message: impl Into<std::borrow::Cow<'static, str>>) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner().with_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    bar
 }

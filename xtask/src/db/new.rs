@@ -63,7 +63,7 @@ impl DbNew {
 
 /// The highest version among the directory's migration file names (the files are
 /// not read: a broken file must not stop anyone from adding the next one).
-fn newest_version(dir: &std::path::Path) -> Result<Option<i64>> {
+pub(super) fn newest_version(dir: &std::path::Path) -> Result<Option<i64>> {
     let mut newest = None;
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let entry = entry.with_context(|| format!("reading {}", dir.display()))?;

@@ -37,6 +37,10 @@ impl DbPush {
         let pending: Vec<&plover::Migration> = plan.pending().collect();
         if pending.is_empty() {
             println!("up to date: nothing to push");
+            if self.include_seed && !self.dry_run {
+                confirm(&target, self.confirm.as_deref(), "load the seed files")?;
+                super::seed::load(&ctx.project, &client).await?;
+            }
             return Ok(ExitCode::SUCCESS);
         }
         println!("{} to apply:", pending.len());
@@ -49,13 +53,24 @@ impl DbPush {
                 let shown = file.strip_prefix(ctx.project.workdir()).unwrap_or(file);
                 println!("\n-- {}\n{}", shown.display(), m.sql().trim_end());
             }
+            if self.include_seed {
+                println!("\nthe seed files would be loaded afterwards (--include-seed)");
+            }
             println!("\ndry run: nothing was applied");
             return Ok(ExitCode::SUCCESS);
         }
         confirm(
             &target,
             self.confirm.as_deref(),
-            &format!("apply {} migration(s)", pending.len()),
+            &format!(
+                "apply {} migration(s){}",
+                pending.len(),
+                if self.include_seed {
+                    " and load the seed files"
+                } else {
+                    ""
+                }
+            ),
         )?;
         drop(plan);
 
@@ -100,6 +115,9 @@ impl DbPush {
                 .version
                 .map_or_else(|| "none".to_owned(), |v| v.to_string())
         );
+        if self.include_seed {
+            super::seed::load(&ctx.project, &client).await?;
+        }
         Ok(ExitCode::SUCCESS)
     }
 }
