@@ -34,7 +34,8 @@ pub enum Command {
     Db(Db),
     /// Run the whole test suite on this machine, as CI does.
     ///
-    /// Starts what the tests need and stops it afterwards: when no Docker engine
+    /// Starts what the tests need and stops it afterwards: libclang for the lint's
+    /// parser (`.ci/libclang-up`, which installs it as root); when no Docker engine
     /// answers and this runs as root, `.ci/docker-up` installs and starts one and
     /// builds the local Postgres image (otherwise the Docker provider's tests are
     /// skipped, with a note); then `cargo test --workspace`, a check that no test
@@ -131,6 +132,26 @@ pub enum BenchCommand {
     /// Docker engine answers (`.ci/docker-up` starts one). For figures worth quoting run
     /// `cargo run --release -p xtask -- bench fresh`.
     Fresh(BenchFresh),
+    /// `cargo xtask db lint` against squawk on the same generated migration files.
+    ///
+    /// Generates N migration files (default 1000; each a table with RLS, an index, a
+    /// policy, grants and a comment: 8 statements), builds a release xtask with the
+    /// `lint` feature (into target/lint) and installs squawk 2.66.0 from crates.io into
+    /// target/bench-lint (PLOVER_SQUAWK=/path/to/squawk skips that; squawk is never a
+    /// dependency), then times whole runs of `xtask db lint --format json` on the
+    /// directory and `squawk <files>`, alternating, for R rounds. Reports the medians,
+    /// the minimums and plover/squawk; asserts nothing.
+    Lint(BenchLint),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchLint {
+    /// How many migration files to generate.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub files: u32,
+    /// How many rounds of each (medians and minimums are reported).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +211,34 @@ pub enum DbCommand {
     /// Exit codes: 0 when everything is applied or only pending; 1 when anything else
     /// needs attention; 2 when the status could not be read.
     Status(DbStatus),
+    /// Lint the migrations: migration safety and Supabase security, before merge.
+    ///
+    /// Parses every file of supabase/migrations with the Postgres grammar and replays
+    /// them in version order into a schema model (tables, RLS, policies, grants,
+    /// functions, views), so rules see across files: a table created in the change
+    /// takes no lock warnings, RLS enabled in a later file of the change counts.
+    /// Exposed schemas come from `[api] schemas` of supabase/config.toml.
+    ///
+    /// Which files are in the change (reported on; the others only feed the model):
+    /// with --base REF, the files added or changed since the merge base of HEAD and
+    /// REF (files on the base that were edited or deleted are reported too); with
+    /// --env NAME, the files not applied there (edited or missing applied files are
+    /// reported); with neither, every file, as for a project never deployed.
+    ///
+    /// Suppress a finding with a reason: `-- plover:lint-ignore RULE[, RULE] -- why`
+    /// on the line(s) before a statement, or `-- plover:lint-ignore-file RULE -- why`
+    /// for the whole file; ignores that suppress nothing are reported. Turn rules off
+    /// or change their severity in the `[lint.rules]` table of supabase/plover.toml,
+    /// e.g. `create-without-if-not-exists = "off"` or `rename = "error"`.
+    /// --list-rules prints every rule with its severity, reason and fix.
+    ///
+    /// --env is used only when given on the command line (the linked environment is
+    /// not consulted), so the lint works offline by default.
+    ///
+    /// Exit codes: 0 no error-level finding (warnings allowed, unless
+    /// --deny-warnings); 1 error-level findings; 2 the lint could not run (unreadable
+    /// directory, bad configuration, git or database failure).
+    Lint(DbLint),
     /// Apply pending migrations to the target.
     ///
     /// Prints the plan, then applies under the migration lock, each migration in its
@@ -334,6 +383,42 @@ pub struct DbStatus {
     /// Print the status as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DbLint {
+    /// Lint the files added or changed since the merge base of HEAD and this git
+    /// ref, e.g. `origin/main`.
+    #[arg(long, value_name = "GIT_REF", conflicts_with = "env")]
+    pub base: Option<String>,
+    /// How to print findings [default: github when GITHUB_ACTIONS=true, else human].
+    #[arg(long, value_enum)]
+    pub format: Option<LintFormat>,
+    /// Exit 1 on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Print the rules (id, severity, reason, fix) as a Markdown table and exit.
+    #[arg(long)]
+    pub list_rules: bool,
+    /// Also apply the migrations to a disposable database (the test server of
+    /// `plover::testing`, with the Supabase shim) and run catalog checks there: RLS
+    /// off on exposed tables, policies with RLS off, functions without a fixed
+    /// search_path, views without security_invoker, foreign keys without an index,
+    /// tables without a primary key. Each finding is placed at the statement that
+    /// created the object; a migration that fails to apply fails the command (exit 2).
+    #[arg(long)]
+    pub live: bool,
+}
+
+/// Output of `db lint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LintFormat {
+    /// `file:line:col: severity[rule]: message` and a hint (coloured at a terminal).
+    Human,
+    /// One JSON document: findings and counts.
+    Json,
+    /// GitHub Actions annotations (`::error file=…,line=…,col=…::…`).
+    Github,
 }
 
 #[derive(Debug, Args)]

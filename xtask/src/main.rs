@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_fresh;
+mod bench_lint;
 mod db;
 mod dev;
 mod flags;
@@ -27,6 +28,7 @@ async fn main() -> Result<ExitCode> {
         flags::Command::TestServer(cmd) => cmd.run(&sh).await,
         flags::Command::Bench(cmd) => match cmd.command {
             Some(flags::BenchCommand::Fresh(fresh)) => fresh.run().await,
+            Some(flags::BenchCommand::Lint(lint)) => lint.run(&sh),
             None => cmd.run().await,
         },
         flags::Command::BenchFresh(cmd) => cmd.run().await,
@@ -35,7 +37,7 @@ async fn main() -> Result<ExitCode> {
 }
 
 /// The workspace root: xtask's manifest directory's parent.
-fn project_root() -> std::path::PathBuf {
+pub fn project_root() -> std::path::PathBuf {
     let xtask = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     xtask.parent().unwrap_or(xtask).to_path_buf()
 }

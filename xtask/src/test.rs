@@ -43,6 +43,12 @@ impl Test {
             }
         }
 
+        // The lint's Postgres parser (pg_query) needs libclang to build.
+        if sh.path_exists(".ci/libclang-up") {
+            cmd!(sh, ".ci/libclang-up")
+                .run()
+                .context("installing libclang for the lint's parser (.ci/libclang-up)")?;
+        }
         let args = &self.args;
         let tested = cmd!(sh, "cargo test --workspace {args...}")
             .run()

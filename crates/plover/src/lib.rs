@@ -17,6 +17,8 @@ pub mod adopt;
 pub mod apply;
 pub mod error;
 pub mod history;
+#[cfg(feature = "lint")]
+pub mod lint;
 pub mod lock;
 pub mod migrator;
 pub mod plan;

@@ -296,6 +296,18 @@ pub struct PloverConfig {
     /// Named environments.
     #[serde(default)]
     pub environments: BTreeMap<String, Environment>,
+    /// `[lint]`: settings of `cargo xtask db lint`.
+    #[serde(default)]
+    pub lint: LintSettings,
+}
+
+/// The `[lint]` table: `[lint.rules]` maps a rule id to `"off"`, `"warning"` or `"error"`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LintSettings {
+    /// Rule id -> level.
+    #[serde(default)]
+    pub rules: BTreeMap<String, String>,
 }
 
 /// One `[environments.NAME]` table.

@@ -7,6 +7,10 @@
 
 mod adopt;
 mod link;
+#[cfg(feature = "lint")]
+mod lint;
+#[cfg(not(feature = "lint"))]
+mod lint_build;
 mod local;
 
 pub use local::started as local_database;
@@ -46,6 +50,7 @@ impl Db {
             match self.command {
                 DbCommand::New(cmd) => cmd.run(&ctx),
                 DbCommand::Status(cmd) => cmd.run(&ctx).await,
+                DbCommand::Lint(cmd) => cmd.run(&ctx).await,
                 DbCommand::Push(cmd) => cmd.run(&ctx).await,
                 DbCommand::Link(cmd) => cmd.run(&ctx),
                 DbCommand::Start(cmd) => cmd.run(&ctx).await,

@@ -2,6 +2,7 @@
 //! above every existing one.
 
 use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -43,22 +44,28 @@ impl DbNew {
             text.push('\n');
         }
 
-        let file = format!("{version}_{name}.sql");
-        // The same parser as `push` and the apps: a piped body with an unknown
-        // directive fails here, before the file exists.
-        plover::Source::from_files("supabase/migrations", [(file.clone(), text.as_bytes())])
-            .with_context(|| format!("checking {file}"))?;
-        let path = dir.join(&file);
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .with_context(|| format!("creating {}", path.display()))?;
-        out.write_all(text.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
-        println!("{}", path.display());
+        // A piped body with an unknown directive fails here, before the file exists.
+        write_migration(&dir, &format!("{version}_{name}.sql"), &text)?;
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// Writes a new migration file `dir/file` and prints its path. The text is checked
+/// first with the parser `push` and the apps use, so a file plover would refuse is
+/// never written; an existing file is never overwritten.
+pub(super) fn write_migration(dir: &Path, file: &str, text: &str) -> Result<PathBuf> {
+    plover::Source::from_files("supabase/migrations", [(file.to_owned(), text.as_bytes())])
+        .with_context(|| format!("checking {file}"))?;
+    let path = dir.join(file);
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    out.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("{}", path.display());
+    Ok(path)
 }
 
 /// The highest version among the directory's migration file names (the files are

@@ -104,8 +104,8 @@ impl Tools {
             )
             .await
             .with_context(|| format!("reading the server version of {target}"))?;
-        let num: String = row.get(0);
-        let server_version: String = row.get(1);
+        let num: String = row.try_get(0).context("reading server_version_num")?;
+        let server_version: String = row.try_get(1).context("reading server_version")?;
         drop(client);
         let server_major = num
             .trim()

@@ -8,7 +8,7 @@
 //! for a human to turn into ALTER or DROP. No ALTER is generated here.
 
 use std::collections::HashMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -79,18 +79,7 @@ impl DbPull {
             utc_rfc3339(now),
             tools.describe()
         );
-        // The parser `push` and the apps use: a file plover would refuse is never written.
-        plover::Source::from_files("supabase/migrations", [(file.clone(), text.as_bytes())])
-            .with_context(|| format!("checking {file}"))?;
-        let path = dir.join(&file);
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .with_context(|| format!("creating {}", path.display()))?;
-        out.write_all(text.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
-        println!("{}", path.display());
+        super::new::write_migration(&dir, &file, &text)?;
         let mut summary = format!("{} new object(s)", diff.added.len());
         if !diff.changed.is_empty() || !diff.removed.is_empty() {
             summary.push_str(&format!(
@@ -194,7 +183,8 @@ async fn shadow_dump(
             .query_one("SELECT current_setting('server_version_num')", &[])
             .await
             .context("reading the local server's version")?
-            .get(0);
+            .try_get(0)
+            .context("reading the local server's version")?;
         let shadow_major = num.trim().parse::<u32>().unwrap_or(u32::MAX) / 10000;
         drop(client);
         eprintln!(

@@ -1,0 +1,55 @@
+//! `cargo xtask db lint` in an xtask built without the `lint` feature (the default, so
+//! that every other command builds where libclang is missing): builds an xtask with
+//! it into `target/lint` and runs that with the same arguments.
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+use super::{Ctx, EXIT_FAILED};
+use crate::flags::DbLint;
+
+/// Set in the child, so a child that somehow lacks the feature cannot loop.
+const GUARD: &str = "PLOVER_XTASK_LINT_CHILD";
+
+impl DbLint {
+    pub async fn run(self, _ctx: &Ctx) -> Result<ExitCode> {
+        if std::env::var_os(GUARD).is_some() {
+            bail!("this xtask was built for `db lint` but without its `lint` feature");
+        }
+        let root = crate::project_root();
+        let target = root.join("target").join("lint");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let built = Command::new(&cargo)
+            .args([
+                "build",
+                "--quiet",
+                "--package",
+                "xtask",
+                "--features",
+                "lint",
+            ])
+            .arg("--manifest-path")
+            .arg(root.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .status()
+            .context("running cargo to build the lint")?;
+        if !built.success() {
+            bail!(
+                "building `db lint` failed (see above); its Postgres parser (pg_query) needs libclang: \
+                 apt-get install libclang1-14 libclang-common-14-dev (as root, .ci/libclang-up does it)"
+            );
+        }
+        let xtask = target.join("debug").join("xtask");
+        let status = Command::new(&xtask)
+            .args(std::env::args_os().skip(1))
+            .env(GUARD, "1")
+            .status()
+            .with_context(|| format!("running {}", xtask.display()))?;
+        Ok(match status.code() {
+            Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(EXIT_FAILED)),
+            None => ExitCode::from(EXIT_FAILED),
+        })
+    }
+}
