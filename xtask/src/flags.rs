@@ -29,8 +29,8 @@ pub enum Command {
     /// `local`. Connection strings are always shown with the password hidden; pass
     /// secrets through variables, never on the command line.
     ///
-    /// Exit codes: 0 success; 1 `db status` found something that needs attention;
-    /// 2 the command failed or was refused.
+    /// Exit codes: 0 success; 1 `db status` found something that needs attention, or
+    /// `db lint` an error-level finding; 2 the command failed or was refused.
     Db(Db),
     /// Run the whole test suite on this machine, as CI does.
     ///
@@ -231,6 +231,10 @@ pub enum DbCommand {
     /// or change their severity in the `[lint.rules]` table of supabase/plover.toml,
     /// e.g. `create-without-if-not-exists = "off"` or `rename = "error"`.
     /// --list-rules prints every rule with its severity, reason and fix.
+    ///
+    /// The parser (pg_query) needs libclang to build, so the default xtask leaves it
+    /// out: the first `db lint` builds an xtask with it into target/lint (minutes,
+    /// once) and runs that.
     ///
     /// --env is used only when given on the command line (the linked environment is
     /// not consulted), so the lint works offline by default.
