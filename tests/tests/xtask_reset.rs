@@ -13,22 +13,6 @@ SELECT format('%s %s %s', c.name, t.amount, t.note)
   FROM public.transactions t JOIN public.categories c ON c.id = t.category_id
  ORDER BY 1";
 
-/// Runs `psql -v ON_ERROR_STOP=1 -1 -f file` against `url` (a URL without a password).
-fn psql_file(url: &str, file: &std::path::Path) -> Result<()> {
-    let out = std::process::Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-1", "-d", url, "-f"])
-        .arg(file)
-        .output()
-        .context("running psql (install postgresql-client)")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "psql -f {} failed:\n{}",
-        file.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
 /// The backup path `db reset` printed.
 fn backup_path(w: &Workdir, run: &Run) -> Result<PathBuf> {
     let line = run
@@ -163,14 +147,63 @@ async fn reset_backs_up_drops_reapplies_and_the_backup_restores() -> Result<()> 
     w.db(&["status", "--env", "staging"], &vars, None)?
         .expect(0)?;
 
-    // The backup restores the data, and the history, into an empty database.
-    let empty = TestDatabase::with_supabase_shim().await?;
+    // Only its owner can read the backup: it holds the app's rows.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&backup)?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", backup.display());
+    }
+
+    // `db restore` puts the backup back over the reset database: data and history.
+    let shown = backup.to_string_lossy().into_owned();
+    let run = w
+        .db(
+            &[
+                "restore",
+                &shown,
+                "--env",
+                "staging",
+                "--confirm",
+                "staging",
+            ],
+            &vars,
+            None,
+        )?
+        .expect(0)?;
+    assert!(
+        run.stdout.contains("  - table public.transactions"),
+        "{run}"
+    );
+    assert_eq!(strings(&client, DATA).await?, data);
+    assert_eq!(
+        strings(
+            &client,
+            "SELECT version::text FROM plover.migrations ORDER BY 1"
+        )
+        .await?,
+        history
+    );
+    plover_tests::assert_supabase_history_agrees(&client).await?;
+    w.db(&["status", "--env", "staging"], &vars, None)?
+        .expect(0)?;
+
+    // And into a fresh database, with the shim and its users: all of it.
+    let fresh = TestDatabase::with_supabase_shim().await?;
     let auth_users = "INSERT INTO auth.users (id, email) VALUES
         ('11111111-1111-4111-8111-111111111111', 'alice@example.com'),
         ('22222222-2222-4222-8222-222222222222', 'bob@example.com')";
-    empty.client().await?.batch_execute(auth_users).await?;
-    psql_file(empty.url(), &backup)?;
-    let restored = empty.client().await?;
+    fresh.client().await?.batch_execute(auth_users).await?;
+    let fresh_url = fresh.url().to_owned();
+    let fresh_vars = [("FRESH_DATABASE_URL", fresh_url.as_str())];
+    let run = w
+        .db(
+            &["restore", &shown, "--env", "fresh", "--confirm", "fresh"],
+            &fresh_vars,
+            None,
+        )?
+        .expect(0)?;
+    assert!(!run.stdout.contains("NOT VALID"), "{run}");
+    let restored = fresh.client().await?;
     assert_eq!(strings(&restored, DATA).await?, data);
     assert_eq!(
         strings(
@@ -180,6 +213,28 @@ async fn reset_backs_up_drops_reapplies_and_the_backup_restores() -> Result<()> 
         .await?,
         history
     );
+    w.db(&["status", "--env", "fresh"], &fresh_vars, None)?
+        .expect(0)?;
+
+    // An empty database (no Supabase at all): the shim comes first, and the foreign
+    // keys to users that are not there are added NOT VALID and named.
+    let empty = TestDatabase::create().await?;
+    let empty_url = empty.url().to_owned();
+    let empty_vars = [("EMPTY_DATABASE_URL", empty_url.as_str())];
+    let run = w
+        .db(
+            &["restore", &shown, "--env", "empty", "--confirm", "empty"],
+            &empty_vars,
+            None,
+        )?
+        .expect(0)?;
+    assert!(
+        run.stdout.contains(
+            "\"transactions_user_id_fkey\" on \"public\".\"transactions\" was added NOT VALID"
+        ),
+        "{run}"
+    );
+    assert_eq!(strings(&empty.client().await?, DATA).await?, data);
 
     // --include-seed loads the seed after re-applying.
     let run = w
@@ -215,22 +270,21 @@ const LEDGER: &[(&str, &str)] = &[(
 )];
 
 #[tokio::test]
-async fn a_reset_leaves_other_apps_alone_and_reports_what_cascaded() -> Result<()> {
+async fn a_reset_leaves_other_apps_alone_and_drops_its_own_trigger_on_auth_users() -> Result<()> {
     let (db, url) = database().await?;
     let mut client = db.client().await?;
     let w = Workdir::new()?;
     let vars = [("STAGING_DATABASE_URL", url.as_str())];
+    // The app's own trigger on auth.users (Supabase's managed schema), made by a migration.
+    std::fs::write(
+        w.migrations().join("20990101000000_on_signup.sql"),
+        "CREATE FUNCTION public.on_signup() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN new; END$$;
+         CREATE TRIGGER on_signup AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION public.on_signup();",
+    )?;
     w.db(&["push", "--env", "staging"], &vars, None)?
         .expect(0)?;
     let ledger = Dir::with(LEDGER)?;
     ledger.migrator("ledger")?.run(&mut client).await?;
-    // The app's own trigger on auth.users (Supabase's managed schema) goes with the app.
-    client
-        .batch_execute(
-            "CREATE FUNCTION public.on_signup() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN new; END$$;
-             CREATE TRIGGER on_signup AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION public.on_signup();",
-        )
-        .await?;
     let ledger_state = "
         SELECT format('%s %s', e.id, e.note) FROM ledger.entries e
         UNION ALL
@@ -238,6 +292,7 @@ async fn a_reset_leaves_other_apps_alone_and_reports_what_cascaded() -> Result<(
         ORDER BY 1";
     let before = strings(&client, ledger_state).await?;
     assert_eq!(before.len(), 3, "{before:?}");
+    let trigger = "SELECT tgrelid::regclass::text FROM pg_trigger WHERE tgname = 'on_signup'";
 
     let run = w
         .db(
@@ -246,26 +301,151 @@ async fn a_reset_leaves_other_apps_alone_and_reports_what_cascaded() -> Result<(
             None,
         )?
         .expect(0)?;
-    assert!(
-        run.stdout.contains(
-            "also dropped, as it depended on the app: trigger on_signup on auth.users (depends on public.on_signup())"
-        ),
-        "{run}"
-    );
+    for dropped in [
+        "  - trigger on_signup on auth.users",
+        "  - function public.on_signup()",
+        "  - table public.categories",
+    ] {
+        assert!(run.stdout.contains(dropped), "{dropped}: {run}");
+    }
+    assert!(!run.stdout.contains("ledger"), "{run}");
     assert_eq!(strings(&client, ledger_state).await?, before);
-    assert_eq!(
-        strings(
-            &client,
-            "SELECT count(*)::text FROM pg_trigger WHERE tgname = 'on_signup'"
-        )
-        .await?,
-        ["0"]
-    );
-    // The app's history is whole again, and the other app's still agrees with its files.
+    // Dropped with the app, made again by its migration.
+    assert_eq!(strings(&client, trigger).await?, ["auth.users"]);
     w.db(&["status", "--env", "staging"], &vars, None)?
         .expect(0)?;
     let report = ledger.migrator("ledger")?.run(&mut client).await?;
     assert!(report.applied.is_empty());
+
+    // The backup holds the trigger on auth.users (pg_dump of `public` does not), so a
+    // restore into a fresh database brings it back.
+    let backup = backup_path(&w, &run)?;
+    let fresh = TestDatabase::with_supabase_shim().await?;
+    let fresh_url = fresh.url().to_owned();
+    let shown = backup.to_string_lossy().into_owned();
+    w.db(
+        &["restore", &shown, "--env", "fresh", "--confirm", "fresh"],
+        &[("FRESH_DATABASE_URL", fresh_url.as_str())],
+        None,
+    )?
+    .expect(0)?;
+    assert_eq!(
+        strings(&fresh.client().await?, trigger).await?,
+        ["auth.users"]
+    );
+    Ok(())
+}
+
+/// A second app in the same `public` schema (the default `schemas`), with its rows.
+const NOTES: &[(&str, &str)] = &[(
+    "1_notes.sql",
+    "CREATE TABLE public.notes (id int PRIMARY KEY, body text);
+     INSERT INTO public.notes SELECT i, 'note ' || i FROM generate_series(1, 50) i;",
+)];
+
+#[tokio::test]
+async fn a_reset_refuses_to_drop_another_apps_objects_in_a_shared_schema() -> Result<()> {
+    let (db, url) = database().await?;
+    let mut client = db.client().await?;
+    let w = Workdir::new()?;
+    let vars = [("STAGING_DATABASE_URL", url.as_str())];
+    w.db(&["push", "--env", "staging", "--include-seed"], &vars, None)?
+        .expect(0)?;
+    let notes = Dir::with(NOTES)?;
+    notes.migrator("notes")?.run(&mut client).await?;
+    // A hand-made index on one of the app's tables is not the app's either.
+    client
+        .batch_execute("CREATE INDEX categories_by_hand ON public.categories (name)")
+        .await?;
+    let before = snapshot(&client).await?;
+    let data = strings(&client, DATA).await?;
+
+    let run = w
+        .db(
+            &["reset", "--env", "staging", "--confirm", "staging"],
+            &vars,
+            None,
+        )?
+        .expect(2)?;
+    for listed in [
+        "refusing to reset: the app's schemas (public) hold objects that its migrations do not make",
+        "  - table public.notes\n",
+        "  - index public.categories_by_hand on public.categories",
+        "--also-drop IDENTITY",
+        "nothing was changed",
+    ] {
+        assert!(run.stderr.contains(listed), "{listed}: {run}");
+    }
+    assert_eq!(snapshot(&client).await?, before);
+    assert_eq!(strings(&client, DATA).await?, data);
+    assert!(
+        !w.path().join("supabase/.temp/backups").exists(),
+        "a refused reset took a backup"
+    );
+    // Naming only one of them is not enough; a name that matches nothing is refused.
+    let run = w
+        .db(
+            &[
+                "reset",
+                "--env",
+                "staging",
+                "--confirm",
+                "staging",
+                "--also-drop",
+                "public.categories_by_hand",
+                "--also-drop",
+                "public.nothing",
+            ],
+            &vars,
+            None,
+        )?
+        .expect(2)?;
+    assert!(
+        run.stderr
+            .contains("--also-drop public.nothing matches no object outside the app's migrations"),
+        "{run}"
+    );
+    assert!(run.stderr.contains("  - table public.notes"), "{run}");
+    assert_eq!(snapshot(&client).await?, before);
+
+    // The index named, the other app's table moved to a schema of its own: the reset
+    // goes ahead, and the other app's rows and history survive.
+    client
+        .batch_execute("CREATE SCHEMA notes; ALTER TABLE public.notes SET SCHEMA notes")
+        .await?;
+    let run = w
+        .db(
+            &[
+                "reset",
+                "--env",
+                "staging",
+                "--confirm",
+                "staging",
+                "--also-drop",
+                "index public.categories_by_hand",
+            ],
+            &vars,
+            None,
+        )?
+        .expect(0)?;
+    assert!(
+        run.stdout
+            .contains("named with --also-drop; drop too:\n  - index public.categories_by_hand on public.categories"),
+        "{run}"
+    );
+    assert_eq!(
+        strings(&client, "SELECT count(*)::text FROM notes.notes").await?,
+        ["50"]
+    );
+    assert_eq!(
+        strings(
+            &client,
+            "SELECT count(*)::text FROM plover.migrations WHERE app = 'notes'"
+        )
+        .await?,
+        ["1"]
+    );
+    assert_eq!(strings(&client, DATA).await?, Vec::<String>::new());
     Ok(())
 }
 
@@ -294,8 +474,10 @@ async fn a_reset_refuses_when_another_schema_depends_on_the_app() -> Result<()> 
         .expect(2)?;
     assert!(
         run.stderr.contains("refusing to reset")
-            && run.stderr.contains("reports.category_names")
-            && run.stderr.contains("in schema reports")
+            && run
+                .stderr
+                .contains("objects that are not the app's depend on the app's objects")
+            && run.stderr.contains("  - view reports.category_names")
             && run.stderr.contains("nothing was changed"),
         "{run}"
     );
@@ -351,10 +533,19 @@ async fn at_a_terminal_the_typed_name_confirms() -> Result<()> {
         .expect(0)?;
     assert!(run.stdout.contains("6 applied"), "{run}");
 
-    // A reset asks too, and takes the typed name.
+    // A reset asks too, after listing by name what it will drop, and takes the typed name.
     let run = w
         .db_at_terminal(&["reset", "--env", "prod"], &vars, "prod\n")?
         .expect(0)?;
+    let listed = run
+        .stdout
+        .find("  - table public.transactions")
+        .with_context(|| format!("the plan is not listed: {run}"))?;
+    let asked = run
+        .stdout
+        .find("type the environment's name")
+        .with_context(|| format!("no prompt: {run}"))?;
+    assert!(listed < asked, "{run}");
     assert!(
         run.stdout.contains("backup: supabase/.temp/backups/prod-"),
         "{run}"

@@ -285,25 +285,43 @@ pub enum DbCommand {
     /// supabase/, `*` allowed in file names) unless --no-seed or `[db.seed] enabled =
     /// false`. Only ever touches the local database, never DATABASE_URL or --env.
     ResetLocal(DbResetLocal),
-    /// Reset a target's app schemas: back up, drop, re-apply every migration.
+    /// Reset the app on a target: drop exactly what its migrations made, back up,
+    /// re-apply every migration.
     ///
-    /// Destructive, so it asks for the environment's name at a terminal (on every
-    /// environment, protected or not), or needs --confirm NAME; without a terminal and
-    /// without --confirm it refuses. Then, in order:
+    /// What is dropped is learned, not assumed: the migrations are replayed on a
+    /// scratch database (the test server of `cargo xtask test`, started if needed)
+    /// and the objects they make are compared by name with the target's. Then:
     ///
-    /// 1. a backup: pg_dump of the app's schemas (`schemas` in supabase/plover.toml,
-    ///    default `public`) and of the history schemas, to
-    ///    supabase/.temp/backups/<env>-<UTC timestamp>.sql (the path is printed);
-    /// 2. under the app's migration lock, in one transaction: the app's schemas are
-    ///    dropped and recreated with their owner, grants and default privileges, and
-    ///    the app's history rows (plover's and the Supabase CLI's) are deleted. Other
-    ///    apps' schemas and history rows, and Supabase's managed schemas (auth,
-    ///    storage, realtime, ...), are never touched; when an object outside the app's
-    ///    schemas depends on one inside them, the reset refuses and names it;
-    /// 3. every migration is applied again; seed files only with --include-seed.
+    /// 1. the plan is printed, object by object. Anything in the app's schemas
+    ///    (`schemas` in supabase/plover.toml, default `public`) that the migrations
+    ///    do not make (another app's table, a hand-made index) makes it refuse and
+    ///    list them, unless each is named with --also-drop; so does anything outside
+    ///    the app that the drop would take with it (found by a dry run that is rolled
+    ///    back). In Supabase's schemas (auth, storage, ...) only the app's policies,
+    ///    triggers and rules are dropped;
+    /// 2. it asks for the environment's name at a terminal, on every target but the
+    ///    plover-managed local cluster, or needs --confirm NAME;
+    /// 3. a backup of the app's schemas (pg_dump, rows as INSERTs), of the app's
+    ///    policies and triggers on Supabase's tables and of its history rows, to
+    ///    supabase/.temp/backups/<env>-<UTC timestamp>.sql (mode 0600; `db restore`
+    ///    puts it back);
+    /// 4. under the app's migration lock, in one transaction: the plan's objects and
+    ///    the app's history rows go, after checking the database still matches the
+    ///    plan and that nothing else went; other apps' objects and history rows stay;
+    /// 5. every migration is applied again; seed files only with --include-seed.
     ///
     /// For the local database, `db reset-local` recreates the whole database instead.
     Reset(DbReset),
+    /// Put a backup taken by `db reset` back in place of the app.
+    ///
+    /// Into the database it came from (after the reset: the re-applied objects and
+    /// history rows are dropped first, exactly as `db reset` would, with the same
+    /// refusals), or into a fresh database (on plain Postgres the Supabase shim is
+    /// applied first when schema `auth` is missing). One transaction under the app's
+    /// migration lock: it all goes in or nothing changes. A foreign key to a table
+    /// outside the backup (e.g. auth.users) whose rows are missing here is added NOT
+    /// VALID and named. Asks like `db reset`.
+    Restore(DbRestore),
     /// Dump the target's schema, data or roles with pg_dump.
     ///
     /// Like `supabase db dump`: the schema by default (the same as --schema-only),
@@ -451,8 +469,25 @@ pub struct DbReset {
     /// After re-applying the migrations, load the seed files (`[db.seed] sql_paths`).
     #[arg(long)]
     pub include_seed: bool,
+    /// Drop this object too although the app's migrations do not make it, as the
+    /// refusal lists it: `public.notes` or `table public.notes` (repeatable).
+    #[arg(long, value_name = "IDENTITY")]
+    pub also_drop: Vec<String>,
     /// Confirm the reset without a prompt (for CI): the environment's name. Needed
     /// on every environment but `local` when there is no terminal.
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DbRestore {
+    /// The backup `db reset` wrote (supabase/.temp/backups/<env>-<timestamp>.sql).
+    pub file: std::path::PathBuf,
+    /// Drop this object too although the app's migrations do not make it (as for
+    /// `db reset`; repeatable).
+    #[arg(long, value_name = "IDENTITY")]
+    pub also_drop: Vec<String>,
+    /// Confirm without a prompt (for CI): the environment's name.
     #[arg(long, value_name = "NAME")]
     pub confirm: Option<String>,
 }

@@ -120,6 +120,11 @@ pub enum Error {
     #[error("refusing to reset: {reason}; nothing was changed")]
     ResetRefused { reason: String },
 
+    /// [`Migrator::restore`](crate::Migrator::restore) failed at a statement of the
+    /// backup; its transaction was rolled back, so nothing was changed.
+    #[error("restoring the backup failed at line {line}: {message}; nothing was changed")]
+    RestoreFailed { line: usize, message: String },
+
     /// [`Migrator::adopt`](crate::Migrator::adopt) found no history table of the tool.
     #[error(
         "cannot adopt {from}'s history: table {} does not exist in this database; check the database URL and search_path, or adopt from the tool that migrated this database",

@@ -19,7 +19,7 @@ use crate::source::{Checksum, Migration};
 /// first migration's, so a failed first run leaves nothing behind) under a
 /// transaction-level advisory lock, so concurrent first runs of different apps do
 /// not race on `CREATE ... IF NOT EXISTS`.
-const BOOTSTRAP: &str = "
+pub(crate) const BOOTSTRAP: &str = "
 SELECT pg_advisory_xact_lock(7042061431592171371);
 CREATE SCHEMA IF NOT EXISTS plover;
 CREATE TABLE IF NOT EXISTS plover.migrations (
@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS plover.migrations (
 COMMENT ON TABLE plover.migrations IS 'plover migration history: one row per (app, version)';";
 
 /// The Supabase CLI's history table, created as the CLI creates it.
-const BOOTSTRAP_SUPABASE: &str = "
+pub(crate) const BOOTSTRAP_SUPABASE: &str = "
 SELECT pg_advisory_xact_lock(7042061431592171371);
 CREATE SCHEMA IF NOT EXISTS supabase_migrations;
 CREATE TABLE IF NOT EXISTS supabase_migrations.schema_migrations (version text NOT NULL PRIMARY KEY);

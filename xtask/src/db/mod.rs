@@ -21,6 +21,7 @@ mod pull;
 mod push;
 mod repair;
 mod reset;
+mod restore;
 mod seed;
 mod status;
 
@@ -59,6 +60,7 @@ impl Db {
                 DbCommand::Repair(cmd) => cmd.run(&ctx).await,
                 DbCommand::Adopt(cmd) => cmd.run(&ctx).await,
                 DbCommand::Reset(cmd) => cmd.run(&ctx).await,
+                DbCommand::Restore(cmd) => cmd.run(&ctx).await,
                 DbCommand::Dump(cmd) => cmd.run(&ctx).await,
                 DbCommand::Pull(cmd) => cmd.run(&ctx).await,
             }

@@ -561,3 +561,20 @@ mod tests {
         );
     }
 }
+
+/// A schema name as a pg_dump pattern that matches only itself: double-quoted, so
+/// `*`, `?` and `.` are literal and case is kept.
+pub fn pattern_quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod pattern_tests {
+    use super::pattern_quote;
+
+    #[test]
+    fn patterns_match_only_the_name() {
+        assert_eq!(pattern_quote("public"), "\"public\"");
+        assert_eq!(pattern_quote("a\"b*"), "\"a\"\"b*\"");
+    }
+}

@@ -1,20 +1,21 @@
-//! `cargo xtask db reset --env NAME`: confirm, back up with pg_dump, then
-//! `Migrator::reset` (drop the app's objects and history rows, re-apply), and the seed
-//! files with `--include-seed`.
+//! `cargo xtask db reset --env NAME`: learn the app's objects (a replay on a scratch
+//! database), show the plan, confirm, back up, then `Migrator::reset` (drop exactly
+//! the plan's objects and the app's history rows, re-apply), and the seed files with
+//! `--include-seed`. The planning and the output of the plan are shared with
+//! `db restore`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
 
-use anyhow::{Context, Result};
-use plover::project::{LOCAL, Protection, Target};
+use anyhow::{Context, Result, bail};
+use plover::project::{LOCAL, Protection, Target, is_managed_schema};
+use plover::reset::{AppObjects, ResetPlan};
 
-use super::pgtools::Tools;
+use super::pgtools::{Scratch, Tools};
 use super::{Ctx, confirm_when, connect};
 use crate::flags::DbReset;
-
-/// The schemas backed up besides the app's: the history tables.
-const HISTORY_SCHEMAS: &[&str] = &["plover", "supabase_migrations"];
 
 impl DbReset {
     pub async fn run(self, ctx: &Ctx) -> Result<ExitCode> {
@@ -24,26 +25,24 @@ impl DbReset {
         println!("target: {target}");
         println!("app: {}", migrator.app_name());
         println!("app schemas: {}", schemas.join(", "));
-        // Every environment but the local one asks, protected or not.
-        let protection = if target.env() == LOCAL {
-            target.protection()
-        } else {
-            Protection::Protected
-        };
+        let mut client = connect(&target).await?;
+        let plan = plan(ctx, &mut client, &schemas, &self.also_drop).await?;
+        show(&plan, "drop");
+
         confirm_when(
             &target,
-            protection,
+            destructive(&target),
             self.confirm.as_deref(),
             &format!(
-                "drop app {}'s objects in {} and re-apply its migrations",
-                migrator.app_name(),
-                schemas.join(", ")
+                "drop these {} object(s) of app {} and re-apply its migrations",
+                plan.drop.len() + plan.named.len(),
+                migrator.app_name()
             ),
         )?;
 
         let t0 = Instant::now();
         let bar = super::spinner("backing up with pg_dump");
-        let backup = backup(ctx, &target, &schemas).await;
+        let backup = backup(ctx, &target, &client, &migrator, &plan).await;
         bar.finish_and_clear();
         let backup = backup?;
         let shown = backup
@@ -51,28 +50,22 @@ impl DbReset {
             .unwrap_or(&backup);
         println!("backup: {}", shown.display());
 
-        let mut client = connect(&target).await?;
         let bar = super::spinner("dropping the app's objects and re-applying its migrations");
-        let reset = migrator.reset(&mut client, &schemas).await;
+        let reset = migrator.reset(&mut client, &plan).await;
         bar.finish_and_clear();
-        let reset = reset
-            .with_context(|| {
-                format!(
-                    "resetting {target} (the backup is {}; restore it into an empty database with `psql -v ON_ERROR_STOP=1 -1 -f FILE`)",
-                    backup.display()
-                )
-            })?;
-        for schema in &reset.dropped_schemas {
-            println!("dropped schema {schema}");
-        }
+        let reset = reset.with_context(|| {
+            format!(
+                "resetting {target} (the backup is {}; put it back with `cargo xtask db restore {} --env {}`)",
+                shown.display(),
+                shown.display(),
+                target.env()
+            )
+        })?;
         println!(
-            "dropped {} object(s) from kept schemas; deleted {} history row(s)",
-            reset.dropped_objects.len(),
+            "dropped {} object(s); deleted {} history row(s)",
+            reset.dropped.len(),
             reset.history_rows
         );
-        for d in &reset.cascaded {
-            println!("also dropped, as it depended on the app: {d}");
-        }
         println!(
             "applied {} migration(s) in {} ms; version now {}",
             reset.report.applied.len(),
@@ -96,11 +89,89 @@ impl DbReset {
     }
 }
 
-/// pg_dump of the app's schemas and the history schemas (schema and data) to
-/// `supabase/.temp/backups/<env>-<UTC timestamp>.sql`; returns the path.
-async fn backup(ctx: &Ctx, target: &Target, schemas: &[String]) -> Result<PathBuf> {
+/// Reset and restore ask on every target but the plover-managed local cluster.
+pub(super) fn destructive(target: &Target) -> Protection {
+    if target.env() == LOCAL && target.protection() == Protection::Unprotected {
+        target.protection()
+    } else {
+        Protection::Protected
+    }
+}
+
+/// The objects the app's migrations make, learned by replaying them on a scratch
+/// database (the test server's provider, with the Supabase shim), then the plan on
+/// `client`. Fails with the refusal when the plan cannot go ahead.
+pub(super) async fn plan(
+    ctx: &Ctx,
+    client: &mut tokio_postgres::Client,
+    schemas: &[String],
+    also_drop: &[String],
+) -> Result<ResetPlan> {
+    let migrator = ctx.migrator()?;
+    let bar = super::spinner(format!(
+        "replaying {} migration(s) on a scratch database to learn which objects they make",
+        migrator.source().migrations().len()
+    ));
+    let app = app_objects(&migrator).await;
+    bar.finish_and_clear();
+    let app = app?;
+    let plan = migrator
+        .plan_reset(client, &app, schemas, also_drop)
+        .await
+        .context("planning what to drop")?;
+    if let Some(reason) = plan.refusal() {
+        bail!(plover::Error::ResetRefused { reason });
+    }
+    Ok(plan)
+}
+
+async fn app_objects(migrator: &plover::Migrator) -> Result<AppObjects> {
+    let context = "replaying the app's migrations on a scratch database (to learn which objects they make; `cargo xtask test`'s server, PLOVER_TEST_* settings apply)";
+    let scratch = plover::testing::TestDatabase::with_supabase_shim()
+        .await
+        .context(context)?;
+    let mut client = scratch.client().await.context(context)?;
+    migrator.app_objects(&mut client).await.context(context)
+}
+
+/// Prints the plan: what goes (`verb`), what is named, what is kept.
+pub(super) fn show(plan: &ResetPlan, verb: &str) {
+    println!(
+        "the app's migrations make these {} object(s) here; {verb}:",
+        plan.drop.len()
+    );
+    for o in &plan.drop {
+        println!("  - {o}");
+    }
+    if !plan.named.is_empty() {
+        println!("not made by the app's migrations, named with --also-drop; {verb} too:");
+        for o in &plan.named {
+            println!("  - {o}");
+        }
+    }
+    if !plan.kept.is_empty() {
+        println!(
+            "kept: the app's objects in Supabase's schemas (only its policies, triggers and rules are dropped there):"
+        );
+        for o in &plan.kept {
+            println!("  - {o}");
+        }
+    }
+}
+
+/// The backup: pg_dump of the schemas the plan's objects are in (rows as INSERTs, no
+/// owners), the app's policies and triggers on Supabase's tables, and its history
+/// rows, in `supabase/.temp/backups/<env>-<UTC timestamp>.sql` (mode 0600).
+async fn backup(
+    ctx: &Ctx,
+    target: &Target,
+    client: &tokio_postgres::Client,
+    migrator: &plover::Migrator,
+    plan: &ResetPlan,
+) -> Result<PathBuf> {
     let tools = Tools::for_target(target).await?;
-    let stamp = plover::project::utc_version(SystemTime::now());
+    let now = SystemTime::now();
+    let stamp = plover::project::utc_version(now);
     let dir = ctx
         .project
         .workdir()
@@ -113,43 +184,80 @@ async fn backup(ctx: &Ctx, target: &Target, schemas: &[String]) -> Result<PathBu
         path = dir.join(format!("{}-{stamp}-{n}.sql", target.env()));
         n += 1;
     }
+    let mut schemas: Vec<String> = plan.schemas.clone();
+    for o in plan.drop.iter().chain(&plan.named) {
+        if let Some(s) = o.schema.as_deref()
+            && !is_managed_schema(s)
+            && !schemas.iter().any(|k| k == s)
+        {
+            schemas.push(s.to_owned());
+        }
+    }
     let mut args: Vec<String> = schemas
         .iter()
-        .map(String::as_str)
-        .chain(HISTORY_SCHEMAS.iter().copied())
-        .map(|s| format!("--schema={}", pattern_quote(s)))
+        .map(|s| format!("--schema={}", super::pgtools::pattern_quote(s)))
         .collect();
-    args.push("--quote-all-identifiers".into());
+    args.extend(
+        [
+            "--no-owner",
+            "--inserts",
+            "--rows-per-insert=1000",
+            "--quote-all-identifiers",
+        ]
+        .map(String::from),
+    );
+    let dump = Scratch::new("reset-backup");
     tools
-        .pg_dump(target, &args, &path)
+        .pg_dump(target, &args, dump.path())
         .with_context(|| format!("backing up {target} with {}", tools.describe()))?;
     // The database it is restored into has `public` already: create it only if missing.
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading the backup {}", path.display()))?;
-    let fixed = text.replace(
+    let dumped = dump.read()?.replace(
         "\nCREATE SCHEMA \"public\";\n",
         "\nCREATE SCHEMA IF NOT EXISTS \"public\";\n",
     );
-    if fixed != text {
-        std::fs::write(&path, fixed)
-            .with_context(|| format!("writing the backup {}", path.display()))?;
+    let history = migrator
+        .history_backup(client)
+        .await
+        .context("reading the app's history for the backup")?;
+    let mut text = format!(
+        "-- plover backup of app `{}` (schemas {}) from environment `{}`, taken {} by `db reset`.\n\
+         -- Put it back with: cargo xtask db restore FILE --env {}\n",
+        migrator.app_name(),
+        schemas.join(", "),
+        target.env(),
+        plover::project::utc_rfc3339(now),
+        target.env(),
+    );
+    text.push_str(&dumped);
+    let attached = plan.attached_in_managed_schemas();
+    if !attached.is_empty() {
+        text.push_str("\n-- plover: the app's policies, triggers and rules on Supabase's tables\n");
+        for create in attached {
+            text.push_str(create);
+            text.push('\n');
+        }
     }
+    if !history.is_empty() {
+        text.push_str("\n-- plover: the app's history\n");
+        text.push_str(&history);
+    }
+    write_private(&path, &text)?;
     Ok(path)
 }
 
-/// A schema name as a pg_dump pattern that matches only itself: double-quoted, so
-/// `*`, `?` and `.` are literal and case is kept.
-fn pattern_quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::pattern_quote;
-
-    #[test]
-    fn patterns_match_only_the_name() {
-        assert_eq!(pattern_quote("public"), "\"public\"");
-        assert_eq!(pattern_quote("a\"b*"), "\"a\"\"b*\"");
+/// Writes `text` to a new file only its owner can read (it holds the app's rows).
+fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating the backup {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing the backup {}", path.display()))
 }
