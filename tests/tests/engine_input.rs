@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use plover::{Error, TransactionMode};
-use plover_tests::{Dir, TestDatabase, database, snapshot, strings};
+use plover_tests::{Dir, TestDatabase, Workdir, database, snapshot, strings};
 
 /// Runs `m` expecting an error; checks that the database did not change and that the
 /// lock was released.
@@ -376,5 +376,58 @@ async fn a_file_renamed_after_it_was_applied_is_a_warning_naming_both_names() ->
     // The read-only plan says the same.
     let m = dir.migrator("shop")?;
     assert_eq!(m.plan(&client).await?.renamed(), report.renamed);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_xtask_warns_about_renamed_files_and_follows_symlinks() -> Result<()> {
+    let (_db, url) = database().await?;
+    let w = Workdir::new()?;
+    let local = [("DATABASE_URL", url.as_str())];
+    w.db(&["push"], &local, None)?.expect(0)?;
+
+    let first = w.migration_files()?[0].clone();
+    let (version, name) = plover::source::parse_file_name(&first).context("a migration")?;
+    let renamed = format!("{version}_renamed.sql");
+    std::fs::rename(w.migrations().join(&first), w.migrations().join(&renamed))?;
+    let warning = format!(
+        "warning: {}: version {version} was applied as `{name}` and is now named `renamed`",
+        w.migrations().join(&renamed).display()
+    );
+    let run = w.db(&["status"], &local, None)?.expect(0)?;
+    assert!(run.stderr.contains(&warning), "{run}");
+    assert!(
+        run.stderr
+            .contains(&format!("rename the file back to {first}")),
+        "{run}"
+    );
+    let run = w.db(&["status", "--json"], &local, None)?.expect(0)?;
+    let status: serde_json::Value = serde_json::from_str(&run.stdout)?;
+    assert_eq!(status["renamed"].as_array().map(Vec::len), Some(1), "{run}");
+    let run = w.db(&["push"], &local, None)?.expect(0)?;
+    assert!(run.stdout.contains("up to date"), "{run}");
+    assert!(run.stderr.contains(&warning), "{run}");
+
+    // A symlinked file is a migration for the xtask as for the app; a dangling one
+    // stops it, named.
+    let elsewhere = tempfile::tempdir()?;
+    std::fs::write(
+        elsewhere.path().join("notes.sql"),
+        "create table notes (id int);\n",
+    )?;
+    std::os::unix::fs::symlink(
+        elsewhere.path().join("notes.sql"),
+        w.migrations().join("29990101000000_notes.sql"),
+    )?;
+    let run = w.db(&["status"], &local, None)?.expect(0)?;
+    assert!(run.stdout.contains(", 1 pending"), "{run}");
+    let link = w.migrations().join("29990101000001_gone.sql");
+    std::os::unix::fs::symlink(elsewhere.path().join("gone.sql"), &link)?;
+    let run = w.db(&["status"], &local, None)?.expect(2)?;
+    assert!(
+        run.stderr
+            .contains(&format!("{}: symbolic link to ", link.display())),
+        "{run}"
+    );
     Ok(())
 }
