@@ -249,7 +249,10 @@ async fn check_fresh_sessions(mode: TransactionMode, no_transaction: bool) -> Re
     let dir = Dir::with(&refs)?;
     let mut client = db.client().await?;
     client
-        .batch_execute("SET application_name = 'caller'; SET lock_timeout = '7s'")
+        // log_statement is a setting only a superuser may make.
+        .batch_execute(
+            "SET application_name = 'caller'; SET lock_timeout = '7s'; SET log_statement = 'ddl'",
+        )
         .await?;
     let me: String = client
         .query_one("SELECT current_user::text", &[])
@@ -296,10 +299,10 @@ async fn check_fresh_sessions(mode: TransactionMode, no_transaction: bool) -> Re
     assert_eq!(
         strings(
             &client,
-            "SELECT concat_ws(' ', current_setting('search_path'), current_user, session_user, current_setting('application_name'), current_setting('lock_timeout'), current_setting('statement_timeout'))"
+            "SELECT concat_ws(' ', current_setting('search_path'), current_user, session_user, current_setting('application_name'), current_setting('lock_timeout'), current_setting('statement_timeout'), current_setting('log_statement'))"
         )
         .await?,
-        [format!("{default_path} {me} {me} caller 7s 0")]
+        [format!("{default_path} {me} {me} caller 7s 0 ddl")]
     );
     Ok(())
 }

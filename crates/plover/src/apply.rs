@@ -29,7 +29,7 @@ SELECT s.names, s.settings, current_setting('session_authorization'), current_se
 const RESET_SESSION: &str = "RESET ALL";
 /// Sets `$1[i]` to `$2[i]` in order. Session authorization comes first and is only
 /// set when it changed (setting it resets the role, and only a superuser may set
-/// another); the role comes last.
+/// another); the caller's role comes last.
 const RESTORE_SESSION: &str = "
 SELECT set_config(name, value, false)
   FROM unnest($1::text[], $2::text[]) AS s(name, value)
@@ -196,8 +196,10 @@ impl Session {
         let mut values: Vec<String> = row.try_get(1).map_err(Error::db(context))?;
         let authorization: String = row.try_get(2).map_err(Error::db(context))?;
         let role: String = row.try_get(3).map_err(Error::db(context))?;
-        names.insert(0, "session_authorization".into());
-        values.insert(0, authorization);
+        // The role goes back to none first, so that settings only a superuser may
+        // make are restored as the session's user, then to the caller's.
+        names.splice(0..0, ["session_authorization".into(), "role".into()]);
+        values.splice(0..0, [authorization, "none".into()]);
         let mut between = (names.clone(), values.clone());
         for (name, value) in [
             ("lock_timeout", lock_timeout),
