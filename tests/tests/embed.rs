@@ -1,5 +1,7 @@
 //! Embedded migrations follow their files: adding, editing or removing a migration
-//! rebuilds a crate that embeds them. Builds a small crate with cargo and runs it.
+//! rebuilds a crate that embeds them, symbolic links are followed as
+//! `Source::from_dir` follows them, and a dangling one fails the build. Builds a small
+//! crate with cargo and runs it.
 
 use std::path::Path;
 use std::process::Command;
@@ -89,6 +91,40 @@ fn adding_editing_and_removing_a_migration_rebuilds_the_embedding_crate() -> Res
         1,
         "removing a file must rebuild: {removed}"
     );
+
+    // A symbolic link to a file is embedded under the link's name, exactly as
+    // Source::from_dir reads the directory.
+    let shared = dir.join("shared");
+    std::fs::create_dir_all(&shared)?;
+    std::fs::write(shared.join("b.sql"), "create table b (id int);\n")?;
+    std::os::unix::fs::symlink(shared.join("b.sql"), migrations.join("2_b.sql"))?;
+    let linked = cargo_run(dir, &target)?;
+    let on_disk: String = plover::Source::from_dir(&migrations)?
+        .migrations()
+        .iter()
+        .map(|m| format!("{} {}\n", m.version(), m.checksum()))
+        .collect();
+    assert_eq!(
+        linked.lines().count(),
+        2,
+        "the link must be embedded: {linked}"
+    );
+    assert_eq!(linked, on_disk, "the embed and from_dir must see one set");
+
+    // A link that leads nowhere fails the build, naming the link.
+    let gone = migrations.join("3_gone.sql");
+    std::os::unix::fs::symlink(dir.join("gone.sql"), &gone)?;
+    let failed = cargo_run(dir, &target).expect_err("a dangling link must fail the build");
+    let text = failed.to_string();
+    assert!(
+        text.contains(&format!(
+            "\"{}\" is neither a file nor a directory",
+            gone.display()
+        )),
+        "{text}"
+    );
+    std::fs::remove_file(&gone)?;
+    std::fs::remove_file(migrations.join("2_b.sql"))?;
 
     // A bad name added later fails loudly at load, naming the file.
     std::fs::write(migrations.join("oops.sql"), "")?;

@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use tokio_postgres::error::ErrorPosition;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, GenericClient};
 
 use crate::error::{Error, MigrationFailed};
@@ -14,11 +15,25 @@ use crate::history;
 use crate::source::{Migration, Transaction};
 use crate::split::{self, Statement};
 
-const SET_SESSION_TIMEOUTS: &str = "
-SELECT current_setting('lock_timeout'), current_setting('statement_timeout'),
-       set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)";
-const RESTORE_SESSION_TIMEOUTS: &str =
-    "SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)";
+/// Captures the caller's session (the settings it `SET`, its session authorization
+/// and role) and sets plover's timeouts. The settings are read in a subquery, so
+/// before `set_config` runs.
+const START_SESSION: &str = "
+SELECT s.names, s.settings, current_setting('session_authorization'), current_setting('role'),
+       set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)
+  FROM (SELECT coalesce(array_agg(name ORDER BY name), '{}'::text[]),
+               coalesce(array_agg(setting ORDER BY name), '{}'::text[])
+          FROM pg_settings WHERE source = 'session') AS s(names, settings)";
+/// Every setting back to the connection's defaults (role and session authorization
+/// excepted: `RESET ALL` leaves them, [`RESTORE_SESSION`] sets them).
+const RESET_SESSION: &str = "RESET ALL";
+/// Sets `$1[i]` to `$2[i]` in order. Session authorization comes first and is only
+/// set when it changed (setting it resets the role, and only a superuser may set
+/// another); the caller's role comes last.
+const RESTORE_SESSION: &str = "
+SELECT set_config(name, value, false)
+  FROM unnest($1::text[], $2::text[]) AS s(name, value)
+ WHERE name <> 'session_authorization' OR current_setting(name) <> value";
 
 /// How pending migrations are grouped into transactions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,22 +83,41 @@ pub(crate) struct Prepared<'a> {
     pub statements: Vec<Statement<'a>>,
 }
 
-/// Splits a migration and refuses transaction control in a transactional file.
+/// Splits a migration and refuses what cannot run: a NUL byte (the protocol cannot
+/// carry one), transaction control in a transactional file, and a `COPY` that
+/// streams data through the client.
 pub(crate) fn prepare(m: &Migration) -> Result<Prepared<'_>, Error> {
+    if let Some(offset) = m.sql().find('\0') {
+        let (line, column) = split::line_col(m.sql(), offset);
+        return Err(Error::NulByte {
+            file: m.file().to_owned(),
+            line,
+            column,
+        });
+    }
     let statements = split::split(m.sql()).map_err(|source| Error::Split {
         file: m.file().to_owned(),
         source,
     })?;
-    let control = statements
-        .iter()
-        .find(|s| split::is_transaction_control(s.sql));
-    if let (Transaction::Wrapped, Some(st)) = (m.transaction(), control) {
-        return Err(Error::TransactionControl {
-            file: m.file().to_owned(),
-            line: st.line,
-            column: st.column,
-            statement: st.sql.lines().next().unwrap_or_default().trim().to_owned(),
-        });
+    for st in &statements {
+        let first_line = || st.sql.lines().next().unwrap_or_default().trim().to_owned();
+        if m.transaction() == Transaction::Wrapped && split::is_transaction_control(st.sql) {
+            return Err(Error::TransactionControl {
+                file: m.file().to_owned(),
+                line: st.line,
+                column: st.column,
+                statement: first_line(),
+            });
+        }
+        if let Some(direction) = split::client_copy(st.sql) {
+            return Err(Error::ClientCopy {
+                file: m.file().to_owned(),
+                line: st.line,
+                column: st.column,
+                direction,
+                statement: first_line(),
+            });
+        }
     }
     Ok(Prepared {
         migration: m,
@@ -128,8 +162,96 @@ impl Settings<'_> {
     }
 }
 
+/// The session as the caller handed it over, captured when a run starts: the
+/// settings it `SET`, its session authorization and its role.
+///
+/// Each migration starts from it, with plover's timeouts on top, as psql and the
+/// Supabase CLI start each file on a fresh connection: a `SET search_path`, `SET ROLE`
+/// or `SET SESSION AUTHORIZATION` in one file does not reach the next. After the run
+/// the session is the caller's again.
+struct Session {
+    /// `(names, values)` for [`RESTORE_SESSION`] between migrations.
+    between: (Vec<String>, Vec<String>),
+    /// `(names, values)` for [`RESTORE_SESSION`] after the run.
+    after: (Vec<String>, Vec<String>),
+}
+
+impl Session {
+    /// Captures the caller's session and sets plover's timeouts (one round trip).
+    async fn start(client: &Client, settings: &Settings<'_>) -> Result<Session, Error> {
+        let (lock_timeout, statement_timeout) = settings.timeouts();
+        let context =
+            "reading the session's settings and setting lock_timeout and statement_timeout";
+        let row = client
+            .query_typed_one(
+                START_SESSION,
+                &[
+                    (&lock_timeout as &(dyn ToSql + Sync), Type::TEXT),
+                    (&statement_timeout, Type::TEXT),
+                ],
+            )
+            .await
+            .map_err(Error::db(context))?;
+        let mut names: Vec<String> = row.try_get(0).map_err(Error::db(context))?;
+        let mut values: Vec<String> = row.try_get(1).map_err(Error::db(context))?;
+        let authorization: String = row.try_get(2).map_err(Error::db(context))?;
+        let role: String = row.try_get(3).map_err(Error::db(context))?;
+        // The role goes back to none first, so that settings only a superuser may
+        // make are restored as the session's user, then to the caller's.
+        names.splice(0..0, ["session_authorization".into(), "role".into()]);
+        values.splice(0..0, [authorization, "none".into()]);
+        let mut between = (names.clone(), values.clone());
+        for (name, value) in [
+            ("lock_timeout", lock_timeout),
+            ("statement_timeout", statement_timeout),
+            ("role", role.clone()),
+        ] {
+            between.0.push(name.into());
+            between.1.push(value);
+        }
+        names.push("role".into());
+        values.push(role);
+        Ok(Session {
+            between,
+            after: (names, values),
+        })
+    }
+
+    /// Sets the session up for the next migration: `RESET ALL`, then the caller's
+    /// session and plover's timeouts. Sent without waiting, so it shares a round trip
+    /// with whatever the caller pipelines after it.
+    async fn reset(&self, client: &impl GenericClient) -> Result<(), Error> {
+        restore(client, &self.between)
+            .await
+            .map_err(Error::db("resetting the session after a migration"))
+    }
+
+    /// Hands the session back as the caller gave it.
+    async fn hand_back(&self, client: &Client) -> Result<(), Error> {
+        restore(client, &self.after)
+            .await
+            .map_err(Error::db("restoring the session's settings after the run"))
+    }
+}
+
+async fn restore(
+    client: &impl GenericClient,
+    (names, values): &(Vec<String>, Vec<String>),
+) -> Result<(), tokio_postgres::Error> {
+    let params: [(&(dyn ToSql + Sync), Type); 2] =
+        [(names, Type::TEXT_ARRAY), (values, Type::TEXT_ARRAY)];
+    // In this order on the wire: the reset, then the settings.
+    tokio::try_join!(
+        biased;
+        client.batch_execute(RESET_SESSION),
+        client.query_typed(RESTORE_SESSION, &params),
+    )?;
+    Ok(())
+}
+
 /// Applies `pending` in order and returns what was applied. `lock_timeout` and
-/// `statement_timeout` are set on the session for the run and restored after it, on
+/// `statement_timeout` are set on the session for the run; between migrations the
+/// session is reset ([`Session`]), and after the run it is the caller's again, on
 /// every path.
 pub(crate) async fn run(
     client: &mut Client,
@@ -152,28 +274,23 @@ pub(crate) async fn run(
             file: p.migration.file().to_owned(),
         });
     }
-    let (lock_timeout, statement_timeout) = settings.timeouts();
-    let context = "setting lock_timeout and statement_timeout";
-    let previous = client
-        .query_one(SET_SESSION_TIMEOUTS, &[&lock_timeout, &statement_timeout])
-        .await
-        .map_err(Error::db(context))?;
-    let prev_lock: String = previous.try_get(0).map_err(Error::db(context))?;
-    let prev_statement: String = previous.try_get(1).map_err(Error::db(context))?;
+    let session = Session::start(client, settings).await?;
 
     let mut applied = Vec::with_capacity(pending.len());
     let outcome = match mode {
-        TransactionMode::Single => in_transaction(client, settings, pending, &mut applied).await,
+        TransactionMode::Single => {
+            in_transaction(client, settings, &session, pending, &mut applied).await
+        }
         TransactionMode::PerMigration => {
             let mut outcome = Ok(());
             for p in pending {
+                let one = std::slice::from_ref(p);
                 outcome = match p.migration.transaction() {
                     Transaction::Wrapped => {
-                        in_transaction(client, settings, std::slice::from_ref(p), &mut applied)
-                            .await
+                        in_transaction(client, settings, &session, one, &mut applied).await
                     }
                     Transaction::None => {
-                        without_transaction(client, settings, p, &mut applied).await
+                        without_transaction(client, settings, &session, p, &mut applied).await
                     }
                 };
                 if outcome.is_err() {
@@ -183,17 +300,20 @@ pub(crate) async fn run(
             outcome
         }
     };
-    let restored = client
-        .query_one(RESTORE_SESSION_TIMEOUTS, &[&prev_lock, &prev_statement])
-        .await;
+    let restored = session.hand_back(client).await;
     outcome?;
-    restored.map_err(Error::db("restoring lock_timeout and statement_timeout"))?;
+    restored?;
     Ok(applied)
 }
 
+/// Runs `batch` in one transaction. After each migration the session is reset
+/// inside the transaction (so in [`TransactionMode::Single`] too, and even a
+/// `SET LOCAL` does not reach the next file), pipelined with its history writes, which
+/// thus run with the caller's role.
 async fn in_transaction(
     client: &mut Client,
     settings: &Settings<'_>,
+    session: &Session,
     batch: &[Prepared<'_>],
     applied: &mut Vec<Applied>,
 ) -> Result<(), Error> {
@@ -208,16 +328,19 @@ async fn in_transaction(
         let recorder = settings.recorder(&tx).await?;
         for p in batch {
             let a = execute(&tx, settings, p, applied.len() + 1, &before).await?;
-            recorder
-                .record(
+            let statements = statement_texts(p);
+            tokio::try_join!(
+                biased;
+                session.reset(&tx),
+                recorder.record(
                     &tx,
                     settings.app,
                     p.migration,
                     millis(a.duration),
                     settings.applied_by,
-                    &statement_texts(p),
-                )
-                .await?;
+                    &statements,
+                ),
+            )?;
             applied.push(a);
         }
         Ok::<_, Error>(())
@@ -280,6 +403,7 @@ async fn execute(
 async fn without_transaction(
     client: &mut Client,
     settings: &Settings<'_>,
+    session: &Session,
     p: &Prepared<'_>,
     applied: &mut Vec<Applied>,
 ) -> Result<(), Error> {
@@ -309,7 +433,11 @@ async fn without_transaction(
         history::progress(&*client, app, m.version(), done).await?;
     }
     let duration = started.elapsed();
-    history::finish(&*client, app, m.version(), millis(duration)).await?;
+    tokio::try_join!(
+        biased;
+        session.reset(&*client),
+        history::finish(&*client, app, m.version(), millis(duration)),
+    )?;
     if settings.supabase {
         history::mirror(&*client, m, &statement_texts(p)).await?;
     }
@@ -406,4 +534,118 @@ fn migration_error(
         applied_before: applied_before.to_vec(),
         dirty,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepared(sql: &str) -> Result<usize, Error> {
+        let m = Migration::parse("m/1_a.sql", sql.as_bytes())?;
+        prepare(&m).map(|p| p.statements.len())
+    }
+
+    #[test]
+    fn a_nul_byte_is_refused_with_its_position() {
+        let e = prepared("create table t (id int);\nselect 'a\0b';\n").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::NulByte {
+                    line: 2,
+                    column: 10,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            e.to_string().starts_with(
+                "m/1_a.sql:2:10: NUL byte in the file, which cannot be sent to PostgreSQL"
+            ),
+            "{e}"
+        );
+        // A file saved as UTF-16 is valid UTF-8 full of NUL bytes.
+        let utf16: Vec<u8> = "select 1;"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let m = Migration::parse("m/1_a.sql", &utf16).unwrap();
+        assert!(matches!(
+            prepare(&m),
+            Err(Error::NulByte {
+                line: 1,
+                column: 2,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn copy_through_the_client_is_refused_with_its_position() {
+        let e =
+            prepared("create table t (a int);\n  COPY t (a) FROM stdin;\n1\n\\.\n").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::ClientCopy {
+                    line: 2,
+                    column: 3,
+                    direction: split::ClientCopy::FromStdin,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            e.to_string().starts_with(
+                "m/1_a.sql:2:3: `COPY t (a) FROM stdin;` reads its rows from the client (COPY ... FROM STDIN)"
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("INSERT"), "{e}");
+        let e = prepared("copy (select 1) to stdout;").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::ClientCopy {
+                    direction: split::ClientCopy::ToStdout,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // In a no-transaction file too; a server-side file is fine.
+        assert!(prepared("-- plover:no-transaction\ncopy t from stdin;").is_err());
+        assert_eq!(prepared("copy t from '/srv/t.csv';").unwrap(), 1);
+    }
+
+    #[test]
+    fn a_byte_order_mark_does_not_shift_positions() {
+        let m = Migration::parse("m/1_a.sql", "\u{FEFF}select 1;\n  commit;".as_bytes()).unwrap();
+        let e = prepare(&m).err().unwrap();
+        assert!(
+            matches!(
+                e,
+                Error::TransactionControl {
+                    line: 2,
+                    column: 3,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let m = Migration::parse("m/1_a.sql", "\u{FEFF}select 1;".as_bytes()).unwrap();
+        let Ok(p) = prepare(&m) else {
+            panic!("select 1 must prepare")
+        };
+        assert_eq!(
+            (
+                p.statements[0].sql,
+                p.statements[0].line,
+                p.statements[0].column
+            ),
+            ("select 1;", 1, 1)
+        );
+    }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::adopt::Adopt;
 use crate::plan::Problem;
-use crate::split::SplitError;
+use crate::split::{ClientCopy, SplitError};
 
 /// Everything that can go wrong while loading, planning or applying migrations.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +20,20 @@ pub enum Error {
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A symbolic link in a migration directory whose target cannot be read (it does
+    /// not exist, or the links loop).
+    #[error(
+        "{}: symbolic link to {} leads nowhere ({source}); point it at an existing migration file or remove it",
+        path.display(),
+        target.display()
+    )]
+    BrokenSymlink {
+        path: PathBuf,
+        target: PathBuf,
         #[source]
         source: std::io::Error,
     },
@@ -74,6 +88,33 @@ pub enum Error {
         file: String,
         line: usize,
         column: usize,
+        statement: String,
+    },
+
+    /// A NUL byte in a migration: the protocol cannot carry one in SQL text.
+    #[error(
+        "{file}:{line}:{column}: NUL byte in the file, which cannot be sent to PostgreSQL; remove it (a file full of them was probably saved as UTF-16: save it as UTF-8)"
+    )]
+    NulByte {
+        file: String,
+        line: usize,
+        column: usize,
+    },
+
+    /// A `COPY … FROM STDIN` or `COPY … TO STDOUT`: its rows go through a client
+    /// that streams them, and plover sends statements only.
+    #[error(
+        "{file}:{line}:{column}: `{statement}` {}",
+        match direction {
+            ClientCopy::FromStdin => "reads its rows from the client (COPY ... FROM STDIN), which needs a client that streams data such as psql, and plover sends statements only; write the rows as INSERT statements, or load them from supabase/seed.sql or a script",
+            ClientCopy::ToStdout => "sends its rows to the client (COPY ... TO STDOUT), and a migration has nobody to receive them; remove it",
+        }
+    )]
+    ClientCopy {
+        file: String,
+        line: usize,
+        column: usize,
+        direction: ClientCopy,
         statement: String,
     },
 

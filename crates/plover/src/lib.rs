@@ -53,6 +53,12 @@ pub mod __private {
 /// removing a file rebuilds it too, give the crate a `build.rs` with
 /// `println!("cargo:rerun-if-changed=../supabase/migrations");`.
 ///
+/// Symbolic links are followed, as [`Source::from_dir`] follows them: a link to a
+/// file is a migration under the link's name. A link that leads nowhere fails the
+/// build: include_dir's macro panics with `"<path of the link>" is neither a file nor
+/// a directory`. That holds for any entry of the directory, hidden ones included
+/// (e.g. an editor's lock file such as Emacs' `.#1_a.sql`).
+///
 /// ```ignore
 /// static MIGRATIONS: plover::Embedded =
 ///     plover::embed_migrations!("$CARGO_MANIFEST_DIR/../../supabase/migrations");

@@ -12,7 +12,7 @@ use crate::apply::{self, Applied, Event, Prepared, Settings, TransactionMode};
 use crate::error::Error;
 use crate::history::{self, SupabaseHistory};
 use crate::lock;
-use crate::plan::{Missing, OutOfOrder, Plan};
+use crate::plan::{Missing, OutOfOrder, Plan, Renamed};
 use crate::source::Source;
 
 /// What to record for a version with [`Migrator::repair`].
@@ -37,6 +37,8 @@ pub struct Report {
     pub total: Duration,
     /// The newest applied version after the run.
     pub version: Option<i64>,
+    /// Applied migrations whose file was renamed since (a warning, also logged).
+    pub renamed: Vec<Renamed>,
 }
 
 type OnEvent = Arc<dyn Fn(&Event) + Send + Sync>;
@@ -204,8 +206,14 @@ impl Migrator {
     /// Takes the lock, re-plans, and applies what is pending.
     ///
     /// Refuses, applying nothing, when the plan has problems (modified, missing,
-    /// out-of-order or dirty migrations) or a pending file fails to split or holds
-    /// transaction control. The lock is released on every path.
+    /// out-of-order or dirty migrations) or a pending file cannot run (it fails to
+    /// split, holds transaction control, a NUL byte or a `COPY … FROM STDIN`). The
+    /// lock is released on every path.
+    ///
+    /// Each migration starts with the session as the caller handed it over (plus the
+    /// timeouts): settings made by one file do not reach the next, nor the caller.
+    /// A file renamed after it was applied is logged as a warning and listed in
+    /// [`Report::renamed`].
     pub async fn run(&self, client: &mut Client) -> Result<Report, Error> {
         let started = Instant::now();
         let (mut report, lock_wait) =
@@ -222,6 +230,16 @@ impl Migrator {
         let supabase = self.supabase();
         let (rows, bootstrap) = history::inspect(&*client, &self.app, supabase).await?;
         let plan = Plan::new(&self.source, &rows);
+        let renamed = plan.renamed();
+        for r in &renamed {
+            tracing::warn!(
+                app = self.app,
+                version = r.version,
+                recorded = r.recorded,
+                name = r.name,
+                "{r}"
+            );
+        }
         let pending = plan.check(self.out_of_order, self.missing)?;
         let prepared: Vec<Prepared<'_>> = pending
             .iter()
@@ -247,6 +265,7 @@ impl Migrator {
             version: applied.last().map(|a| a.version).or(plan.newest_applied()),
             applied,
             already_applied,
+            renamed,
             ..Report::default()
         })
     }

@@ -172,6 +172,31 @@ impl fmt::Display for Problem {
     }
 }
 
+/// An applied migration whose file has another name now (same version). Only a
+/// warning: plover matches migrations by version, so nothing runs again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Renamed {
+    pub version: i64,
+    /// The name recorded in the history when it was applied.
+    pub recorded: String,
+    /// The file's name now.
+    pub name: String,
+    /// The file as shown in messages.
+    pub file: String,
+    /// The file name it was applied under, e.g. `20250101120000_init.sql`.
+    pub recorded_file: String,
+}
+
+impl fmt::Display for Renamed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: version {} was applied as `{}` and is now named `{}`; nothing runs again (migrations are matched by version), but rename the file back to {} to keep it in step with the history",
+            self.file, self.version, self.recorded, self.name, self.recorded_file
+        )
+    }
+}
+
 /// Local migrations compared with one app's history.
 #[derive(Clone, Debug)]
 pub struct Plan<'a> {
@@ -303,6 +328,24 @@ impl<'a> Plan<'a> {
         Ok(self.pending().collect())
     }
 
+    /// Applied migrations whose file was renamed since (same version, new name), in
+    /// version order. A warning, never a problem: see [`Renamed`].
+    pub fn renamed(&self) -> Vec<Renamed> {
+        self.entries
+            .iter()
+            .filter_map(|e| {
+                let (m, row) = (e.migration?, e.applied.as_ref()?);
+                (m.name() != row.name).then(|| Renamed {
+                    version: e.version,
+                    recorded: row.name.clone(),
+                    name: m.name().to_owned(),
+                    file: m.file().to_owned(),
+                    recorded_file: format!("{}_{}.sql", m.version_text(), row.name),
+                })
+            })
+            .collect()
+    }
+
     /// Versions not applied yet (pending and out-of-order), in order.
     pub fn pending(&self) -> impl Iterator<Item = &'a Migration> + '_ {
         self.entries.iter().filter_map(|e| match e.state {
@@ -431,6 +474,35 @@ mod tests {
                 .contains("1_a.sql: a no-transaction run stopped after 1 of 2 statements (boom)"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_renamed_file_is_a_warning_naming_both_names() {
+        let s = source(&[("0001_first.sql", "a"), ("2_m2.sql", "b")]);
+        // row() records the names m1 and m2.
+        let plan = Plan::new(&s, &[row(1, "a"), row(2, "b")]);
+        assert!(plan.is_up_to_date());
+        assert!(plan.check(OutOfOrder::Refuse, Missing::Refuse).is_ok());
+        let renamed = plan.renamed();
+        assert_eq!(
+            renamed,
+            [Renamed {
+                version: 1,
+                recorded: "m1".into(),
+                name: "first".into(),
+                file: "0001_first.sql".into(),
+                recorded_file: "0001_m1.sql".into(),
+            }]
+        );
+        assert_eq!(
+            renamed[0].to_string(),
+            "0001_first.sql: version 1 was applied as `m1` and is now named `first`; nothing runs again (migrations are matched by version), but rename the file back to 0001_m1.sql to keep it in step with the history"
+        );
+        // A modified file that was also renamed is reported both ways.
+        let s = source(&[("1_first.sql", "a2")]);
+        let plan = Plan::new(&s, &[row(1, "a")]);
+        assert_eq!(plan.renamed().len(), 1);
+        assert_eq!(plan.problems(OutOfOrder::Refuse, Missing::Refuse).len(), 1);
     }
 
     #[test]

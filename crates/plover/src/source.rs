@@ -4,6 +4,11 @@
 //! time ([`Embedded`], through include_dir). Both go through [`Source::from_files`],
 //! so an embedded set and the same directory on disk load identically.
 //!
+//! Both follow symbolic links to files (include_dir resolves them at compile time,
+//! [`Source::from_dir`] when it reads the directory), so the app and the developer
+//! tools see one set. A link that leads nowhere is an error naming it: `from_dir`
+//! returns [`Error::BrokenSymlink`], and include_dir fails the build.
+//!
 //! Architecture invariant: this module knows nothing of databases. It does no I/O
 //! beyond reading the directory it is pointed at.
 
@@ -81,7 +86,9 @@ impl Migration {
             .parse()
             .map_err(|_| Error::VersionOverflow { file: file.into() })?;
         let sql = match std::str::from_utf8(bytes) {
-            Ok(s) => s.to_owned(),
+            // Windows editors may start a file with a byte-order mark; the server would
+            // read it as part of the first statement. The checksum stays over the bytes.
+            Ok(s) => s.strip_prefix(BOM).unwrap_or(s).to_owned(),
             Err(e) => {
                 let line = bytes[..e.valid_up_to()]
                     .iter()
@@ -122,11 +129,12 @@ impl Migration {
     pub fn file(&self) -> &str {
         &self.file
     }
-    /// The file's SQL.
+    /// The file's SQL, without a leading UTF-8 byte-order mark (lines and columns
+    /// count from here, as editors show them).
     pub fn sql(&self) -> &str {
         &self.sql
     }
-    /// SHA-256 of the file's bytes.
+    /// SHA-256 of the file's bytes (a byte-order mark included).
     pub fn checksum(&self) -> Checksum {
         self.checksum
     }
@@ -152,6 +160,9 @@ pub fn parse_file_name(base: &str) -> Option<(&str, &str)> {
 }
 
 const DIRECTIVE: &str = "-- plover:";
+
+/// The UTF-8 byte-order mark.
+const BOM: char = '\u{FEFF}';
 
 /// Reads the leading `-- plover:` comments; the first line that is neither blank nor
 /// a `--` comment ends the header. `lint-ignore` directives belong to the linter and
@@ -228,6 +239,11 @@ impl Source {
 
     /// Loads every `.sql` file of a directory (not recursive). Messages name files as
     /// `<dir>/<file>`.
+    ///
+    /// Symbolic links are followed, as [`embed_migrations!`](crate::embed_migrations)
+    /// follows them: a link to a file is a migration under the link's name. A link that
+    /// leads nowhere is an error, whatever its name (the embed fails to build on it),
+    /// unless it is hidden (an editor's lock file such as Emacs' `.#1_a.sql`).
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Source, Error> {
         let dir = dir.as_ref();
         let io = |path: PathBuf| move |source| Error::Io { path, source };
@@ -235,13 +251,26 @@ impl Source {
         for entry in std::fs::read_dir(dir).map_err(io(dir.into()))? {
             let entry = entry.map_err(io(dir.into()))?;
             let path = entry.path();
-            if !entry.file_type().map_err(io(path.clone()))?.is_file() {
-                continue;
-            }
             let Some(base) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            if base.starts_with('.') || !base.ends_with(".sql") {
+            if base.starts_with('.') {
+                continue;
+            }
+            let mut kind = entry.file_type().map_err(io(path.clone()))?;
+            if kind.is_symlink() {
+                kind = match std::fs::metadata(&path) {
+                    Ok(target) => target.file_type(),
+                    Err(source) => {
+                        return Err(Error::BrokenSymlink {
+                            target: std::fs::read_link(&path).unwrap_or_default(),
+                            path,
+                            source,
+                        });
+                    }
+                };
+            }
+            if !kind.is_file() || !base.ends_with(".sql") {
                 continue;
             }
             let bytes = std::fs::read(&path).map_err(io(path.clone()))?;
@@ -424,6 +453,23 @@ mod tests {
             e.to_string(),
             "1_a.sql:1: unknown directive `-- plover:no-transactions`; known: no-transaction"
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_sql_but_counts_in_the_checksum() {
+        let bytes = "\u{FEFF}-- plover:no-transaction\ncreate table t (id int);\n";
+        let source = load(&[("1_a.sql", bytes)]).unwrap();
+        let m = &source.migrations()[0];
+        assert_eq!(
+            m.sql(),
+            "-- plover:no-transaction\ncreate table t (id int);\n"
+        );
+        assert_eq!(m.transaction(), Transaction::None);
+        assert_eq!(m.checksum(), Checksum::of(bytes.as_bytes()));
+        assert_ne!(m.checksum(), Checksum::of(m.sql().as_bytes()));
+        // Only a leading mark is removed.
+        let inner = load(&[("1_a.sql", "select '\u{FEFF}';")]).unwrap();
+        assert_eq!(inner.migrations()[0].sql(), "select '\u{FEFF}';");
     }
 
     #[test]

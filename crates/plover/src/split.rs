@@ -208,6 +208,61 @@ pub fn is_transaction_control(sql: &str) -> bool {
     )
 }
 
+/// A `COPY` that streams its rows through the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCopy {
+    /// `COPY … FROM STDIN`: the client sends the rows after the statement.
+    FromStdin,
+    /// `COPY … TO STDOUT`: the client receives the rows.
+    ToStdout,
+}
+
+/// Whether a statement is a `COPY` whose data goes through the client (`FROM STDIN`,
+/// `TO STDOUT`, any case), rather than to or from a file or program on the server.
+///
+/// `STDIN` and `STDOUT` count only as bare words after `FROM` or `TO` outside
+/// parentheses, so a `COPY (SELECT … FROM stdin_log) TO '/tmp/x'` is not one.
+///
+/// ```
+/// use plover::split::{client_copy, ClientCopy};
+///
+/// assert_eq!(client_copy("copy t (a, b) from stdin with (format csv);"), Some(ClientCopy::FromStdin));
+/// assert_eq!(client_copy("COPY (SELECT 1) TO STDOUT;"), Some(ClientCopy::ToStdout));
+/// assert_eq!(client_copy("copy t from '/data/t.csv';"), None);
+/// ```
+pub fn client_copy(sql: &str) -> Option<ClientCopy> {
+    let mut words = Lexer::new(sql)
+        .map_while(Result::ok)
+        .filter(|t| !matches!(t.kind, Kind::Space | Kind::Comment));
+    let first = words.next()?;
+    if first.kind != Kind::Word || !sql[first.start..first.end].eq_ignore_ascii_case("copy") {
+        return None;
+    }
+    let mut depth = 0_usize;
+    let mut previous: Option<&str> = None;
+    for token in words {
+        let word = (token.kind == Kind::Word).then(|| &sql[token.start..token.end]);
+        match token.kind {
+            Kind::OpenParen => depth += 1,
+            Kind::CloseParen => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth == 0
+            && let (Some(direction), Some(word)) = (previous, word)
+            && (word.eq_ignore_ascii_case("stdin") || word.eq_ignore_ascii_case("stdout"))
+        {
+            if direction.eq_ignore_ascii_case("from") {
+                return Some(ClientCopy::FromStdin);
+            }
+            if direction.eq_ignore_ascii_case("to") {
+                return Some(ClientCopy::ToStdout);
+            }
+        }
+        previous = word.filter(|_| depth == 0);
+    }
+    None
+}
+
 /// Whether the script contains nothing but whitespace and comments.
 ///
 /// A script whose block comment is never closed is not blank: [`split`] reports it.
@@ -1260,6 +1315,37 @@ mod tests {
         ] {
             assert!(!is_transaction_control(sql), "{sql:?}");
         }
+    }
+
+    #[test]
+    fn copy_through_the_client() {
+        let check = |sql: &str, expected| assert_eq!(client_copy(sql), expected, "{sql}");
+        check("COPY t FROM STDIN;", Some(ClientCopy::FromStdin));
+        check(
+            "copy public.t (a, b) from stdin;",
+            Some(ClientCopy::FromStdin),
+        );
+        check(
+            "Copy t FROM StdIn WITH (FORMAT csv);",
+            Some(ClientCopy::FromStdin),
+        );
+        check(
+            "/* x */ copy t\nfrom -- c\n stdin",
+            Some(ClientCopy::FromStdin),
+        );
+        check("COPY BINARY t FROM STDIN;", Some(ClientCopy::FromStdin));
+        check("copy t to stdout;", Some(ClientCopy::ToStdout));
+        check(
+            "COPY (SELECT a FROM stdin_log) TO STDOUT;",
+            Some(ClientCopy::ToStdout),
+        );
+        check("copy t from '/tmp/stdin';", None);
+        check("copy t from program 'cat';", None);
+        check("copy \"from\" to '/tmp/x';", None);
+        check("copy (select * from stdin) to '/tmp/x';", None);
+        check("select 'copy t from stdin';", None);
+        check("insert into t select * from stdin;", None);
+        check("create table copy (stdin int);", None);
     }
 
     #[test]

@@ -34,6 +34,9 @@ impl DbPush {
                 list.join("\n")
             );
         }
+        for r in plan.renamed() {
+            eprintln!("warning: {r}");
+        }
         let pending: Vec<&plover::Migration> = plan.pending().collect();
         if pending.is_empty() {
             println!("up to date: nothing to push");

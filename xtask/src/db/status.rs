@@ -22,6 +22,7 @@ impl DbStatus {
             .iter()
             .map(ToString::to_string)
             .collect();
+        let renamed: Vec<String> = plan.renamed().iter().map(ToString::to_string).collect();
         let attention = plan
             .entries()
             .iter()
@@ -46,6 +47,7 @@ impl DbStatus {
                 "pending": pending,
                 "needs_attention": attention,
                 "problems": problems,
+                "renamed": renamed,
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
         } else {
@@ -71,6 +73,9 @@ impl DbStatus {
                 for p in &problems {
                     println!("  - {p}");
                 }
+            }
+            for r in &renamed {
+                eprintln!("warning: {r}");
             }
         }
         Ok(if attention {
