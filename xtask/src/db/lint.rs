@@ -91,10 +91,21 @@ fn read_files(dir: &Path, shown: &Path) -> Result<Vec<InputFile>> {
     for entry in entries {
         let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
         let path = entry.path();
-        if !entry.file_type()?.is_file() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // Symlinks are followed, as `Source::from_dir` and the embed do; a dangling
+        // one is an error naming it. Hidden entries (editor lock files) are skipped.
+        if name.starts_with('.') {
             continue;
         }
-        let name = entry.file_name().to_string_lossy().into_owned();
+        let meta = std::fs::metadata(&path).with_context(|| {
+            format!(
+                "{}: a symbolic link that leads nowhere, or unreadable; point it at an existing migration file or remove it",
+                path.display()
+            )
+        })?;
+        if !meta.is_file() {
+            continue;
+        }
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         files.push(InputFile::new(
             shown.join(&name).display().to_string(),
