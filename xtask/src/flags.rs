@@ -452,7 +452,7 @@ pub struct DbReset {
     #[arg(long)]
     pub include_seed: bool,
     /// Confirm the reset without a prompt (for CI): the environment's name. Needed
-    /// on every environment but `local` when there is no terminal.
+    /// on every target but the local development database when there is no terminal.
     #[arg(long, value_name = "NAME")]
     pub confirm: Option<String>,
 }
@@ -549,8 +549,8 @@ pub struct DbRepair {
     /// The versions, e.g. 20250114093012.
     #[arg(required = true, value_name = "VERSION")]
     pub versions: Vec<i64>,
-    /// Confirm a repair on a protected environment without a prompt (for CI): the
-    /// environment's name.
+    /// Confirm the repair without a prompt (for CI): the environment's name. Needed
+    /// on every target but the local development database when there is no terminal.
     #[arg(long, value_name = "NAME")]
     pub confirm: Option<String>,
 }
@@ -570,4 +570,8 @@ pub struct DbAdopt {
     /// Whose history to take over.
     #[arg(long, value_enum)]
     pub from: AdoptFrom,
+    /// Confirm without a prompt (for CI): the environment's name. Needed on every
+    /// target but the local development database when there is no terminal.
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Option<String>,
 }

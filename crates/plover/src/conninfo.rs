@@ -107,9 +107,7 @@ pub enum ConnInfoError {
     #[error("has an invalid value for `{option}` (the value is not shown)")]
     InvalidValue { option: &'static str },
     /// A libpq option that plover's driver does not take.
-    #[error(
-        "uses `{option}`, which plover's driver (tokio-postgres) does not support; remove it"
-    )]
+    #[error("uses `{option}`, which plover's driver (tokio-postgres) does not support; remove it")]
     Unsupported { option: &'static str },
     /// A URL whose password holds a character that ends the password early.
     #[error(
@@ -236,8 +234,7 @@ impl ConnInfo {
         if let Some(options) = c.get_options() {
             query.push(("options", options.to_owned()));
         }
-        if let Some(attrs) = session_attrs(c.get_target_session_attrs()).filter(|a| *a != "any")
-        {
+        if let Some(attrs) = session_attrs(c.get_target_session_attrs()).filter(|a| *a != "any") {
             query.push(("target_session_attrs", attrs.to_owned()));
         }
         for (i, (key, value)) in query.iter().enumerate() {
@@ -308,10 +305,12 @@ impl ConnInfo {
             env.push(("PGSSLMODE", mode.into()));
         }
         if let Some(timeout) = c.get_connect_timeout() {
-            env.push(("PGCONNECT_TIMEOUT", timeout.as_secs().max(1).to_string().into()));
+            env.push((
+                "PGCONNECT_TIMEOUT",
+                timeout.as_secs().max(1).to_string().into(),
+            ));
         }
-        if let Some(attrs) = session_attrs(c.get_target_session_attrs()).filter(|a| *a != "any")
-        {
+        if let Some(attrs) = session_attrs(c.get_target_session_attrs()).filter(|a| *a != "any") {
             env.push(("PGTARGETSESSIONATTRS", attrs.into()));
         }
         let binding = match c.get_channel_binding() {
@@ -547,8 +546,8 @@ mod tests {
             assert_eq!(c.config().get_password(), Some(pw.as_bytes()), "{pw}");
             // key=value, quoted.
             let quoted = pw.replace('\\', "\\\\").replace('\'', "\\'");
-            let c = ConnInfo::parse(&format!("host=db user=app password='{quoted}' dbname=m"))
-                .unwrap();
+            let c =
+                ConnInfo::parse(&format!("host=db user=app password='{quoted}' dbname=m")).unwrap();
             assert_eq!(c.config().get_password(), Some(pw.as_bytes()), "{pw}");
             assert_eq!(c.redacted(), "postgres://app:****@db:5432/m");
         }
@@ -562,8 +561,14 @@ mod tests {
             ("hunter=2", ConnInfoError::NotAConnectionString),
             ("   ", ConnInfoError::NotAConnectionString),
             ("postgres://u:p@ss@h/db", ConnInfoError::NeedsEncoding),
-            ("postgres://u:p@ss:w@h:5432/db", ConnInfoError::NeedsEncoding),
-            ("postgres://u:pw@h:port/db", ConnInfoError::InvalidValue { option: "port" }),
+            (
+                "postgres://u:p@ss:w@h:5432/db",
+                ConnInfoError::NeedsEncoding,
+            ),
+            (
+                "postgres://u:pw@h:port/db",
+                ConnInfoError::InvalidValue { option: "port" },
+            ),
             (
                 "postgres://u:pw@h/db?sslmode=verify-full",
                 ConnInfoError::InvalidValue { option: "sslmode" },
@@ -589,7 +594,10 @@ mod tests {
     fn redacted_shows_the_parsed_fields() {
         for (text, shown) in [
             ("postgres://h/db", "postgres://h:5432/db"),
-            ("postgres://u@h1,h2:5433/db", "postgres://u@h1:5432,h2:5433/db"),
+            (
+                "postgres://u@h1,h2:5433/db",
+                "postgres://u@h1:5432,h2:5433/db",
+            ),
             ("host=h1,h2 port=7 user=u", "postgres://u@h1:7,h2:7"),
             (
                 "postgresql://u:pw@[::1]:5/d?application_name=my%20app",

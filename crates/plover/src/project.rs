@@ -211,9 +211,8 @@ fn dotenv_line(all: &str, text: &str) -> Option<usize> {
         return None;
     }
     let lines: Vec<&str> = all.lines().map(str::trim).collect();
-    let whole = |l: &&str| {
-        *l == first || l.strip_prefix("export").is_some_and(|r| r.trim() == first)
-    };
+    let whole =
+        |l: &&str| *l == first || l.strip_prefix("export").is_some_and(|r| r.trim() == first);
     let value = |l: &&str| {
         l.split_once('=')
             .is_some_and(|(_, v)| v.trim_start().starts_with(first))
@@ -977,9 +976,16 @@ protected = true
             )
         );
         let p = project();
-        assert!(p.target("local", &Vars::default()).unwrap().is_local_cluster());
+        assert!(
+            p.target("local", &Vars::default())
+                .unwrap()
+                .is_local_cluster()
+        );
         let t = p
-            .target("local", &Vars::from_pairs([("DATABASE_URL", "postgres://x/y")]))
+            .target(
+                "local",
+                &Vars::from_pairs([("DATABASE_URL", "postgres://x/y")]),
+            )
             .unwrap();
         assert_eq!(t.origin(), &Origin::Variable("DATABASE_URL".into()));
         assert!(!t.is_local_cluster());
@@ -1022,7 +1028,10 @@ protected = true
         let t = project()
             .target("staging", &Vars::from_pairs(all[1..3].iter().copied()))
             .unwrap();
-        assert_eq!(t.conninfo().config().get_password(), Some(&b"p@ss/w:rd"[..]));
+        assert_eq!(
+            t.conninfo().config().get_password(),
+            Some(&b"p@ss/w:rd"[..])
+        );
         let e = resolve(
             "staging",
             &[
@@ -1031,7 +1040,10 @@ protected = true
             ],
         )
         .unwrap_err();
-        assert!(e.starts_with("SUPABASE_PROJECT_REF_STAGING is not a Supabase project ref"), "{e}");
+        assert!(
+            e.starts_with("SUPABASE_PROJECT_REF_STAGING is not a Supabase project ref"),
+            "{e}"
+        );
         assert_eq!(resolve("staging", &all[3..]).unwrap().1, "MY_STAGING_URL");
         assert_eq!(
             resolve("eu-west", &[("EU_WEST_DATABASE_URL", "postgres://e/e")])
@@ -1078,8 +1090,14 @@ protected = true
     #[test]
     fn values_that_are_not_connection_strings_are_never_shown() {
         for (value, says) in [
-            ("hunter2-s3cr3t", "STAGING_DATABASE_URL does not parse as a connection string"),
-            ("s3cr3t=hunter2", "STAGING_DATABASE_URL does not parse as a connection string"),
+            (
+                "hunter2-s3cr3t",
+                "STAGING_DATABASE_URL does not parse as a connection string",
+            ),
+            (
+                "s3cr3t=hunter2",
+                "STAGING_DATABASE_URL does not parse as a connection string",
+            ),
             (
                 "postgres://u:s3cr3t@hunter2@h/d",
                 "STAGING_DATABASE_URL does not parse: its password seems to hold an unencoded `@`; percent-encode",
@@ -1099,7 +1117,10 @@ protected = true
         for name in ["PROD", "Prod", "prod"] {
             assert_eq!(p.protection(name), Protection::Protected, "{name}");
             let t = p
-                .target(name, &Vars::from_pairs([("PROD_DATABASE_URL", "postgres://h/d")]))
+                .target(
+                    name,
+                    &Vars::from_pairs([("PROD_DATABASE_URL", "postgres://h/d")]),
+                )
                 .unwrap();
             assert_eq!((t.env(), t.protection()), ("prod", Protection::Protected));
             assert_eq!(p.choose_env(Some(name)).unwrap(), "prod");
@@ -1122,7 +1143,11 @@ protected = true
             "[environments.prod]\n[environments.PROD]\nprotected = false\n",
         )
         .unwrap_err();
-        assert!(e.to_string().contains("two [environments] tables name `prod`"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("two [environments] tables name `prod`"),
+            "{e}"
+        );
     }
 
     #[test]

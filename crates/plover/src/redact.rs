@@ -41,10 +41,7 @@ mod tests {
                 "postgres://u:****@h:1/db?application_name=b",
             ),
             ("postgres://h/db", "postgres://h:5432/db"),
-            (
-                "host=h password='a b' user=u",
-                "postgres://u:****@h:5432",
-            ),
+            ("host=h password='a b' user=u", "postgres://u:****@h:5432"),
             ("password = x", "****"),
             ("postgres://u:p@ss@h/db", "****"),
             ("s3cr3t", "****"),

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result};
-use plover::project::{LOCAL, Protection, Target};
+use plover::project::Target;
 
-use super::pgtools::Tools;
-use super::{Ctx, confirm_when, connect};
+use super::pgtools::{Tools, pattern_quote};
+use super::{Ask, Ctx, confirm, connect};
 use crate::flags::DbReset;
 
 /// The schemas backed up besides the app's: the history tables.
@@ -24,15 +24,9 @@ impl DbReset {
         println!("target: {target}");
         println!("app: {}", migrator.app_name());
         println!("app schemas: {}", schemas.join(", "));
-        // Every environment but the local one asks, protected or not.
-        let protection = if target.env() == LOCAL {
-            target.protection()
-        } else {
-            Protection::Protected
-        };
-        confirm_when(
+        confirm(
             &target,
-            protection,
+            Ask::Destructive,
             self.confirm.as_deref(),
             &format!(
                 "drop app {}'s objects in {} and re-apply its migrations",
@@ -135,21 +129,4 @@ async fn backup(ctx: &Ctx, target: &Target, schemas: &[String]) -> Result<PathBu
             .with_context(|| format!("writing the backup {}", path.display()))?;
     }
     Ok(path)
-}
-
-/// A schema name as a pg_dump pattern that matches only itself: double-quoted, so
-/// `*`, `?` and `.` are literal and case is kept.
-fn pattern_quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::pattern_quote;
-
-    #[test]
-    fn patterns_match_only_the_name() {
-        assert_eq!(pattern_quote("public"), "\"public\"");
-        assert_eq!(pattern_quote("a\"b*"), "\"a\"\"b*\"");
-    }
 }
