@@ -25,12 +25,14 @@ pub enum Command {
     /// `[db] port` of supabase/config.toml. Another name, e.g. `staging`, is
     /// STAGING_DATABASE_URL, else SUPABASE_PROJECT_REF_STAGING +
     /// SUPABASE_DB_PASSWORD_STAGING, else the variable `url_env` names in
-    /// supabase/plover.toml. Without --env: the environment `db link` recorded, else
-    /// `local`. Connection strings are always shown with the password hidden; pass
-    /// secrets through variables, never on the command line.
+    /// supabase/plover.toml. Names are case-insensitive (PROD is prod). Without --env:
+    /// the environment `db link` recorded, else `local`. Connection strings are always
+    /// shown with the password hidden; pass secrets through variables, never on the
+    /// command line.
     ///
     /// Exit codes: 0 success; 1 `db status` found something that needs attention, or
-    /// `db lint` an error-level finding; 2 the command failed or was refused.
+    /// `db lint` an error-level finding; 2 the command failed or was refused; 141 the
+    /// reader of stdout went away (`| head`).
     Db(Db),
     /// Run the whole test suite on this machine, as CI does.
     ///
@@ -288,8 +290,9 @@ pub enum DbCommand {
     /// Reset a target's app schemas: back up, drop, re-apply every migration.
     ///
     /// Destructive, so it asks for the environment's name at a terminal (on every
-    /// environment, protected or not), or needs --confirm NAME; without a terminal and
-    /// without --confirm it refuses. Then, in order:
+    /// target but the local development database, protected or not; `local` from
+    /// DATABASE_URL asks too), or needs --confirm NAME; without a terminal and without
+    /// --confirm it refuses. Then, in order:
     ///
     /// 1. a backup: pg_dump of the app's schemas (`schemas` in supabase/plover.toml,
     ///    default `public`) and of the history schemas, to
@@ -358,8 +361,8 @@ pub enum DbCommand {
     ///
     /// For a no-transaction migration left dirty and finished by hand (`--status
     /// applied`), or a history row to forget (`--status reverted`). Takes the migration
-    /// lock. On a protected environment it asks for the environment's name at a
-    /// terminal, or needs --confirm NAME.
+    /// lock. On every target but the local development database it asks for the
+    /// environment's name at a terminal, or needs --confirm NAME.
     Repair(DbRepair),
     /// Take over another tool's migration history without re-running anything.
     ///
@@ -367,7 +370,9 @@ pub enum DbCommand {
     /// sqlx (_sqlx_migrations) or refinery (refinery_schema_history) recorded as
     /// applied is recorded in plover's history with the local file's checksum. Prints
     /// what was adopted, what plover already had, and versions the tool applied that
-    /// have no local file. Later `db push` applies only the rest.
+    /// have no local file. Later `db push` applies only the rest. On every target but
+    /// the local development database it asks for the environment's name at a
+    /// terminal, or needs --confirm NAME.
     Adopt(DbAdopt),
     /// Remember --env NAME as the default target of later commands.
     ///
