@@ -8,6 +8,7 @@ use std::io::IsTerminal;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use plover::conninfo::ConnInfo;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 
@@ -51,10 +52,13 @@ impl Cli {
     }
 }
 
-/// The connection string from `DATABASE_URL`.
-pub fn database_url() -> Result<String> {
+/// The connection string from `DATABASE_URL`, parsed once; a value that does not
+/// parse is an error naming the variable, never showing the value.
+pub fn database_url() -> Result<ConnInfo> {
     match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => Ok(url),
+        Ok(url) if !url.trim().is_empty() => {
+            ConnInfo::parse(&url).map_err(|e| anyhow::anyhow!("DATABASE_URL {e}"))
+        }
         Ok(_) => bail!(
             "DATABASE_URL is empty; set it to the database's connection string, e.g. postgres://postgres@127.0.0.1:54322/postgres"
         ),

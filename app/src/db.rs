@@ -8,6 +8,7 @@
 //! build SQL from values or decide HTTP statuses.
 
 use anyhow::{Context, Result};
+use plover::conninfo::ConnInfo;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
@@ -109,12 +110,13 @@ pub struct Budget {
 }
 
 impl Db {
-    /// Connects to `url` and prepares every statement. `shown` is the redacted URL,
-    /// for messages.
-    pub async fn connect(url: &str, shown: &str) -> Result<Db> {
-        let (client, connection) = tokio_postgres::connect(url, NoTls)
+    /// Connects to `conn` and prepares every statement.
+    pub async fn connect(conn: &ConnInfo) -> Result<Db> {
+        let (client, connection) = conn
+            .config()
+            .connect(NoTls)
             .await
-            .with_context(|| format!("connecting to {shown}"))?;
+            .with_context(|| format!("connecting to {conn}"))?;
         tokio::spawn(async move {
             match connection.await {
                 Ok(()) => tracing::debug!("database connection closed"),

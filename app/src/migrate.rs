@@ -8,7 +8,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use plover::redact::redact;
+use plover::conninfo::ConnInfo;
 
 /// The app's migrations, compiled in. `build.rs` makes adding or removing a file
 /// rebuild the app.
@@ -24,11 +24,12 @@ pub fn source() -> Result<plover::Source> {
 }
 
 /// Applies what is pending, under plover's lock, logging each migration.
-pub async fn apply(url: &str) -> Result<plover::Report> {
+pub async fn apply(db: &ConnInfo) -> Result<plover::Report> {
     let source = source()?;
-    let shown = redact(url);
+    let shown = db.redacted();
     tracing::info!(database = %shown, app = APP, migrations = source.migrations().len(), "migrating");
-    let mut client = plover::connect(url)
+    let mut client = db
+        .connect()
         .await
         .with_context(|| format!("connecting to {shown} to migrate"))?;
     let report = plover::Migrator::new(source)
@@ -49,8 +50,8 @@ pub async fn apply(url: &str) -> Result<plover::Report> {
 }
 
 /// `app migrate`: applies what is pending and prints a one-line summary.
-pub async fn migrate(url: &str) -> Result<()> {
-    let report = apply(url).await?;
+pub async fn migrate(db: &ConnInfo) -> Result<()> {
+    let report = apply(db).await?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use plover::redact::redact;
+use plover::conninfo::ConnInfo;
 use tokio::net::TcpListener;
 
 use crate::cli::Serve;
@@ -17,9 +17,9 @@ use crate::db::Db;
 use crate::http::{self, AppState};
 use crate::migrate;
 
-pub async fn run(url: &str, args: Serve) -> Result<()> {
-    migrate::apply(url).await?;
-    let db = Db::connect(url, &redact(url)).await?;
+pub async fn run(conn: &ConnInfo, args: Serve) -> Result<()> {
+    migrate::apply(conn).await?;
+    let db = Db::connect(conn).await?;
     let listener = TcpListener::bind(args.bind.as_str())
         .await
         .with_context(|| {

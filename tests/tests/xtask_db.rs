@@ -267,9 +267,8 @@ async fn link_makes_an_environment_the_default() -> Result<()> {
     )?;
     let run = w.db(&["link", "--env", "qa"], &[], None)?.expect(0)?;
     assert!(
-        run.stdout.contains(
-            "linked qa postgresql://postgres:****@db.nosuchref.supabase.co:5432/postgres"
-        ),
+        run.stdout
+            .contains("linked qa postgres://postgres:****@db.nosuchref.supabase.co:5432/postgres"),
         "{run}"
     );
     Ok(())
@@ -292,7 +291,11 @@ async fn repair_marks_versions_and_protected_envs_need_their_name() -> Result<()
 
     // Recorded as applied without running: the table it creates does not exist.
     let run = w
-        .db(&["repair", "--status", "applied", first], &local, None)?
+        .db(
+            &["repair", "--status", "applied", first, "--confirm", "local"],
+            &local,
+            None,
+        )?
         .expect(0)?;
     assert!(
         run.stdout.contains(&format!("marked {first} applied")),
@@ -308,12 +311,34 @@ async fn repair_marks_versions_and_protected_envs_need_their_name() -> Result<()
     assert_eq!(status["pending"], count - 1);
 
     // Reverted: pending again; a version without a history row is an error.
-    w.db(&["repair", "--status", "reverted", first], &local, None)?
-        .expect(0)?;
+    w.db(
+        &[
+            "repair",
+            "--status",
+            "reverted",
+            first,
+            "--confirm",
+            "local",
+        ],
+        &local,
+        None,
+    )?
+    .expect(0)?;
     let status = json(&w.db(&["status", "--json"], &local, None)?.expect(0)?)?;
     assert_eq!(status["applied"], 0);
     let run = w
-        .db(&["repair", "--status", "reverted", first], &local, None)?
+        .db(
+            &[
+                "repair",
+                "--status",
+                "reverted",
+                first,
+                "--confirm",
+                "local",
+            ],
+            &local,
+            None,
+        )?
         .expect(2)?;
     assert!(run.stderr.contains(first), "{run}");
 
@@ -397,7 +422,11 @@ async fn adopt_takes_over_the_supabase_cli_history() -> Result<()> {
         .await?;
 
     let run = w
-        .db(&["adopt", "--from", "supabase"], &local, None)?
+        .db(
+            &["adopt", "--from", "supabase", "--confirm", "local"],
+            &local,
+            None,
+        )?
         .expect(0)?;
     assert!(
         run.stdout
@@ -414,7 +443,11 @@ async fn adopt_takes_over_the_supabase_cli_history() -> Result<()> {
 
     // Again: nothing new.
     let run = w
-        .db(&["adopt", "--from", "supabase"], &local, None)?
+        .db(
+            &["adopt", "--from", "supabase", "--confirm", "local"],
+            &local,
+            None,
+        )?
         .expect(0)?;
     assert!(run.stdout.contains("adopted 0 version(s)"), "{run}");
     assert!(
@@ -424,7 +457,11 @@ async fn adopt_takes_over_the_supabase_cli_history() -> Result<()> {
 
     // No such tool's table: refused, naming it.
     let run = w
-        .db(&["adopt", "--from", "sqlx"], &local, None)?
+        .db(
+            &["adopt", "--from", "sqlx", "--confirm", "local"],
+            &local,
+            None,
+        )?
         .expect(2)?;
     assert!(run.stderr.contains("_sqlx_migrations"), "{run}");
     Ok(())

@@ -25,12 +25,14 @@ pub enum Command {
     /// `[db] port` of supabase/config.toml. Another name, e.g. `staging`, is
     /// STAGING_DATABASE_URL, else SUPABASE_PROJECT_REF_STAGING +
     /// SUPABASE_DB_PASSWORD_STAGING, else the variable `url_env` names in
-    /// supabase/plover.toml. Without --env: the environment `db link` recorded, else
-    /// `local`. Connection strings are always shown with the password hidden; pass
-    /// secrets through variables, never on the command line.
+    /// supabase/plover.toml. Names are case-insensitive (PROD is prod). Without --env:
+    /// the environment `db link` recorded, else `local`. Connection strings are always
+    /// shown with the password hidden; pass secrets through variables, never on the
+    /// command line.
     ///
     /// Exit codes: 0 success; 1 `db status` found something that needs attention, or
-    /// `db lint` an error-level finding; 2 the command failed or was refused.
+    /// `db lint` an error-level finding; 2 the command failed or was refused; 141 the
+    /// reader of stdout went away (`| head`).
     Db(Db),
     /// Run the whole test suite on this machine, as CI does.
     ///
@@ -376,8 +378,8 @@ pub enum DbCommand {
     ///
     /// For a no-transaction migration left dirty and finished by hand (`--status
     /// applied`), or a history row to forget (`--status reverted`). Takes the migration
-    /// lock. On a protected environment it asks for the environment's name at a
-    /// terminal, or needs --confirm NAME.
+    /// lock. On every target but the local development database it asks for the
+    /// environment's name at a terminal, or needs --confirm NAME.
     Repair(DbRepair),
     /// Take over another tool's migration history without re-running anything.
     ///
@@ -385,7 +387,9 @@ pub enum DbCommand {
     /// sqlx (_sqlx_migrations) or refinery (refinery_schema_history) recorded as
     /// applied is recorded in plover's history with the local file's checksum. Prints
     /// what was adopted, what plover already had, and versions the tool applied that
-    /// have no local file. Later `db push` applies only the rest.
+    /// have no local file. Later `db push` applies only the rest. On every target but
+    /// the local development database it asks for the environment's name at a
+    /// terminal, or needs --confirm NAME.
     Adopt(DbAdopt),
     /// Remember --env NAME as the default target of later commands.
     ///
@@ -474,7 +478,7 @@ pub struct DbReset {
     #[arg(long, value_name = "IDENTITY")]
     pub also_drop: Vec<String>,
     /// Confirm the reset without a prompt (for CI): the environment's name. Needed
-    /// on every environment but `local` when there is no terminal.
+    /// on every target but the local development database when there is no terminal.
     #[arg(long, value_name = "NAME")]
     pub confirm: Option<String>,
 }
@@ -584,8 +588,8 @@ pub struct DbRepair {
     /// The versions, e.g. 20250114093012.
     #[arg(required = true, value_name = "VERSION")]
     pub versions: Vec<i64>,
-    /// Confirm a repair on a protected environment without a prompt (for CI): the
-    /// environment's name.
+    /// Confirm the repair without a prompt (for CI): the environment's name. Needed
+    /// on every target but the local development database when there is no terminal.
     #[arg(long, value_name = "NAME")]
     pub confirm: Option<String>,
 }
@@ -605,4 +609,8 @@ pub struct DbAdopt {
     /// Whose history to take over.
     #[arg(long, value_enum)]
     pub from: AdoptFrom,
+    /// Confirm without a prompt (for CI): the environment's name. Needed on every
+    /// target but the local development database when there is no terminal.
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Option<String>,
 }

@@ -15,8 +15,13 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 
+/// The exit code when stdout is closed early (`... | head`): 128 + SIGPIPE, what a
+/// shell reports for a program a closed pipe stopped.
+const EXIT_CLOSED_STDOUT: i32 = 141;
+
 #[tokio::main]
 async fn main() -> Result<ExitCode> {
+    quiet_on_closed_stdout();
     let flags = flags::Xtask::parse();
     let sh = xshell::Shell::new()?;
     sh.change_dir(project_root());
@@ -34,6 +39,28 @@ async fn main() -> Result<ExitCode> {
         flags::Command::BenchFresh(cmd) => cmd.run().await,
     };
     done.map(|()| ExitCode::SUCCESS)
+}
+
+/// A reader that stops early (`cargo xtask db status --json | head -c 10`) ends the
+/// command quietly with [`EXIT_CLOSED_STDOUT`]: Rust ignores SIGPIPE, so `println!`
+/// panics on EPIPE; the hook turns that one panic into an exit without a message.
+/// Every other panic is reported as usual.
+fn quiet_on_closed_stdout() {
+    // EPIPE is 32 on Linux, macOS and the BSDs; the text is the system's own.
+    let broken_pipe = std::io::Error::from_raw_os_error(32).to_string();
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.ends_with(&broken_pipe) {
+            std::process::exit(EXIT_CLOSED_STDOUT);
+        }
+        report(info);
+    }));
 }
 
 /// The workspace root: xtask's manifest directory's parent.

@@ -153,6 +153,11 @@ pub enum Error {
         error: tokio_postgres::Error,
     },
 
+    /// A connection string given to [`connect`](crate::connect) that does not parse
+    /// (its text is never shown).
+    #[error("the URL given to connect {0}")]
+    ConnectionString(#[from] crate::conninfo::ConnInfoError),
+
     /// `repair` was asked for a version that has no history row for this app.
     #[error("version {version} has no history row for app `{app}`; nothing to repair")]
     NothingToRepair { app: String, version: i64 },

@@ -15,6 +15,7 @@
 
 pub mod adopt;
 pub mod apply;
+pub mod conninfo;
 pub mod error;
 pub mod history;
 #[cfg(feature = "lint")]

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::apply::{self, Applied, Event, Prepared, Settings, TransactionMode};
 use crate::error::Error;
@@ -327,18 +327,12 @@ impl Migrator {
     }
 }
 
-/// Opens a connection (no TLS: plover talks to loopback and in-cluster servers) and
-/// drives it on the current runtime.
+/// Parses `url` ([`ConnInfo::parse`](crate::conninfo::ConnInfo::parse): a
+/// `postgres://` URL or `key=value` pairs) and connects (no TLS: plover talks to
+/// loopback and in-cluster servers), driving the connection on the current runtime.
+/// A text that does not parse is never shown in the error.
 pub async fn connect(url: &str) -> Result<Client, Error> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(Error::db("connecting to the database"))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "database connection closed");
-        }
-    });
-    Ok(client)
+    crate::conninfo::ConnInfo::parse(url)?.connect().await
 }
 
 fn default_applied_by() -> String {

@@ -31,21 +31,28 @@
 //!
 //! # Targets
 //!
-//! `local` is the local development database: `DATABASE_URL` when set, else
-//! `postgres://postgres:postgres@127.0.0.1:<[db] port>/postgres`. Any other name `NAME`
-//! (upper-cased, `-` read as `_`) is, in order: `NAME_DATABASE_URL`; the Supabase pair
-//! `SUPABASE_PROJECT_REF_NAME` + `SUPABASE_DB_PASSWORD_NAME`
-//! (`postgresql://postgres:<password>@db.<ref>.supabase.co:5432/postgres`); the
-//! variable named by `url_env`. Variables come from the process environment, then
-//! from `.env` in the work directory (which never overrides the process).
+//! Environment names are case-insensitive: `PROD` and `Prod` are `prod` (names are
+//! lower-cased once, by [`canonical_env`], and so are the `[environments.NAME]` keys).
+//!
+//! `local` is the local development database: `DATABASE_URL` when set, else the
+//! plover-managed local cluster, `postgres://postgres:postgres@127.0.0.1:<[db]
+//! port>/postgres` ([`Origin::LocalCluster`]). Any other name `NAME` (upper-cased, `-`
+//! read as `_`) is, in order: `NAME_DATABASE_URL`; the Supabase pair
+//! `SUPABASE_PROJECT_REF_NAME` + `SUPABASE_DB_PASSWORD_NAME` (user `postgres` at
+//! `db.<ref>.supabase.co:5432`, database `postgres`; the password may hold any
+//! character); the variable named by `url_env`. Variables come from the process
+//! environment, then from `.env` in the work directory (which never overrides the
+//! process). A variable's value is parsed once ([`ConnInfo`]); one that does not parse
+//! is an error naming the variable, never showing the value.
 //!
 //! ```
-//! use plover::project::{Project, Vars};
+//! use plover::project::{Origin, Project, Vars};
 //!
 //! let project = Project::parse("/work/app", Some("[db]\nport = 5433\n"), None).unwrap();
 //! let target = project.target("local", &Vars::default()).unwrap();
-//! assert_eq!(target.url(), "postgres://postgres:postgres@127.0.0.1:5433/postgres");
+//! assert_eq!(target.origin(), &Origin::LocalCluster);
 //! assert_eq!(target.redacted(), "postgres://postgres:****@127.0.0.1:5433/postgres");
+//! assert_eq!(target.server(), "127.0.0.1:5433/postgres");
 //! ```
 
 use std::collections::BTreeMap;
@@ -55,7 +62,7 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use crate::redact::redact;
+use crate::conninfo::{ConnInfo, ConnInfoError};
 
 /// The environment name of the local development database.
 pub const LOCAL: &str = "local";
@@ -92,6 +99,21 @@ pub enum ProjectError {
     /// An environment name with characters other than letters, digits, `-` and `_`.
     #[error("invalid environment name {name:?}; use letters, digits, `-` and `_`")]
     InvalidEnvName { name: String },
+
+    /// A variable whose value is not a usable connection string (the value is not
+    /// shown: it may be a password).
+    #[error("{var} {source}")]
+    ConnectionString {
+        var: String,
+        #[source]
+        source: ConnInfoError,
+    },
+
+    /// A Supabase project ref that cannot be part of a host name.
+    #[error(
+        "{var} is not a Supabase project ref (letters and digits, as in db.<ref>.supabase.co); set it to the project's ref"
+    )]
+    InvalidProjectRef { var: String },
 
     /// No variable gives a database for this environment.
     #[error("no database for environment {env}: set {tried}{hint}")]
@@ -158,13 +180,14 @@ impl Vars {
 
 fn dotenv_error(file: &Path, e: dotenvy::Error) -> ProjectError {
     match e {
-        // dotenvy gives the line's text and a column; find the line's number.
+        // dotenvy gives the logical line's text (from the line's start, past any
+        // `export`) and a byte offset in it; find the physical line it starts on.
         dotenvy::Error::LineParse(text, _) => ProjectError::DotEnv {
             file: file.to_owned(),
             line: std::fs::read_to_string(file)
                 .ok()
-                .and_then(|all| all.lines().position(|l| l.trim() == text.trim()))
-                .map_or(0, |i| i + 1),
+                .and_then(|all| dotenv_line(&all, &text))
+                .unwrap_or(0),
         },
         dotenvy::Error::Io(source) => ProjectError::Io {
             action: "read",
@@ -177,6 +200,28 @@ fn dotenv_error(file: &Path, e: dotenvy::Error) -> ProjectError {
             line: 0,
         },
     }
+}
+
+/// The 1-based line of `all` that dotenvy's error `text` comes from: the line itself
+/// (a bad key, an unterminated quote: the logical line from its start) or only its
+/// value (a value with an unquoted space or a bad escape).
+fn dotenv_line(all: &str, text: &str) -> Option<usize> {
+    let first = text.lines().next().unwrap_or("").trim();
+    if first.is_empty() {
+        return None;
+    }
+    let lines: Vec<&str> = all.lines().map(str::trim).collect();
+    let whole =
+        |l: &&str| *l == first || l.strip_prefix("export").is_some_and(|r| r.trim() == first);
+    let value = |l: &&str| {
+        l.split_once('=')
+            .is_some_and(|(_, v)| v.trim_start().starts_with(first))
+    };
+    lines
+        .iter()
+        .position(whole)
+        .or_else(|| lines.iter().position(value))
+        .map(|i| i + 1)
 }
 
 /// What plover reads of `supabase/config.toml` (the Supabase CLI's file).
@@ -323,8 +368,36 @@ pub struct Environment {
 
 impl PloverConfig {
     /// Parses `plover.toml`; unknown keys are errors (a typo must not unprotect prod).
+    /// An empty `app` is refused; `[environments.NAME]` keys are lower-cased (two
+    /// that differ only in case are refused).
     pub fn parse(file: &str, text: &str) -> Result<PloverConfig, ProjectError> {
-        toml::from_str(text).map_err(|e| toml_error(file, text, &e))
+        let mut config: PloverConfig =
+            toml::from_str(text).map_err(|e| toml_error(file, text, &e))?;
+        let line_of = |key: &str| {
+            text.lines()
+                .position(|l| l.trim_start().starts_with(key))
+                .map_or_else(|| file.to_owned(), |i| format!("{file}:{}", i + 1))
+        };
+        if config.app.as_deref().is_some_and(|a| a.trim().is_empty()) {
+            return Err(ProjectError::Config {
+                file: line_of("app"),
+                message: "app is empty; name the app (e.g. app = \"money_tracker\") or remove the line to use \"default\"".to_owned(),
+            });
+        }
+        let mut environments = BTreeMap::new();
+        for (name, env) in std::mem::take(&mut config.environments) {
+            let canonical = name.to_ascii_lowercase();
+            if environments.insert(canonical.clone(), env).is_some() {
+                return Err(ProjectError::Config {
+                    file: file.to_owned(),
+                    message: format!(
+                        "two [environments] tables name `{canonical}` (names are case-insensitive); merge them"
+                    ),
+                });
+            }
+        }
+        config.environments = environments;
+        Ok(config)
     }
 }
 
@@ -352,12 +425,23 @@ pub enum Protection {
     Protected,
 }
 
-/// A resolved database: the environment, its connection string, and where it came from.
+/// Where a target's connection came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The plover-managed local cluster: `local` without `DATABASE_URL`, built from
+    /// `supabase/config.toml` `[db] port`. The only target destructive commands may
+    /// touch without asking.
+    LocalCluster,
+    /// A variable, or the Supabase pair, named as shown (e.g. `STAGING_DATABASE_URL`).
+    Variable(String),
+}
+
+/// A resolved database: the environment, its parsed connection, and where it came from.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Target {
     env: String,
-    url: String,
-    from: String,
+    conninfo: ConnInfo,
+    origin: Origin,
     protection: Protection,
 }
 
@@ -365,29 +449,47 @@ impl fmt::Debug for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Target")
             .field("env", &self.env)
-            .field("url", &self.redacted())
-            .field("from", &self.from)
+            .field("conninfo", &self.conninfo)
+            .field("origin", &self.origin)
             .field("protection", &self.protection)
             .finish()
     }
 }
 
 impl Target {
-    /// The environment's name, e.g. `local` or `staging`.
+    /// The environment's name in lower case, e.g. `local` or `staging`.
     pub fn env(&self) -> &str {
         &self.env
     }
-    /// The connection string, password included: pass it to `connect`, never print it.
-    pub fn url(&self) -> &str {
-        &self.url
+    /// The parsed connection, password included: connect with it, hand it to child
+    /// tools with [`ConnInfo::libpq_env`]; show [`Target::redacted`] or
+    /// [`Target::server`].
+    pub fn conninfo(&self) -> &ConnInfo {
+        &self.conninfo
     }
-    /// The connection string with its password hidden, for output.
+    /// The connection with its password hidden, for output.
     pub fn redacted(&self) -> String {
-        redact(&self.url)
+        self.conninfo.redacted()
     }
-    /// Where the connection string came from, e.g. `STAGING_DATABASE_URL`.
+    /// Where it points, for prompts: `host:port/database`.
+    pub fn server(&self) -> String {
+        self.conninfo.server()
+    }
+    /// Where the connection came from.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+    /// Where the connection came from, for output: a variable, e.g.
+    /// `STAGING_DATABASE_URL`, or `supabase/config.toml [db] port`.
     pub fn from(&self) -> &str {
-        &self.from
+        match &self.origin {
+            Origin::LocalCluster => "supabase/config.toml [db] port",
+            Origin::Variable(var) => var,
+        }
+    }
+    /// Whether this is the plover-managed local cluster ([`Origin::LocalCluster`]).
+    pub fn is_local_cluster(&self) -> bool {
+        self.origin == Origin::LocalCluster
     }
     /// Whether destructive commands need confirmation.
     pub fn protection(&self) -> Protection {
@@ -396,9 +498,9 @@ impl Target {
 }
 
 impl fmt::Display for Target {
-    /// `staging postgres://u:****@host/db (from STAGING_DATABASE_URL, protected)`.
+    /// `staging postgres://u:****@host:5432/db (from STAGING_DATABASE_URL, protected)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} (from {}", self.env, self.redacted(), self.from)?;
+        write!(f, "{} {} (from {}", self.env, self.redacted(), self.from())?;
         if self.protection == Protection::Protected {
             write!(f, ", protected")?;
         }
@@ -493,11 +595,14 @@ impl Project {
             .unwrap_or_else(|| vec!["public".to_owned()])
     }
 
-    /// The environment `db link` recorded, if any.
+    /// The environment `db link` recorded, if any (lower-cased).
     pub fn linked_env(&self) -> Result<Option<String>, ProjectError> {
         let path = self.workdir.join(LINK_FILE);
         match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(text.trim().to_owned()).filter(|s| !s.is_empty())),
+            Ok(text) => match text.trim() {
+                "" => Ok(None),
+                env => canonical_env(env).map(Some),
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(ProjectError::Io {
                 action: "read",
@@ -507,9 +612,10 @@ impl Project {
         }
     }
 
-    /// Records `env` as the default environment (in [`LINK_FILE`], git-ignored).
+    /// Records `env` (lower-cased) as the default environment (in [`LINK_FILE`],
+    /// git-ignored).
     pub fn link(&self, env: &str) -> Result<PathBuf, ProjectError> {
-        check_env_name(env)?;
+        let env = canonical_env(env)?;
         let path = self.workdir.join(LINK_FILE);
         let io = |path: &Path| {
             let path = path.to_owned();
@@ -526,20 +632,21 @@ impl Project {
         Ok(path)
     }
 
-    /// The environment a command talks to: `explicit` (`--env`), else the linked
-    /// one, else `local`.
+    /// The environment a command talks to (lower-cased): `explicit` (`--env`), else
+    /// the linked one, else `local`.
     pub fn choose_env(&self, explicit: Option<&str>) -> Result<String, ProjectError> {
         match explicit {
-            Some(env) => Ok(env.to_owned()),
+            Some(env) => canonical_env(env),
             None => Ok(self.linked_env()?.unwrap_or_else(|| LOCAL.to_owned())),
         }
     }
 
-    /// Whether `env` is protected: `protected` in plover.toml, else true for `prod`
-    /// and `production`.
+    /// Whether `env` (in any case) is protected: `protected` in plover.toml, else
+    /// true for `prod` and `production`.
     pub fn protection(&self, env: &str) -> Protection {
-        let configured = self.plover.environments.get(env).and_then(|e| e.protected);
-        let protected = configured.unwrap_or(matches!(env, "prod" | "production"));
+        let env = env.to_ascii_lowercase();
+        let configured = self.plover.environments.get(&env).and_then(|e| e.protected);
+        let protected = configured.unwrap_or(matches!(env.as_str(), "prod" | "production"));
         if protected {
             Protection::Protected
         } else {
@@ -561,42 +668,66 @@ impl Project {
         )
     }
 
-    /// The database `env` means (see the module docs for the order).
+    /// [`Project::local_url`], parsed.
+    pub fn local_conninfo(&self, database: &str) -> ConnInfo {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host("127.0.0.1")
+            .port(self.config.db_port)
+            .user("postgres")
+            .password("postgres")
+            .dbname(database);
+        ConnInfo::from_config(config)
+    }
+
+    /// The database `env` (in any case) means (see the module docs for the order).
     pub fn target(&self, env: &str, vars: &Vars) -> Result<Target, ProjectError> {
-        check_env_name(env)?;
-        let protection = self.protection(env);
-        let target = |url: String, from: String| Target {
-            env: env.to_owned(),
-            url,
-            from,
+        let env = canonical_env(env)?;
+        let protection = self.protection(&env);
+        let target = |conninfo: ConnInfo, origin: Origin| Target {
+            env: env.clone(),
+            conninfo,
+            origin,
             protection,
+        };
+        let parse = |var: &str, text: &str| {
+            ConnInfo::parse(text).map_err(|source| ProjectError::ConnectionString {
+                var: var.to_owned(),
+                source,
+            })
         };
         if env == LOCAL {
             return Ok(match vars.get("DATABASE_URL") {
-                Some(url) => target(url.to_owned(), "DATABASE_URL".into()),
-                None => target(
-                    self.local_url("postgres"),
-                    "supabase/config.toml [db] port".into(),
+                Some(url) => target(
+                    parse("DATABASE_URL", url)?,
+                    Origin::Variable("DATABASE_URL".into()),
                 ),
+                None => target(self.local_conninfo("postgres"), Origin::LocalCluster),
             });
         }
-        let key = env_key(env);
+        let key = env_key(&env);
         let url_var = format!("{key}_DATABASE_URL");
         if let Some(url) = vars.get(&url_var) {
-            return Ok(target(url.to_owned(), url_var));
+            return Ok(target(parse(&url_var, url)?, Origin::Variable(url_var)));
         }
         let ref_var = format!("SUPABASE_PROJECT_REF_{key}");
         let pw_var = format!("SUPABASE_DB_PASSWORD_{key}");
         let mut hint = String::new();
         match (vars.get(&ref_var), vars.get(&pw_var)) {
             (Some(project_ref), Some(password)) => {
+                if !project_ref.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return Err(ProjectError::InvalidProjectRef { var: ref_var });
+                }
+                let mut config = tokio_postgres::Config::new();
+                config
+                    .host(format!("db.{project_ref}.supabase.co"))
+                    .port(5432)
+                    .user("postgres")
+                    .password(password)
+                    .dbname("postgres");
                 return Ok(target(
-                    format!(
-                        "postgresql://postgres:{}@db.{}.supabase.co:5432/postgres",
-                        percent_encode(password),
-                        project_ref
-                    ),
-                    format!("{ref_var} + {pw_var}"),
+                    ConnInfo::from_config(config),
+                    Origin::Variable(format!("{ref_var} + {pw_var}")),
                 ));
             }
             (Some(_), None) => hint = format!(" ({ref_var} is set but {pw_var} is not)"),
@@ -607,23 +738,31 @@ impl Project {
         match self
             .plover
             .environments
-            .get(env)
+            .get(&env)
             .and_then(|e| e.url_env.as_deref())
         {
             Some(var) => {
                 if let Some(url) = vars.get(var) {
-                    return Ok(target(url.to_owned(), var.to_owned()));
+                    return Ok(target(parse(var, url)?, Origin::Variable(var.to_owned())));
                 }
                 tried.push_str(&format!(", or {var} (url_env in supabase/plover.toml)"));
             }
             None => tried.push_str(", or name a variable with url_env in supabase/plover.toml"),
         }
-        Err(ProjectError::NoTarget {
-            env: env.to_owned(),
-            tried,
-            hint,
-        })
+        Err(ProjectError::NoTarget { env, tried, hint })
     }
+}
+
+/// An environment name as plover compares it: checked (letters, digits, `-`, `_`) and
+/// lower-cased, so `PROD` and `Prod` are `prod`.
+///
+/// ```
+/// assert_eq!(plover::project::canonical_env("PROD").unwrap(), "prod");
+/// assert!(plover::project::canonical_env("st/aging").is_err());
+/// ```
+pub fn canonical_env(env: &str) -> Result<String, ProjectError> {
+    check_env_name(env)?;
+    Ok(env.to_ascii_lowercase())
 }
 
 fn check_env_name(env: &str) -> Result<(), ProjectError> {
@@ -642,20 +781,6 @@ fn check_env_name(env: &str) -> Result<(), ProjectError> {
 /// `staging-eu` → `STAGING_EU`, as environment variable names are written.
 fn env_key(env: &str) -> String {
     env.to_ascii_uppercase().replace('-', "_")
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters (for a password
-/// in a URL's userinfo).
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// A migration name as it goes into a file name: lower snake case, runs of anything
@@ -777,7 +902,7 @@ protected = true
     fn resolve(env: &str, vars: &[(&str, &str)]) -> Result<(String, String), String> {
         project()
             .target(env, &Vars::from_pairs(vars.iter().copied()))
-            .map(|t| (t.url().to_owned(), t.from().to_owned()))
+            .map(|t| (t.redacted(), t.from().to_owned()))
             .map_err(|e| e.to_string())
     }
 
@@ -846,10 +971,24 @@ protected = true
         assert_eq!(
             resolve("local", &[]).unwrap(),
             (
-                "postgres://postgres:postgres@127.0.0.1:6000/postgres".into(),
+                "postgres://postgres:****@127.0.0.1:6000/postgres".into(),
                 "supabase/config.toml [db] port".into()
             )
         );
+        let p = project();
+        assert!(
+            p.target("local", &Vars::default())
+                .unwrap()
+                .is_local_cluster()
+        );
+        let t = p
+            .target(
+                "local",
+                &Vars::from_pairs([("DATABASE_URL", "postgres://x/y")]),
+            )
+            .unwrap();
+        assert_eq!(t.origin(), &Origin::Variable("DATABASE_URL".into()));
+        assert!(!t.is_local_cluster());
         assert_eq!(
             resolve(
                 "local",
@@ -860,7 +999,7 @@ protected = true
             )
             .unwrap()
             .0,
-            "postgres://x/y"
+            "postgres://x:5432/y"
         );
         // An empty variable counts as unset.
         assert_eq!(
@@ -881,16 +1020,36 @@ protected = true
         assert_eq!(
             resolve("staging", &all[1..]).unwrap(),
             (
-                "postgresql://postgres:p%40ss%2Fw%3Ard@db.abcd.supabase.co:5432/postgres".into(),
+                "postgres://postgres:****@db.abcd.supabase.co:5432/postgres".into(),
                 "SUPABASE_PROJECT_REF_STAGING + SUPABASE_DB_PASSWORD_STAGING".into()
             )
+        );
+        // The pair's password is kept as it is, whatever it holds.
+        let t = project()
+            .target("staging", &Vars::from_pairs(all[1..3].iter().copied()))
+            .unwrap();
+        assert_eq!(
+            t.conninfo().config().get_password(),
+            Some(&b"p@ss/w:rd"[..])
+        );
+        let e = resolve(
+            "staging",
+            &[
+                ("SUPABASE_PROJECT_REF_STAGING", "ab/cd"),
+                ("SUPABASE_DB_PASSWORD_STAGING", "pw"),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("SUPABASE_PROJECT_REF_STAGING is not a Supabase project ref"),
+            "{e}"
         );
         assert_eq!(resolve("staging", &all[3..]).unwrap().1, "MY_STAGING_URL");
         assert_eq!(
             resolve("eu-west", &[("EU_WEST_DATABASE_URL", "postgres://e/e")])
                 .unwrap()
                 .0,
-            "postgres://e/e"
+            "postgres://e:5432/e"
         );
     }
 
@@ -924,7 +1083,87 @@ protected = true
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert_eq!(
             t.to_string(),
-            "prod postgres://u:****@h/d (from PROD_DATABASE_URL, protected)"
+            "prod postgres://u:****@h:5432/d (from PROD_DATABASE_URL, protected)"
+        );
+    }
+
+    #[test]
+    fn values_that_are_not_connection_strings_are_never_shown() {
+        for (value, says) in [
+            (
+                "hunter2-s3cr3t",
+                "STAGING_DATABASE_URL does not parse as a connection string",
+            ),
+            (
+                "s3cr3t=hunter2",
+                "STAGING_DATABASE_URL does not parse as a connection string",
+            ),
+            (
+                "postgres://u:s3cr3t@hunter2@h/d",
+                "STAGING_DATABASE_URL does not parse: its password seems to hold an unencoded `@`; percent-encode",
+            ),
+        ] {
+            let e = resolve("staging", &[("STAGING_DATABASE_URL", value)]).unwrap_err();
+            assert!(e.starts_with(says), "{e}");
+            assert!(!e.contains("s3cr3t") && !e.contains("hunter2"), "{e}");
+        }
+        let e = resolve("staging", &[("MY_STAGING_URL", "hunter2")]).unwrap_err();
+        assert!(e.starts_with("MY_STAGING_URL does not parse"), "{e}");
+    }
+
+    #[test]
+    fn environment_names_are_case_insensitive() {
+        let p = project();
+        for name in ["PROD", "Prod", "prod"] {
+            assert_eq!(p.protection(name), Protection::Protected, "{name}");
+            let t = p
+                .target(
+                    name,
+                    &Vars::from_pairs([("PROD_DATABASE_URL", "postgres://h/d")]),
+                )
+                .unwrap();
+            assert_eq!((t.env(), t.protection()), ("prod", Protection::Protected));
+            assert_eq!(p.choose_env(Some(name)).unwrap(), "prod");
+        }
+        assert_eq!(p.protection("QA"), Protection::Protected);
+        // Keys of [environments] in any case, url_env found whatever the case asked.
+        let p = Project::parse(
+            "/w",
+            None,
+            Some("[environments.Staging]\nprotected = true\nurl_env = \"S\"\n"),
+        )
+        .unwrap();
+        assert_eq!(p.protection("staging"), Protection::Protected);
+        let t = p
+            .target("STAGING", &Vars::from_pairs([("S", "postgres://h/d")]))
+            .unwrap();
+        assert_eq!((t.env(), t.from()), ("staging", "S"));
+        let e = PloverConfig::parse(
+            "supabase/plover.toml",
+            "[environments.prod]\n[environments.PROD]\nprotected = false\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("two [environments] tables name `prod`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn empty_app_names_are_refused() {
+        for text in ["app = \"\"\n", "# x\napp = \"  \"\n"] {
+            let e = PloverConfig::parse("supabase/plover.toml", text)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("supabase/plover.toml:"), "{e}");
+            assert!(e.contains("app is empty"), "{e}");
+        }
+        assert!(
+            PloverConfig::parse("supabase/plover.toml", "# x\napp = \"\"\n")
+                .unwrap_err()
+                .to_string()
+                .starts_with("supabase/plover.toml:2: ")
         );
     }
 
@@ -962,7 +1201,7 @@ protected = true
         let dir = std::env::temp_dir().join(format!("plover-project-{}", std::process::id()));
         let p = Project::parse(&dir, None, None).unwrap();
         assert_eq!(p.choose_env(None).unwrap(), "local");
-        p.link("staging").unwrap();
+        p.link("STAGING").unwrap();
         assert_eq!(p.linked_env().unwrap().as_deref(), Some("staging"));
         assert_eq!(p.choose_env(None).unwrap(), "staging");
         assert_eq!(p.choose_env(Some("prod")).unwrap(), "prod");
@@ -990,6 +1229,18 @@ protected = true
             "{e}"
         );
         assert!(!e.contains("s3cr3t"));
+        // Errors found in the value (an unquoted space, a bad escape) and after
+        // comments and blank lines.
+        for (text, line) in [
+            ("OK=1\nURL=postgres://u:s3cr3t pw@h/d\n", 2),
+            ("# c\n\nOK=1\nA=\"x\"\nB=s3cr3t\\q\n", 5),
+            ("OK=1\n\n  export  bad key=s3cr3t\n", 3),
+        ] {
+            std::fs::write(dir.join(".env"), text).unwrap();
+            let e = Vars::from_process_and_dotenv(&dir).unwrap_err().to_string();
+            assert!(e.contains(&format!(".env:{line}: ")), "{text:?}: {e}");
+            assert!(!e.contains("s3cr3t"));
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,12 +1,13 @@
 //! `cargo xtask db adopt`: take over another tool's history through
-//! `Migrator::adopt`; runs no migration SQL.
+//! `Migrator::adopt`, after a confirmation on every target but the local cluster;
+//! runs no migration SQL.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use plover::Adopt;
 
-use super::{Ctx, connect};
+use super::{Ask, Ctx, confirm, connect};
 use crate::flags::{AdoptFrom, DbAdopt};
 
 impl DbAdopt {
@@ -20,6 +21,12 @@ impl DbAdopt {
         };
         println!("target: {target}");
         println!("app: {}", migrator.app_name());
+        confirm(
+            &target,
+            Ask::Destructive,
+            self.confirm.as_deref(),
+            &format!("record {from}'s applied versions in plover's history"),
+        )?;
         let mut client = connect(&target).await?;
         let adopted = migrator
             .adopt(&mut client, from)

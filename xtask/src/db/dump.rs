@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use plover::project::SUPABASE_MANAGED_SCHEMAS;
 
 use super::Ctx;
-use super::pgtools::{Scratch, Tools};
+use super::pgtools::{Scratch, Tools, write_private};
 use crate::flags::DbDump;
 
 /// plover's own history schema: left out like `supabase_migrations`.
@@ -125,8 +125,7 @@ impl DbDump {
                     std::fs::create_dir_all(parent)
                         .with_context(|| format!("creating {}", parent.display()))?;
                 }
-                std::fs::write(path, &text)
-                    .with_context(|| format!("writing {}", path.display()))?;
+                write_private(path, text.as_bytes())?;
                 eprintln!("wrote the {} to {}", what.word(), path.display());
             }
             None => {

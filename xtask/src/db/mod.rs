@@ -31,7 +31,7 @@ use std::process::ExitCode;
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, Result, bail};
-use plover::project::{Project, Protection, Target, Vars};
+use plover::project::{LOCAL, Project, Protection, Target, Vars};
 
 use crate::flags::{Db, DbCommand};
 
@@ -111,57 +111,71 @@ impl Ctx {
 
 /// Connects to `target`; the error names it redacted.
 async fn connect(target: &Target) -> Result<tokio_postgres::Client> {
-    plover::connect(target.url())
+    target
+        .conninfo()
+        .connect()
         .await
         .with_context(|| format!("connecting to {target}"))
 }
 
-/// On a protected target: `--confirm NAME`, or the name typed back at a terminal
-/// (`what` says what is about to happen, e.g. "apply 3 migration(s)"). A `--confirm`
-/// that names another environment is refused everywhere.
-fn confirm(target: &Target, given: Option<&str>, what: &str) -> Result<()> {
-    confirm_when(target, target.protection(), given, what)
+/// Which targets a command asks on before it changes anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ask {
+    /// A destructive command (reset, repair, adopt): asks on every target but the
+    /// plover-managed local cluster (and there too when it is marked protected).
+    Destructive,
+    /// Asks on protected environments only (push, seed loading).
+    WhenProtected,
 }
 
-/// [`confirm`] with the protection given: `Protection::Protected` asks even on an
-/// environment that is not marked protected (for `db reset`).
-fn confirm_when(
-    target: &Target,
-    protection: Protection,
-    given: Option<&str>,
-    what: &str,
-) -> Result<()> {
+/// Why a command must be confirmed on `target`, or `None` when it need not be.
+fn why_confirm(target: &Target, ask: Ask) -> Option<&'static str> {
+    if target.protection() == Protection::Protected {
+        return Some("it is protected");
+    }
+    match ask {
+        Ask::WhenProtected => None,
+        Ask::Destructive if target.is_local_cluster() => None,
+        Ask::Destructive if target.env() == LOCAL => Some(
+            "this is destructive (`local` is DATABASE_URL here, not the local development database)",
+        ),
+        Ask::Destructive => Some("this is destructive"),
+    }
+}
+
+/// Asks before `what` (e.g. "apply 3 migration(s)") happens on `target`, when `ask`
+/// says so: `--confirm NAME` (`given`, any case), or the environment's name typed
+/// back at a terminal. Without either it refuses. A `--confirm` that names another
+/// environment is refused everywhere. Every prompt and refusal shows the target's
+/// server (`host:port/database`).
+fn confirm(target: &Target, ask: Ask, given: Option<&str>, what: &str) -> Result<()> {
     let env = target.env();
+    let server = target.server();
     if let Some(name) = given {
-        if name != env {
+        if !name.eq_ignore_ascii_case(env) {
             bail!(
-                "--confirm {name} does not match the environment {env}; nothing was changed (pass --confirm {env} to {what} there)"
+                "--confirm {name} does not match the environment {env} ({server}); nothing was changed (pass --confirm {env} to {what} there)"
             );
         }
         return Ok(());
     }
-    if protection == Protection::Unprotected {
+    let Some(why) = why_confirm(target, ask) else {
         return Ok(());
-    }
-    let stdin = std::io::stdin();
-    let why = if target.protection() == Protection::Unprotected {
-        "this is destructive"
-    } else {
-        "it is protected"
     };
+    let stdin = std::io::stdin();
     if !stdin.is_terminal() || !std::io::stderr().is_terminal() {
         bail!(
-            "{env}: {why} and there is no terminal to confirm at; nothing was changed (pass --confirm {env} to {what} there)"
+            "{env}: {why} and there is no terminal to confirm at; nothing was changed on {server} (pass --confirm {env} to {what} there)"
         );
     }
-    eprint!("{env}: {why}; type the environment's name to {what}: ");
+    eprint!("{env}: {why}; type the environment's name to {what} on {server}: ");
     let mut line = String::new();
     stdin
         .lock()
         .read_line(&mut line)
         .context("reading the confirmation")?;
-    if line.trim() != env {
-        bail!("the confirmation did not match {env}; nothing was changed");
+    if !line.trim().eq_ignore_ascii_case(env) {
+        bail!("the confirmation did not match {env}; nothing was changed on {server}");
     }
     Ok(())
 }
@@ -175,4 +189,74 @@ fn spinner(message: impl Into<std::borrow::Cow<'static, str>>) -> indicatif::Pro
     let bar = indicatif::ProgressBar::new_spinner().with_message(message);
     bar.enable_steady_tick(std::time::Duration::from_millis(100));
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(env: &str, vars: &[(&str, &str)], plover_toml: Option<&str>) -> Target {
+        let project = Project::parse("/w", None, plover_toml).unwrap();
+        project
+            .target(env, &Vars::from_pairs(vars.iter().copied()))
+            .unwrap()
+    }
+
+    #[test]
+    fn only_the_local_cluster_is_destroyed_without_asking() {
+        let url = [
+            ("DATABASE_URL", "postgres://u@db.example.com/x"),
+            ("STAGING_DATABASE_URL", "postgres://u@db.example.com/x"),
+            ("PROD_DATABASE_URL", "postgres://u@db.example.com/x"),
+        ];
+        let cluster = target("local", &[], None);
+        assert_eq!(why_confirm(&cluster, Ask::Destructive), None);
+        assert_eq!(why_confirm(&cluster, Ask::WhenProtected), None);
+        // `local` from DATABASE_URL may point anywhere.
+        let local = target("local", &url, None);
+        assert!(why_confirm(&local, Ask::Destructive).is_some_and(|w| w.contains("DATABASE_URL")));
+        assert_eq!(why_confirm(&local, Ask::WhenProtected), None);
+        let staging = target("staging", &url, None);
+        assert_eq!(
+            why_confirm(&staging, Ask::Destructive),
+            Some("this is destructive")
+        );
+        assert_eq!(why_confirm(&staging, Ask::WhenProtected), None);
+        for env in ["prod", "PROD", "Prod"] {
+            let prod = target(env, &url, None);
+            assert_eq!(
+                why_confirm(&prod, Ask::WhenProtected),
+                Some("it is protected")
+            );
+            assert_eq!(
+                why_confirm(&prod, Ask::Destructive),
+                Some("it is protected")
+            );
+        }
+        // A local cluster marked protected asks too.
+        let guarded = target(
+            "local",
+            &[],
+            Some("[environments.local]\nprotected = true\n"),
+        );
+        assert_eq!(
+            why_confirm(&guarded, Ask::Destructive),
+            Some("it is protected")
+        );
+    }
+
+    #[test]
+    fn confirm_names_the_server_and_takes_any_case() {
+        let vars = [(
+            "PROD_DATABASE_URL",
+            "postgres://u:s3cr3t@db.example.com:6543/x",
+        )];
+        let prod = target("prod", &vars, None);
+        confirm(&prod, Ask::WhenProtected, Some("PROD"), "push").unwrap();
+        let e = confirm(&prod, Ask::WhenProtected, Some("staging"), "push")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("(db.example.com:6543/x)"), "{e}");
+        assert!(!e.contains("s3cr3t"), "{e}");
+    }
 }

@@ -1,6 +1,8 @@
 //! pg_dump and pg_dumpall for a target: a local binary whose major version is at
-//! least the server's, else the matching Docker image. The password goes through
-//! PGPASSWORD, never argv.
+//! least the server's, else the matching Docker image. The connection goes through
+//! libpq's environment variables ([`ConnInfo::libpq_env`]: PGHOST, PGPORT, PGUSER,
+//! PGPASSWORD, ...), never argv, so `ps` shows no password; what they write is created
+//! readable by its owner only (0600): dumps hold the app's rows.
 //!
 //! Which dumper runs is decided by [`choose`], a pure function; this module only
 //! finds the candidates (a local binary's version, whether a Docker engine answers)
@@ -11,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
+use plover::conninfo::{ConnInfo, LIBPQ_ENV_VARS};
 use plover::project::Target;
 use plover::redact::redact;
 
@@ -169,8 +172,9 @@ impl Tools {
     }
 
     /// Runs pg_dump with `args` against the target's database, writing its stdout
-    /// to `out` (parent directories created). The password goes through PGPASSWORD
-    /// only (stripped from the URL, never in argv); errors are redacted.
+    /// to `out` (parent directories created; the file is 0600). The connection goes
+    /// through libpq's environment ([`ConnInfo::libpq_env`]), never argv; errors are
+    /// redacted.
     pub fn pg_dump(&self, target: &Target, args: &[String], out: &Path) -> Result<()> {
         self.run("pg_dump", target, args, out)
     }
@@ -200,44 +204,46 @@ impl Tools {
     }
 
     fn run(&self, program: &str, target: &Target, args: &[String], out: &Path) -> Result<()> {
-        let (url, password) = split_password(target.url());
+        let conn = target.conninfo();
+        let env = conn.libpq_env();
         if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
+        let file = create_private(out)?;
         let mut cmd = match &self.dumper {
             Dumper::Local { dir, .. } => Command::new(dir.join(program)),
             Dumper::Docker { image } => {
                 let mut cmd = Command::new("docker");
                 cmd.args(["run", "--rm", "--network", "host"]);
-                if password.is_some() {
+                for (name, _) in &env {
                     // The value comes from docker's own environment, never argv.
-                    cmd.args(["-e", "PGPASSWORD"]);
+                    cmd.args(["-e", name]);
                 }
                 cmd.arg(image).arg(program);
                 cmd
             }
         };
-        cmd.args(args)
-            .arg("--dbname")
-            .arg(&url)
-            .env_remove("PGPASSWORD")
-            .stdin(Stdio::null())
-            .stdout(file)
-            .stderr(Stdio::piped());
-        if let Some(password) = &password {
-            cmd.env("PGPASSWORD", password);
+        for name in LIBPQ_ENV_VARS {
+            cmd.env_remove(name);
         }
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        cmd.args(args);
+        // pg_dumpall reads no PGDATABASE: name the database it connects to (as a
+        // connection string of one key, so no name is read as one).
+        if program == "pg_dumpall"
+            && let Some(db) = conn.config().get_dbname()
+        {
+            let quoted = db.replace('\\', "\\\\").replace('\'', "\\'");
+            cmd.arg(format!("--database=dbname='{quoted}'"));
+        }
+        cmd.stdin(Stdio::null()).stdout(file).stderr(Stdio::piped());
         let shown = format!("{program} ({})", self.describe());
         let done = cmd
             .output()
             .with_context(|| format!("starting {shown}"))
             .and_then(|output| {
-                let stderr = hide(
-                    &String::from_utf8_lossy(&output.stderr),
-                    password.as_deref(),
-                );
+                let stderr = hide(&String::from_utf8_lossy(&output.stderr), conn);
                 if output.status.success() {
                     // Warnings (e.g. circular foreign keys in a data dump) still matter.
                     if !stderr.trim().is_empty() {
@@ -258,6 +264,43 @@ impl Tools {
         }
         done
     }
+}
+
+/// Creates (or truncates) `path` readable and writable by its owner only: a dump
+/// holds the app's rows. An existing file is narrowed to 0600 too.
+pub fn create_private(path: &Path) -> Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("making {} private (0600)", path.display()))?;
+    }
+    Ok(file)
+}
+
+/// Writes `bytes` to `path` through [`create_private`].
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut file = create_private(path)?;
+    file.write_all(bytes)
+        .and_then(|()| file.flush())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// A schema name as a pg_dump pattern that matches only itself: double-quoted, so
+/// `*`, `?`, `.` and spaces are literal and case is kept.
+pub fn pattern_quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// The local pg_dump: PLOVER_PG_BIN when it holds one (an explicit choice is the
@@ -305,118 +348,12 @@ fn parse_version(text: &str) -> Option<(String, u32)> {
     Some((token.to_owned(), digits.parse().ok()?))
 }
 
-/// The connection string without its password, and the password (percent-decoded).
-/// Handles `postgres://user:pw@host/db`, `?password=pw` and `key=value` strings.
-fn split_password(conn: &str) -> (String, Option<String>) {
-    if let Some(scheme_end) = conn.find("://") {
-        let (scheme, rest) = conn.split_at(scheme_end + 3);
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(authority_end);
-        let mut password = None;
-        let mut out = scheme.to_owned();
-        match authority.rfind('@') {
-            Some(at) => {
-                let userinfo = &authority[..at];
-                match userinfo.split_once(':') {
-                    Some((user, pw)) => {
-                        password = Some(percent_decode(pw));
-                        out.push_str(user);
-                    }
-                    None => out.push_str(userinfo),
-                }
-                out.push_str(&authority[at..]);
-            }
-            None => out.push_str(authority),
-        }
-        match tail.split_once('?') {
-            Some((path, query)) => {
-                out.push_str(path);
-                let kept: Vec<&str> = query
-                    .split('&')
-                    .filter(|p| match p.split_once('=') {
-                        Some((k, v)) if k.eq_ignore_ascii_case("password") => {
-                            password = Some(percent_decode(v));
-                            false
-                        }
-                        _ => true,
-                    })
-                    .collect();
-                if !kept.is_empty() {
-                    out.push('?');
-                    out.push_str(&kept.join("&"));
-                }
-            }
-            None => out.push_str(tail),
-        }
-        return (out, password);
-    }
-    // key=value: drop `password=...` (possibly quoted).
-    let mut password = None;
-    let mut kept = Vec::new();
-    let mut rest = conn.trim();
-    while !rest.is_empty() {
-        let Some(eq) = rest.find('=') else {
-            kept.push(rest.to_owned());
-            break;
-        };
-        let key = rest[..eq].trim();
-        let after = rest[eq + 1..].trim_start();
-        let (value, raw_len) = if let Some(quoted) = after.strip_prefix('\'') {
-            let mut value = String::new();
-            let mut chars = quoted.char_indices();
-            let mut end = quoted.len();
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '\\' => {
-                        if let Some((_, n)) = chars.next() {
-                            value.push(n);
-                        }
-                    }
-                    '\'' => {
-                        end = i + 1;
-                        break;
-                    }
-                    c => value.push(c),
-                }
-            }
-            (value, 1 + end)
-        } else {
-            let end = after.find(char::is_whitespace).unwrap_or(after.len());
-            (after[..end].to_owned(), end)
-        };
-        let raw = &after[..raw_len.min(after.len())];
-        if key.eq_ignore_ascii_case("password") {
-            password = Some(value);
-        } else {
-            kept.push(format!("{key}={raw}"));
-        }
-        rest = after[raw_len.min(after.len())..].trim_start();
-    }
-    (kept.join(" "), password)
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A tool's message with connection strings redacted and the password hidden.
-fn hide(text: &str, password: Option<&str>) -> String {
+/// A tool's message with connection strings redacted and `conn`'s password hidden.
+fn hide(text: &str, conn: &ConnInfo) -> String {
+    let password = conn
+        .config()
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
     let mut out: String = text
         .split_inclusive(char::is_whitespace)
         .map(|word| {
@@ -429,7 +366,7 @@ fn hide(text: &str, password: Option<&str>) -> String {
         })
         .collect();
     if let Some(pw) = password.filter(|p| !p.is_empty()) {
-        out = out.replace(pw, "****");
+        out = out.replace(&pw, "****");
     }
     out
 }
@@ -518,63 +455,18 @@ mod tests {
     }
 
     #[test]
-    fn passwords_leave_the_connection_string() {
-        let check = |conn: &str, url: &str, pw: Option<&str>| {
-            assert_eq!(
-                split_password(conn),
-                (url.to_owned(), pw.map(str::to_owned)),
-                "{conn}"
-            );
-        };
-        check(
-            "postgres://app:s3cret@db:5432/x",
-            "postgres://app@db:5432/x",
-            Some("s3cret"),
-        );
-        check(
-            "postgresql://app:p%40ss%3Aw@db/x?sslmode=disable",
-            "postgresql://app@db/x?sslmode=disable",
-            Some("p@ss:w"),
-        );
-        check(
-            "postgres://app@db/x?password=pw&sslmode=require",
-            "postgres://app@db/x?sslmode=require",
-            Some("pw"),
-        );
-        check("postgres://db/x", "postgres://db/x", None);
-        check(
-            "host=db password='a b\\'c' user=app",
-            "host=db user=app",
-            Some("a b'c"),
-        );
-        check("host=db user=app", "host=db user=app", None);
+    fn patterns_match_only_the_name() {
+        assert_eq!(pattern_quote("public"), "\"public\"");
+        assert_eq!(pattern_quote("a\"b*"), "\"a\"\"b*\"");
+        assert_eq!(pattern_quote("My Schema"), "\"My Schema\"");
     }
 
     #[test]
     fn messages_hide_secrets() {
+        let conn = ConnInfo::parse("postgres://u:p%20w@h/db").unwrap();
         assert_eq!(
-            hide(
-                "pg_dump: error: postgres://u:pw@h/db failed: pw\n",
-                Some("pw")
-            ),
-            "pg_dump: error: postgres://u:****@h/db failed: ****\n"
+            hide("pg_dump: error: postgres://u:x@h/db failed: p w\n", &conn),
+            "pg_dump: error: postgres://u:****@h:5432/db failed: ****\n"
         );
-    }
-}
-
-/// A schema name as a pg_dump pattern that matches only itself: double-quoted, so
-/// `*`, `?` and `.` are literal and case is kept.
-pub fn pattern_quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-#[cfg(test)]
-mod pattern_tests {
-    use super::pattern_quote;
-
-    #[test]
-    fn patterns_match_only_the_name() {
-        assert_eq!(pattern_quote("public"), "\"public\"");
-        assert_eq!(pattern_quote("a\"b*"), "\"a\"\"b*\"");
     }
 }

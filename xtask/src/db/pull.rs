@@ -20,8 +20,8 @@ use plover::project::{
 use plover::testing::{apply_supabase_shim, quote_ident};
 
 use super::new::newest_version;
-use super::pgtools::{Scratch, Tools};
-use super::{Ctx, confirm, connect};
+use super::pgtools::{Scratch, Tools, pattern_quote};
+use super::{Ask, Ctx, confirm, connect};
 use crate::flags::DbPull;
 
 impl DbPull {
@@ -112,11 +112,15 @@ impl DbPull {
     }
 }
 
-/// pg_dump's arguments for both sides: the app's schemas, without owners (the
-/// migrations decide who owns what), with grants.
+/// pg_dump's arguments for both sides: the app's schemas (quoted: each matches only
+/// itself), without owners (the migrations decide who owns what), with grants.
 fn pull_args(schemas: &[String]) -> Vec<String> {
     let mut args = vec!["--schema-only".to_owned(), "--no-owner".to_owned()];
-    args.extend(schemas.iter().map(|s| format!("--schema={s}")));
+    args.extend(
+        schemas
+            .iter()
+            .map(|s| format!("--schema={}", pattern_quote(s))),
+    );
     args
 }
 
@@ -144,7 +148,12 @@ async fn record_applied(ctx: &Ctx, target: &Target, version: i64) -> Result<()> 
             "{env} is protected and there is no terminal to confirm at; the migration is written but not recorded (record it with `cargo xtask db repair --status applied {version} --env {env} --confirm {env}`)"
         );
     }
-    confirm(target, None, &format!("record {version} as applied"))?;
+    confirm(
+        target,
+        Ask::WhenProtected,
+        None,
+        &format!("record {version} as applied"),
+    )?;
     let migrator = ctx.migrator()?;
     let mut client = connect(target).await?;
     migrator

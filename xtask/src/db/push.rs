@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use plover::{Event, Missing, OutOfOrder};
 
-use super::{Ctx, confirm, connect};
+use super::{Ask, Ctx, confirm, connect};
 use crate::flags::DbPush;
 
 impl DbPush {
@@ -41,7 +41,12 @@ impl DbPush {
         if pending.is_empty() {
             println!("up to date: nothing to push");
             if self.include_seed && !self.dry_run {
-                confirm(&target, self.confirm.as_deref(), "load the seed files")?;
+                confirm(
+                    &target,
+                    Ask::WhenProtected,
+                    self.confirm.as_deref(),
+                    "load the seed files",
+                )?;
                 super::seed::load(&ctx.project, &client).await?;
             }
             return Ok(ExitCode::SUCCESS);
@@ -64,6 +69,7 @@ impl DbPush {
         }
         confirm(
             &target,
+            Ask::WhenProtected,
             self.confirm.as_deref(),
             &format!(
                 "apply {} migration(s){}",

@@ -1,12 +1,12 @@
 //! `cargo xtask db repair`: record versions as applied or reverted through
-//! `Migrator::repair`, after the protected-environment confirmation.
+//! `Migrator::repair`, after a confirmation on every target but the local cluster.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use plover::Repair;
 
-use super::{Ctx, confirm, connect};
+use super::{Ask, Ctx, confirm, connect};
 use crate::flags::{DbRepair, RepairStatus};
 
 impl DbRepair {
@@ -21,6 +21,7 @@ impl DbRepair {
         };
         confirm(
             &target,
+            Ask::Destructive,
             self.confirm.as_deref(),
             &format!("mark {} version(s) {word}", self.versions.len()),
         )?;

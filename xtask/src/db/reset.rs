@@ -4,17 +4,16 @@
 //! `--include-seed`. The planning and the output of the plan are shared with
 //! `db restore`.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
-use plover::project::{LOCAL, Protection, Target, is_managed_schema};
+use plover::project::{Target, is_managed_schema};
 use plover::reset::{AppObjects, ResetPlan};
 
-use super::pgtools::{Scratch, Tools};
-use super::{Ctx, confirm_when, connect};
+use super::pgtools::{Scratch, Tools, pattern_quote, write_private};
+use super::{Ask, Ctx, confirm, connect};
 use crate::flags::DbReset;
 
 impl DbReset {
@@ -29,9 +28,9 @@ impl DbReset {
         let plan = plan(ctx, &mut client, &schemas, &self.also_drop).await?;
         show(&plan, "drop");
 
-        confirm_when(
+        confirm(
             &target,
-            destructive(&target),
+            Ask::Destructive,
             self.confirm.as_deref(),
             &format!(
                 "drop these {} object(s) of app {} and re-apply its migrations",
@@ -86,15 +85,6 @@ impl DbReset {
             t0.elapsed().as_secs_f64()
         );
         Ok(ExitCode::SUCCESS)
-    }
-}
-
-/// Reset and restore ask on every target but the plover-managed local cluster.
-pub(super) fn destructive(target: &Target) -> Protection {
-    if target.env() == LOCAL && target.protection() == Protection::Unprotected {
-        target.protection()
-    } else {
-        Protection::Protected
     }
 }
 
@@ -195,7 +185,7 @@ async fn backup(
     }
     let mut args: Vec<String> = schemas
         .iter()
-        .map(|s| format!("--schema={}", super::pgtools::pattern_quote(s)))
+        .map(|s| format!("--schema={}", pattern_quote(s)))
         .collect();
     args.extend(
         [
@@ -241,23 +231,9 @@ async fn backup(
         text.push_str("\n-- plover: the app's history\n");
         text.push_str(&history);
     }
-    write_private(&path, &text)?;
-    Ok(path)
-}
-
-/// Writes `text` to a new file only its owner can read (it holds the app's rows).
-fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating the backup {}", path.display()))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing the backup {}", path.display()))
+    write_private(&path, text.as_bytes())?;
+    Ok(path)
 }

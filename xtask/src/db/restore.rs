@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use super::reset::{destructive, plan, show};
-use super::{Ctx, confirm_when, connect};
+use super::reset::{plan, show};
+use super::{Ask, Ctx, confirm, connect};
 use crate::flags::DbRestore;
 
 impl DbRestore {
@@ -23,9 +23,9 @@ impl DbRestore {
         let mut client = connect(&target).await?;
         let plan = plan(ctx, &mut client, &schemas, &self.also_drop).await?;
         show(&plan, "drop before loading the backup");
-        confirm_when(
+        confirm(
             &target,
-            destructive(&target),
+            Ask::Destructive,
             self.confirm.as_deref(),
             &format!(
                 "replace app {}'s objects and history with the backup",
