@@ -441,6 +441,10 @@ pub struct DbPush {
     /// environment's name.
     #[arg(long, value_name = "NAME")]
     pub confirm: Option<String>,
+    /// How long to wait for the migration lock while another run (or session)
+    /// holds it; the wait names the holder. 0 gives up at once.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub lock_wait: u64,
 }
 
 #[derive(Debug, Args)]
