@@ -334,7 +334,7 @@ async fn reset_local_recreates_a_dropped_postgres_database() -> Result<()> {
 }
 
 #[tokio::test]
-async fn reset_local_heals_an_unfinished_initdb_and_a_stale_pid_file() -> Result<()> {
+async fn reset_local_heals_an_unfinished_initdb() -> Result<()> {
     let w = workdir_as_caller_or_nobody()?;
     let stopper = Stopper(&w);
     let data = w.path().join("supabase/.temp/plover-db/data");
@@ -353,8 +353,43 @@ async fn reset_local_heals_an_unfinished_initdb_and_a_stale_pid_file() -> Result
     );
     assert_reset(&w).await?;
 
+    // An initdb stopped after PG_VERSION: kept, moved aside, never deleted.
+    w.db(&["stop"])?.expect(0)?;
+    let conf = data.join("postgresql.conf");
+    let text = std::fs::read_to_string(&conf)?;
+    let cut = text
+        .find("# plover: a local development database")
+        .context("no plover settings in postgresql.conf")?;
+    std::fs::write(&conf, &text[..cut])?;
+    let run = w.db(&["reset-local", "--native"])?.expect(0)?;
+    assert!(run.stderr.contains("its initdb did not finish"), "{run}");
+    let aside: Vec<_> = std::fs::read_dir(w.path().join("supabase/.temp/plover-db"))?
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("data.unfinished-")
+        })
+        .collect();
+    ensure!(aside.len() == 1, "no data.unfinished-* directory kept");
+    ensure!(
+        aside[0].path().join("PG_VERSION").is_file(),
+        "the kept directory lost its data"
+    );
+    assert_reset(&w).await?;
+    drop(stopper);
+    Ok(())
+}
+
+#[tokio::test]
+async fn reset_local_removes_a_stale_pid_file() -> Result<()> {
+    let w = workdir_as_caller_or_nobody()?;
+    let stopper = Stopper(&w);
+    let data = w.path().join("supabase/.temp/plover-db/data");
+    w.db(&["reset-local", "--native", "--no-seed"])?.expect(0)?;
     // A postmaster.pid naming a live process that is not the server (a pid taken by
-    // another program after a crash): the server refuses to start over it.
+    // another program of the same user after a crash): the server refuses to start
+    // over it.
     let pid_file = std::fs::read_to_string(data.join("postmaster.pid"))?;
     w.db(&["stop"])?.expect(0)?;
     let mut other = Command::new("cat");

@@ -363,42 +363,62 @@ impl ClusterLock {
     }
 
     fn take_in(dir: &Path, command: &str) -> Result<ClusterLock> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join("lock");
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                // Empty when the holder has not written itself yet.
-                let _ = file.read_to_string(&mut holder);
-                let holder = match holder.trim().split_once(' ') {
-                    Some((pid, cmd)) => format!("`cargo xtask db {cmd}` (pid {pid})"),
-                    None => "another `cargo xtask db` command".to_owned(),
-                };
-                eprintln!(
-                    "waiting for {holder} to finish with the local database (it holds {})",
-                    path.display()
-                );
-                file.lock()
-                    .with_context(|| format!("waiting for the lock on {}", path.display()))?;
+        let mut said = false;
+        let mut file = loop {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if !said {
+                        let mut holder = String::new();
+                        // Empty when the holder has not written itself yet.
+                        let _ = file.read_to_string(&mut holder);
+                        let holder = match holder.trim().split_once(' ') {
+                            Some((pid, cmd)) => format!("`cargo xtask db {cmd}` (pid {pid})"),
+                            None => "another `cargo xtask db` command".to_owned(),
+                        };
+                        eprintln!(
+                            "waiting for {holder} to finish with the local database (it holds {})",
+                            path.display()
+                        );
+                        said = true;
+                    }
+                    file.lock()
+                        .with_context(|| format!("waiting for the lock on {}", path.display()))?;
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("locking {}", path.display()));
+                }
             }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(e).with_context(|| format!("locking {}", path.display()));
+            // `stop --no-backup` deletes the directory, lock file included, while it
+            // holds the lock: a lock on a file no longer at `path` guards nothing.
+            if same_file(&file, &path) {
+                break file;
             }
-        }
+        };
         let me = format!("{} {command}\n", std::process::id());
         file.set_len(0)
             .and_then(|()| file.rewind())
             .and_then(|()| file.write_all(me.as_bytes()))
             .with_context(|| format!("writing {}", path.display()))?;
         Ok(ClusterLock { _file: file })
+    }
+}
+
+/// Whether `file` is the file at `path` now.
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 
