@@ -207,6 +207,221 @@ async fn reset_local_native_is_repeatable_and_stops() -> Result<()> {
 /// The account ordinary-user runs use: `nobody`.
 const NOBODY: u32 = 65534;
 
+fn is_root() -> Result<bool> {
+    Ok(std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)?)
+}
+
+/// A [`Workdir`] whose commands run as `nobody` when we are root (as ourselves
+/// otherwise), so that its native data lands in `supabase/.temp/plover-db/data`.
+fn workdir_as_caller_or_nobody() -> Result<Workdir> {
+    let mut w = Workdir::new()?;
+    if is_root()? {
+        chown_nobody(w.path())?;
+        w.user = Some(NOBODY);
+    }
+    Ok(w)
+}
+
+fn chown_nobody(path: &Path) -> Result<()> {
+    let status = Command::new("chown")
+        .args(["-R", &format!("{NOBODY}:{NOBODY}")])
+        .arg(path)
+        .status()?;
+    ensure!(status.success(), "chown -R {} failed", path.display());
+    Ok(())
+}
+
+/// The local cluster answers with everything `reset-local` gives: the migrations
+/// applied and the seed loaded.
+async fn assert_reset(w: &Workdir) -> Result<()> {
+    assert_eq!(count(&w.url(), "SELECT count(*) FROM auth.users").await?, 2);
+    let migrations = std::fs::read_dir(w.path().join("supabase/migrations"))?.count();
+    let run = w.db(&["status"])?.expect(0)?;
+    assert!(
+        run.stdout
+            .contains(&format!("{migrations} applied, 0 pending")),
+        "{run}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn concurrent_reset_locals_take_turns_and_leave_a_usable_cluster() -> Result<()> {
+    let w = workdir_as_caller_or_nobody()?;
+    let stopper = Stopper(&w);
+    // Both start at the same moment, on a project that has no cluster yet.
+    let start = std::sync::Barrier::new(2);
+    let runs: Vec<Result<Run>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    start.wait();
+                    w.db(&["reset-local", "--native"])
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| anyhow::anyhow!("a runner panicked"))?)
+            .collect()
+    });
+    let runs = runs.into_iter().collect::<Result<Vec<Run>>>()?;
+    for run in &runs {
+        ensure!(
+            run.code == Some(0),
+            "a concurrent reset-local failed: {run}"
+        );
+    }
+    // One of them took its turn after the other one (unless the first was done before
+    // the second started): then it said whom it waited for.
+    for run in &runs {
+        if let Some(line) = run.stderr.lines().find(|l| l.starts_with("waiting for ")) {
+            assert!(
+                line.contains("`cargo xtask db reset-local` (pid ")
+                    && line.contains("supabase/.temp/plover-db/lock"),
+                "{run}"
+            );
+        }
+    }
+    assert_reset(&w).await?;
+    drop(stopper);
+    Ok(())
+}
+
+#[tokio::test]
+async fn reset_local_recreates_a_dropped_postgres_database() -> Result<()> {
+    let w = workdir_as_caller_or_nobody()?;
+    let stopper = Stopper(&w);
+    w.db(&["reset-local", "--native"])?.expect(0)?;
+    // What an interrupted reset-local leaves: the server up, `postgres` dropped. It is
+    // dropped from a database of its own, so that no session of ours lingers in
+    // template1 (CREATE DATABASE copies it, and refuses while others are in it).
+    plover::connect(&w.url())
+        .await?
+        .batch_execute("CREATE DATABASE scratch")
+        .await?;
+    let scratch = format!("postgres://postgres:postgres@127.0.0.1:{}/scratch", w.port);
+    let drop_postgres = async || -> Result<()> {
+        plover::connect(&scratch)
+            .await?
+            .batch_execute("DROP DATABASE postgres WITH (FORCE)")
+            .await?;
+        Ok(())
+    };
+    drop_postgres().await?;
+    let run = w.db(&["reset-local", "--native"])?.expect(0)?;
+    assert!(
+        run.stderr
+            .contains("the local database has no `postgres` database"),
+        "{run}"
+    );
+    assert_reset(&w).await?;
+    // `start` heals it too.
+    drop_postgres().await?;
+    let run = w.db(&["start"])?.expect(0)?;
+    assert!(run.stderr.contains("creating it again"), "{run}");
+    let url = w.url();
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM pg_database WHERE datname = 'postgres'"
+        )
+        .await?,
+        1
+    );
+    drop(stopper);
+    Ok(())
+}
+
+#[tokio::test]
+async fn reset_local_heals_an_unfinished_initdb() -> Result<()> {
+    let w = workdir_as_caller_or_nobody()?;
+    let stopper = Stopper(&w);
+    let data = w.path().join("supabase/.temp/plover-db/data");
+
+    // An initdb killed early: files, no PG_VERSION.
+    std::fs::create_dir_all(data.join("global"))?;
+    std::fs::write(data.join("global/pg_control"), b"half")?;
+    if w.user.is_some() {
+        chown_nobody(&w.path().join("supabase/.temp"))?;
+    }
+    let run = w.db(&["reset-local", "--native"])?.expect(0)?;
+    assert!(
+        run.stderr
+            .contains("held files but no cluster (no PG_VERSION"),
+        "{run}"
+    );
+    assert_reset(&w).await?;
+
+    // An initdb stopped after PG_VERSION: kept, moved aside, never deleted.
+    w.db(&["stop"])?.expect(0)?;
+    let conf = data.join("postgresql.conf");
+    let text = std::fs::read_to_string(&conf)?;
+    let cut = text
+        .find("# plover: a local development database")
+        .context("no plover settings in postgresql.conf")?;
+    std::fs::write(&conf, &text[..cut])?;
+    let run = w.db(&["reset-local", "--native"])?.expect(0)?;
+    assert!(run.stderr.contains("its initdb did not finish"), "{run}");
+    let aside: Vec<_> = std::fs::read_dir(w.path().join("supabase/.temp/plover-db"))?
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("data.unfinished-")
+        })
+        .collect();
+    ensure!(aside.len() == 1, "no data.unfinished-* directory kept");
+    ensure!(
+        aside[0].path().join("PG_VERSION").is_file(),
+        "the kept directory lost its data"
+    );
+    assert_reset(&w).await?;
+    drop(stopper);
+    Ok(())
+}
+
+#[tokio::test]
+async fn reset_local_removes_a_stale_pid_file() -> Result<()> {
+    let w = workdir_as_caller_or_nobody()?;
+    let stopper = Stopper(&w);
+    let data = w.path().join("supabase/.temp/plover-db/data");
+    w.db(&["reset-local", "--native", "--no-seed"])?.expect(0)?;
+    // A postmaster.pid naming a live process that is not the server (a pid taken by
+    // another program of the same user after a crash): the server refuses to start
+    // over it.
+    let pid_file = std::fs::read_to_string(data.join("postmaster.pid"))?;
+    w.db(&["stop"])?.expect(0)?;
+    let mut other = Command::new("cat");
+    other
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    if let Some(uid) = w.user {
+        std::os::unix::process::CommandExt::uid(&mut other, uid);
+    }
+    let mut other = other.spawn()?;
+    let rest = pid_file.split_once('\n').map_or("", |(_, rest)| rest);
+    std::fs::write(
+        data.join("postmaster.pid"),
+        format!("{}\n{rest}", other.id()),
+    )?;
+    let run = w.db(&["reset-local", "--native"]);
+    other.kill()?;
+    other.wait()?;
+    let run = run?.expect(0)?;
+    assert!(
+        run.stderr.contains("removed a stale ")
+            && run.stderr.contains(&format!(
+                "process {} is not this cluster's server",
+                other.id()
+            )),
+        "{run}"
+    );
+    assert_reset(&w).await?;
+    drop(stopper);
+    Ok(())
+}
+
 #[tokio::test]
 async fn reset_local_native_works_for_an_ordinary_user() -> Result<()> {
     let root =

@@ -273,6 +273,11 @@ pub enum DbCommand {
     /// networking with PLOVER_DOCKER_NETWORK=host. --bare (or PLOVER_DOCKER_BARE=1) for
     /// an image without an entrypoint, such as one imported from a Debian root
     /// filesystem.
+    ///
+    /// `start`, `stop` and `reset-local` take turns on supabase/.temp/plover-db/lock:
+    /// a second one says whom it waits for. What an interrupted run left (a data
+    /// directory without a finished initdb, a stale postmaster.pid, a missing
+    /// `postgres` database) is repaired on start, and each repair printed.
     Start(DbStart),
     /// Stop the local development database, whichever mode runs it.
     ///
@@ -286,6 +291,7 @@ pub enum DbCommand {
     /// then the files of `[db.seed] sql_paths` in supabase/config.toml (relative to
     /// supabase/, `*` allowed in file names) unless --no-seed or `[db.seed] enabled =
     /// false`. Only ever touches the local database, never DATABASE_URL or --env.
+    /// Waits for another `start`, `stop` or `reset-local` of this project to finish.
     ResetLocal(DbResetLocal),
     /// Reset the app on a target: drop exactly what its migrations made, back up,
     /// re-apply every migration.
@@ -463,6 +469,10 @@ pub struct DbPush {
     /// environment's name.
     #[arg(long, value_name = "NAME")]
     pub confirm: Option<String>,
+    /// How long to wait for the migration lock while another run (or session)
+    /// holds it; the wait names the holder. 0 gives up at once.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub lock_wait: u64,
 }
 
 #[derive(Debug, Args)]

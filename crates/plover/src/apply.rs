@@ -66,6 +66,17 @@ pub enum Event {
         name: String,
         duration: Duration,
     },
+    /// Another session holds the migration lock: the run waits, at most `limit`.
+    /// Sent when the wait starts and after each attempt while it lasts.
+    LockWait {
+        app: String,
+        /// Who holds it, as last seen (`None` if it could not be seen).
+        holder: Option<crate::lock::Session>,
+        waited: Duration,
+        limit: Duration,
+    },
+    /// The migration lock was taken after a wait.
+    LockTaken { app: String, waited: Duration },
 }
 
 /// One migration applied by a run.
@@ -365,7 +376,7 @@ async fn in_transaction(
             // The connection may be gone; then the server has rolled back already.
             let _ = tx.rollback().await;
             applied.truncate(first);
-            Err(e)
+            Err(crate::lock::name_blockers(client, e).await)
         }
     }
 }
@@ -423,6 +434,7 @@ async fn without_transaction(
     for (i, st) in p.statements.iter().enumerate() {
         if let Err(e) = client.batch_execute(st.sql).await {
             let err = migration_error(p, Some(st), &e, &before, true);
+            let err = crate::lock::name_blockers(client, err).await;
             if let Error::Migration(f) = &err {
                 // Best effort: the session may be gone, and the row is dirty either way.
                 let _ = history::failed(&*client, app, m.version(), &f.message).await;
@@ -533,6 +545,7 @@ fn migration_error(
             .to_owned(),
         applied_before: applied_before.to_vec(),
         dirty,
+        blockers: None,
     }))
 }
 

@@ -132,11 +132,17 @@ pub enum Error {
     /// The migration lock was not granted in time.
     #[error(
         "timed out after {waited:?} waiting for the migration lock of app `{app}`{}; another migration is running, or a session holds the lock (see pg_stat_activity)",
-        holder.map(|p| format!(" held by backend pid {p}")).unwrap_or_default()
+        match (holder_session, holder) {
+            (Some(s), _) => format!(" held by {s}"),
+            (None, Some(p)) => format!(" held by backend pid {p}"),
+            (None, None) => String::new(),
+        }
     )]
     LockTimeout {
         app: String,
         holder: Option<i32>,
+        /// The holder's application_name, state and statement, when they were seen.
+        holder_session: Option<Box<crate::lock::Session>>,
         waited: Duration,
     },
 
@@ -294,6 +300,9 @@ pub struct MigrationFailed {
     pub applied_before: Vec<i64>,
     /// Whether a dirty history row was left (no-transaction files only).
     pub dirty: bool,
+    /// After a `lock_timeout` (SQLSTATE 55P03): the sessions holding relation locks
+    /// in open transactions then, oldest first (`lock::blockers`); `None` otherwise.
+    pub blockers: Option<Vec<crate::lock::Session>>,
 }
 
 impl fmt::Display for MigrationFailed {
@@ -309,6 +318,7 @@ impl fmt::Display for MigrationFailed {
             source_line,
             applied_before,
             dirty,
+            blockers,
             ..
         } = self;
         write!(f, "{file}:{line}:{column}: {message} (SQLSTATE {sqlstate})")?;
@@ -325,6 +335,22 @@ impl fmt::Display for MigrationFailed {
         }
         if let Some(h) = hint {
             write!(f, "\n  hint: {h}")?;
+        }
+        match blockers.as_deref() {
+            Some([]) => write!(
+                f,
+                "\n  waited for a lock; no other session holds relation locks in an open transaction now (the blocker has finished): run it again"
+            )?,
+            Some(sessions) => {
+                write!(
+                    f,
+                    "\n  waited for a lock; sessions holding relation locks in open transactions, oldest first (the server does not say which one blocked; end it, or wait for it, then run again):"
+                )?;
+                for s in sessions {
+                    write!(f, "\n    - {s}")?;
+                }
+            }
+            None => {}
         }
         if *dirty {
             write!(

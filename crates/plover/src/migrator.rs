@@ -184,6 +184,12 @@ impl Migrator {
         self.lock_timeout
     }
 
+    /// The progress callback, for other modules that take the lock
+    /// ([`lock::with_lock_watched`]).
+    pub(crate) fn on_event_setting(&self) -> &(dyn Fn(&Event) + Send + Sync) {
+        &*self.on_event
+    }
+
     pub(crate) fn applied_by_setting(&self) -> &str {
         &self.applied_by
     }
@@ -216,11 +222,14 @@ impl Migrator {
     /// [`Report::renamed`].
     pub async fn run(&self, client: &mut Client) -> Result<Report, Error> {
         let started = Instant::now();
-        let (mut report, lock_wait) =
-            lock::with_lock(client, &self.app, self.lock_wait, async |client| {
-                self.run_locked(client).await
-            })
-            .await?;
+        let (mut report, lock_wait) = lock::with_lock_watched(
+            client,
+            &self.app,
+            self.lock_wait,
+            self.on_event_setting(),
+            async |client| self.run_locked(client).await,
+        )
+        .await?;
         report.lock_wait = lock_wait;
         report.total = started.elapsed();
         Ok(report)
@@ -285,43 +294,52 @@ impl Migrator {
         repair: Repair,
     ) -> Result<(), Error> {
         let supabase = self.supabase();
-        lock::with_lock(client, &self.app, self.lock_wait, async |client| {
-            let (_, bootstrap) = history::inspect(&*client, &self.app, supabase).await?;
-            bootstrap.run_alone(client).await?;
-            let local = self.source.get(version);
-            match repair {
-                Repair::Applied => {
-                    let Some(m) = local else {
-                        return Err(Error::NothingToRepair {
-                            app: self.app.clone(),
-                            version,
-                        });
-                    };
-                    if !history::mark_applied(&*client, &self.app, version, m.checksum()).await? {
-                        history::insert_applied(&*client, &self.app, m, 0, &self.applied_by)
-                            .await?;
+        let on_event = self.on_event_setting();
+        lock::with_lock_watched(
+            client,
+            &self.app,
+            self.lock_wait,
+            on_event,
+            async |client| {
+                let (_, bootstrap) = history::inspect(&*client, &self.app, supabase).await?;
+                bootstrap.run_alone(client).await?;
+                let local = self.source.get(version);
+                match repair {
+                    Repair::Applied => {
+                        let Some(m) = local else {
+                            return Err(Error::NothingToRepair {
+                                app: self.app.clone(),
+                                version,
+                            });
+                        };
+                        if !history::mark_applied(&*client, &self.app, version, m.checksum())
+                            .await?
+                        {
+                            history::insert_applied(&*client, &self.app, m, 0, &self.applied_by)
+                                .await?;
+                        }
+                        if supabase {
+                            history::mirror(&*client, m, &apply::mirror_statements(m)).await?;
+                        }
                     }
-                    if supabase {
-                        history::mirror(&*client, m, &apply::mirror_statements(m)).await?;
+                    Repair::Reverted => {
+                        if !history::delete(&*client, &self.app, version).await? {
+                            return Err(Error::NothingToRepair {
+                                app: self.app.clone(),
+                                version,
+                            });
+                        }
+                        if supabase {
+                            let text = local
+                                .map(|m| m.version_text().to_owned())
+                                .unwrap_or_else(|| version.to_string());
+                            history::unmirror(&*client, &text).await?;
+                        }
                     }
                 }
-                Repair::Reverted => {
-                    if !history::delete(&*client, &self.app, version).await? {
-                        return Err(Error::NothingToRepair {
-                            app: self.app.clone(),
-                            version,
-                        });
-                    }
-                    if supabase {
-                        let text = local
-                            .map(|m| m.version_text().to_owned())
-                            .unwrap_or_else(|| version.to_string());
-                        history::unmirror(&*client, &text).await?;
-                    }
-                }
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
         .await
         .map(|_| ())
     }

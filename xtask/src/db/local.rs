@@ -3,7 +3,16 @@
 //! 127.0.0.1:<[db] port>. Which mode runs is recorded in `supabase/.temp/plover-db/mode`,
 //! so `stop` finds it. The password is the well-known local one (`postgres`), and it
 //! still never goes into argv.
+//!
+//! `start`, `stop` and `reset-local` hold the local database's lock
+//! (`supabase/.temp/plover-db/lock`, an flock) for their whole run, so two of them
+//! never initdb, start or reset at once: a second one says whom it waits for and
+//! goes on after it. What an interrupted run leaves is healed on the next start: an
+//! unfinished data directory or a stale `postmaster.pid` (`NativeServer::
+//! start_persistent`), a cluster without its `postgres` database (created again).
 
+use std::fs::File;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -16,10 +25,14 @@ use plover::testing::{NativeServer, apply_supabase_shim, find_binaries, persiste
 use xshell::{Shell, cmd};
 
 use super::Ctx;
+use super::progress::Progress;
 use crate::flags::{DbResetLocal, DbStart, DbStop, LocalMode};
 
 /// The local database's password (as the Supabase CLI's local stack has it).
 const PASSWORD: &str = "postgres";
+
+/// SQLSTATE invalid_catalog_name: the database asked for does not exist.
+const INVALID_CATALOG_NAME: &str = "3D000";
 
 /// How long a starting server gets to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
@@ -33,6 +46,7 @@ enum Running {
 
 impl DbStart {
     pub async fn run(self, ctx: &Ctx) -> Result<ExitCode> {
+        let _lock = ClusterLock::take(&ctx.project, "start").await?;
         let started = start(&ctx.project, &self.mode).await?;
         println!("{}", redact(&ctx.project.local_url("postgres")));
         eprintln!("{started}");
@@ -43,6 +57,7 @@ impl DbStart {
 impl DbStop {
     pub fn run(self, ctx: &Ctx) -> Result<ExitCode> {
         let project = &ctx.project;
+        let _lock = ClusterLock::take_blocking(project, "stop")?;
         let state = state_dir(project);
         let Some(running) = read_mode(project)? else {
             println!("no local database was started here");
@@ -99,6 +114,7 @@ impl DbResetLocal {
             );
         }
         let t0 = Instant::now();
+        let _lock = ClusterLock::take(project, "reset-local").await?;
         let started = start(project, &self.mode).await?;
         eprintln!("{started}");
 
@@ -123,10 +139,11 @@ impl DbResetLocal {
             .await
             .context("applying the Supabase shim")?;
         let migrator = ctx.migrator()?;
-        let report = migrator
-            .run(&mut client)
-            .await
-            .context("applying the migrations to the local database")?;
+        let progress = Progress::new(migrator.source().migrations().len());
+        let migrator = progress.watch(migrator);
+        let report = migrator.run(&mut client).await;
+        progress.finish();
+        let report = report.context("applying the migrations to the local database")?;
         println!(
             "applied {} migration(s) (app {}) in {} ms",
             report.applied.len(),
@@ -153,6 +170,7 @@ impl DbResetLocal {
 pub async fn started(workdir: &Path) -> Result<String> {
     let project = Project::load(workdir)
         .with_context(|| format!("reading the project in {}", workdir.display()))?;
+    let _lock = ClusterLock::take(&project, "dev").await?;
     let started = start(&project, &LocalMode::default()).await?;
     eprintln!("{started}");
     Ok(project.local_url("postgres"))
@@ -210,12 +228,15 @@ async fn start(project: &Project, mode: &LocalMode) -> Result<Started> {
     let message = match &running {
         Running::Native { data_dir } => {
             let data_dir = data_dir.clone();
-            tokio::task::spawn_blocking(move || {
+            let (_, repairs) = tokio::task::spawn_blocking(move || {
                 NativeServer::start_persistent(&data_dir, port, PASSWORD)
             })
             .await
             .context("starting the local database")?
             .context("starting the local database from the system's PostgreSQL binaries")?;
+            for repair in repairs {
+                eprintln!("healed the local database: {repair}");
+            }
             format!("local database: {}", describe(&running))
         }
         Running::Docker { container } => {
@@ -224,7 +245,9 @@ async fn start(project: &Project, mode: &LocalMode) -> Result<Started> {
         }
     };
     write_mode(project, &running)?;
-    wait_ready(&project.local_url("postgres")).await?;
+    if wait_ready(&project.local_url("postgres")).await? == Ready::NoDatabase {
+        create_postgres_database(project).await?;
+    }
     Ok(Started(message))
 }
 
@@ -296,6 +319,107 @@ fn remove_data(data_dir: &Path) -> Result<()> {
         println!("removed {}", target.display());
     }
     Ok(())
+}
+
+/// Creates the local cluster's `postgres` database again (an interrupted
+/// `reset-local` drops it), from template1.
+async fn create_postgres_database(project: &Project) -> Result<()> {
+    eprintln!(
+        "the local database has no `postgres` database (a reset-local was interrupted between dropping and creating it); creating it again"
+    );
+    let admin = plover::connect(&project.local_url("template1"))
+        .await
+        .context(
+            "connecting to the local database's template1 to create `postgres` again; if template1 is gone too, `cargo xtask db stop --no-backup` deletes the local data and the next start begins afresh",
+        )?;
+    admin
+        .batch_execute("CREATE DATABASE postgres")
+        .await
+        .context("creating the local `postgres` database again")?;
+    Ok(())
+}
+
+/// The local database's lock: an flock on `supabase/.temp/plover-db/lock`, held by
+/// `start`, `stop`, `reset-local` (and `dev`'s start) until they end; the system
+/// releases it when the process ends, however it ends. The holder writes its pid and
+/// command into the file, so a waiter can name it.
+struct ClusterLock {
+    _file: File,
+}
+
+impl ClusterLock {
+    /// [`ClusterLock::take_blocking`] off the async runtime.
+    async fn take(project: &Project, command: &'static str) -> Result<ClusterLock> {
+        let dir = state_dir(project);
+        tokio::task::spawn_blocking(move || ClusterLock::take_in(&dir, command))
+            .await
+            .context("waiting for the local database's lock")?
+    }
+
+    /// Takes the lock for `command`; when another command holds it, says so on
+    /// stderr and waits for it.
+    fn take_blocking(project: &Project, command: &str) -> Result<ClusterLock> {
+        ClusterLock::take_in(&state_dir(project), command)
+    }
+
+    fn take_in(dir: &Path, command: &str) -> Result<ClusterLock> {
+        let path = dir.join("lock");
+        let mut said = false;
+        let mut file = loop {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if !said {
+                        let mut holder = String::new();
+                        // Empty when the holder has not written itself yet.
+                        let _ = file.read_to_string(&mut holder);
+                        let holder = match holder.trim().split_once(' ') {
+                            Some((pid, cmd)) => format!("`cargo xtask db {cmd}` (pid {pid})"),
+                            None => "another `cargo xtask db` command".to_owned(),
+                        };
+                        eprintln!(
+                            "waiting for {holder} to finish with the local database (it holds {})",
+                            path.display()
+                        );
+                        said = true;
+                    }
+                    file.lock()
+                        .with_context(|| format!("waiting for the lock on {}", path.display()))?;
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(e).with_context(|| format!("locking {}", path.display()));
+                }
+            }
+            // `stop --no-backup` deletes the directory, lock file included, while it
+            // holds the lock: a lock on a file no longer at `path` guards nothing.
+            if same_file(&file, &path) {
+                break file;
+            }
+        };
+        let me = format!("{} {command}\n", std::process::id());
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(me.as_bytes()))
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(ClusterLock { _file: file })
+    }
+}
+
+/// Whether `file` is the file at `path` now.
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// `plover-db-<project_id>` (characters Docker refuses become `-`).
@@ -415,15 +539,26 @@ fn start_container(name: &str, port: u16, mode: &LocalMode) -> Result<()> {
     Ok(())
 }
 
-/// Waits until the local URL accepts a connection and answers.
-async fn wait_ready(url: &str) -> Result<()> {
+/// What [`wait_ready`] found.
+#[derive(Debug, PartialEq, Eq)]
+enum Ready {
+    /// The URL's database answers.
+    Yes,
+    /// The server answers, but the URL's database does not exist.
+    NoDatabase,
+}
+
+/// Waits until the local URL accepts a connection and answers, or the server says
+/// that its database does not exist.
+async fn wait_ready(url: &str) -> Result<Ready> {
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         let error = match plover::connect(url).await {
             Ok(client) => match client.simple_query("SELECT 1").await {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(Ready::Yes),
                 Err(e) => e.to_string(),
             },
+            Err(e) if e.sqlstate() == Some(INVALID_CATALOG_NAME) => return Ok(Ready::NoDatabase),
             Err(e) => e.to_string(),
         };
         if Instant::now() > deadline {

@@ -17,6 +17,7 @@ pub use local::started as local_database;
 mod dump;
 mod new;
 mod pgtools;
+mod progress;
 mod pull;
 mod push;
 mod repair;

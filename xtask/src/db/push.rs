@@ -1,12 +1,12 @@
 //! `cargo xtask db push`: the plan, a confirmation on protected targets, then
-//! `Migrator::run` with a progress bar. `--dry-run` prints the SQL and changes nothing.
+//! `Migrator::run` with a progress bar and the lock wait shown (`progress`).
+//! `--dry-run` prints the SQL and changes nothing.
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use plover::{Event, Missing, OutOfOrder};
+use plover::{Missing, OutOfOrder};
 
 use super::{Ask, Ctx, confirm, connect};
 use crate::flags::DbPush;
@@ -19,7 +19,10 @@ impl DbPush {
         } else {
             OutOfOrder::Refuse
         };
-        let migrator = ctx.migrator()?.out_of_order(out_of_order);
+        let migrator = ctx
+            .migrator()?
+            .out_of_order(out_of_order)
+            .lock_wait(Duration::from_secs(self.lock_wait));
         println!("target: {target}");
         println!("app: {}", migrator.app_name());
         let mut client = connect(&target).await?;
@@ -83,37 +86,9 @@ impl DbPush {
         )?;
         drop(plan);
 
-        let bar = if std::io::stderr().is_terminal() {
-            ProgressBar::new(pending.len() as u64)
-        } else {
-            ProgressBar::hidden()
-        };
-        bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed}]")
-                .context("the progress bar's template")?,
-        );
-        let events = bar.clone();
-        let report = migrator
-            .on_event(move |e| match e {
-                Event::Planned { total } => events.set_length(*total as u64),
-                Event::Applying { version, name, .. } => {
-                    events.set_message(format!("{version}_{name}"))
-                }
-                Event::Applied {
-                    version,
-                    name,
-                    duration,
-                } => {
-                    events.suspend(|| {
-                        println!("applied {version}  {name}  ({} ms)", duration.as_millis())
-                    });
-                    events.inc(1);
-                }
-                _ => {}
-            })
-            .run(&mut client)
-            .await;
-        bar.finish_and_clear();
+        let progress = super::progress::Progress::new(pending.len());
+        let report = progress.watch(migrator).run(&mut client).await;
+        progress.finish();
         let report = report.with_context(|| format!("pushing to {target}"))?;
         println!(
             "{} applied in {} ms (lock wait {} ms); version now {}",

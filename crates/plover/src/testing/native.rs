@@ -185,11 +185,20 @@ impl NativeServer {
     /// `initdb` when the directory holds no cluster yet: user `postgres` with
     /// `password` (handed over in a file, never argv), scram-sha-256 over TCP. Does
     /// nothing but return it when it already answers on that port.
+    ///
+    /// Heals what an interrupted run leaves, and returns one sentence per repair for
+    /// the user: a directory without `PG_VERSION` is removed (it holds no cluster); a
+    /// cluster whose `initdb` did not finish (no plover settings in its
+    /// `postgresql.conf`) is moved aside, never deleted; a `postmaster.pid` whose
+    /// process is not this cluster's server is removed.
+    ///
+    /// Callers serialise: two processes starting one data directory at once race in
+    /// `initdb` (the xtask holds a lock file around it).
     pub fn start_persistent(
         data_dir: &Path,
         port: u16,
         password: &str,
-    ) -> Result<NativeServer, TestingError> {
+    ) -> Result<(NativeServer, Vec<String>), TestingError> {
         let bin_dir = find_binaries()?;
         let user = RunAs::current();
         let server = NativeServer {
@@ -198,7 +207,7 @@ impl NativeServer {
             bin_dir: bin_dir.clone(),
         };
         if server.is_alive() {
-            return Ok(server);
+            return Ok((server, Vec::new()));
         }
         let root = data_dir.parent().ok_or_else(|| TestingError::Io {
             what: format!("{} has no parent directory", data_dir.display()),
@@ -207,6 +216,8 @@ impl NativeServer {
         fs::create_dir_all(root)
             .map_err(TestingError::io(format!("creating {}", root.display())))?;
         user.chown(root)?;
+        let mut repairs = Vec::new();
+        repairs.extend(clear_unfinished(data_dir)?);
         if !data_dir.join("PG_VERSION").is_file() {
             let pwfile = root.join("initdb.pw");
             let written = {
@@ -245,10 +256,14 @@ impl NativeServer {
                 .map_err(TestingError::io("opening postgresql.conf"))?;
             std::io::Write::write_all(
                 &mut conf,
-                b"\n# plover: a local development database\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n",
+                format!(
+                    "\n{PLOVER_SETTINGS}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n"
+                )
+                .as_bytes(),
             )
             .map_err(TestingError::io("writing postgresql.conf"))?;
         }
+        repairs.extend(clear_stale_pid(data_dir)?);
         let mut pg_ctl = Command::new(bin_dir.join("pg_ctl"));
         pg_ctl
             .arg("-D")
@@ -257,7 +272,7 @@ impl NativeServer {
             .arg(root.join("server.log"))
             .args(["-w", "-t", "60", "-o", &format!("-p {port}"), "start"]);
         run(user.apply(&mut pg_ctl), "pg_ctl start")?;
-        Ok(server)
+        Ok((server, repairs))
     }
 
     /// The cluster of `data_dir` as last started on `port`, without starting it.
@@ -292,6 +307,101 @@ impl NativeServer {
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+}
+
+/// The line plover appends to a persistent cluster's `postgresql.conf` once `initdb`
+/// has finished: a cluster without it was interrupted while being created.
+const PLOVER_SETTINGS: &str = "# plover: a local development database";
+
+/// Clears what an interrupted `initdb` left in `data_dir`: a directory without
+/// `PG_VERSION` holds no cluster and is removed; one with `PG_VERSION` but without
+/// [`PLOVER_SETTINGS`] is moved aside (it might hold something). Returns what it did.
+fn clear_unfinished(data_dir: &Path) -> Result<Option<String>, TestingError> {
+    let empty = match fs::read_dir(data_dir) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(TestingError::Io {
+                what: format!("reading {}", data_dir.display()),
+                source: e,
+            });
+        }
+    };
+    if empty {
+        return Ok(None);
+    }
+    if !data_dir.join("PG_VERSION").is_file() {
+        fs::remove_dir_all(data_dir)
+            .map_err(TestingError::io(format!("removing {}", data_dir.display())))?;
+        return Ok(Some(format!(
+            "removed {}: it held files but no cluster (no PG_VERSION; an initdb that did not finish), so it is initialised again",
+            data_dir.display()
+        )));
+    }
+    let conf = fs::read_to_string(data_dir.join("postgresql.conf")).unwrap_or_default();
+    if conf.contains(PLOVER_SETTINGS) {
+        return Ok(None);
+    }
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut aside = data_dir.as_os_str().to_owned();
+    aside.push(format!(".unfinished-{stamp}"));
+    let aside = PathBuf::from(aside);
+    fs::rename(data_dir, &aside).map_err(TestingError::io(format!(
+        "moving {} aside to {}",
+        data_dir.display(),
+        aside.display()
+    )))?;
+    Ok(Some(format!(
+        "moved {} aside to {}: its initdb did not finish (postgresql.conf lacks plover's settings), so a new cluster is initialised; delete the old one once you know it holds nothing you need",
+        data_dir.display(),
+        aside.display()
+    )))
+}
+
+/// Removes `data_dir/postmaster.pid` when its process is not this cluster's server
+/// (gone, or another program that got the pid after a crash or a reboot): the
+/// server refuses to start while the file names a live process. Returns what it did.
+fn clear_stale_pid(data_dir: &Path) -> Result<Option<String>, TestingError> {
+    let file = data_dir.join("postmaster.pid");
+    let Ok(text) = fs::read_to_string(&file) else {
+        return Ok(None);
+    };
+    let pid = text
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse::<u32>().ok());
+    if let Some(pid) = pid
+        && is_server_of(pid, data_dir)
+    {
+        return Ok(None);
+    }
+    fs::remove_file(&file).map_err(TestingError::io(format!("removing {}", file.display())))?;
+    Ok(Some(format!(
+        "removed a stale {}: {} is not this cluster's server (a crash or a reboot left the file)",
+        file.display(),
+        pid.map_or_else(
+            || "it names no process, so it".to_owned(),
+            |p| format!("process {p}")
+        )
+    )))
+}
+
+/// Whether process `pid` may be the server of `data_dir`: a `postgres` process whose
+/// working directory is `data_dir` (the server works there), or whose working
+/// directory we may not read (then it is left to the server to decide).
+fn is_server_of(pid: u32, data_dir: &Path) -> bool {
+    let Ok(comm) = fs::read_to_string(format!("/proc/{pid}/comm")) else {
+        return false;
+    };
+    if !matches!(comm.trim(), "postgres" | "postmaster") {
+        return false;
+    }
+    match fs::read_link(format!("/proc/{pid}/cwd")) {
+        Ok(cwd) => fs::canonicalize(data_dir).is_ok_and(|dir| dir == cwd),
+        Err(_) => true,
     }
 }
 
