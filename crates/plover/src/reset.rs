@@ -527,10 +527,11 @@ impl Migrator {
     /// them.
     pub async fn reset(&self, client: &mut Client, plan: &ResetPlan) -> Result<Reset, Error> {
         refuse_unless_clean(plan)?;
-        let (reset, _) = lock::with_lock(
+        let (reset, _) = lock::with_lock_watched(
             client,
             self.app_name(),
             self.lock_wait_setting(),
+            self.on_event_setting(),
             async |client| {
                 let tx = client
                     .transaction()
@@ -569,10 +570,11 @@ impl Migrator {
     ) -> Result<Restored, Error> {
         refuse_unless_clean(plan)?;
         let statements = backup_statements(script)?;
-        let (restored, _) = lock::with_lock(
+        let (restored, _) = lock::with_lock_watched(
             client,
             self.app_name(),
             self.lock_wait_setting(),
+            self.on_event_setting(),
             async |client| {
                 let tx = client
                     .transaction()
@@ -782,6 +784,7 @@ async fn drop_and_check(
 }
 
 /// One statement of a backup, with a foreign key to a table outside it marked.
+#[derive(Debug)]
 struct BackupStatement {
     sql: String,
     line: usize,

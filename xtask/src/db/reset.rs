@@ -49,9 +49,11 @@ impl DbReset {
             .unwrap_or(&backup);
         println!("backup: {}", shown.display());
 
-        let bar = super::spinner("dropping the app's objects and re-applying its migrations");
+        // Lock waits, then one line per migration applied again.
+        let progress = super::progress::Progress::new(migrator.source().migrations().len());
+        let migrator = progress.watch(migrator);
         let reset = migrator.reset(&mut client, &plan).await;
-        bar.finish_and_clear();
+        progress.finish();
         let reset = reset.with_context(|| {
             format!(
                 "resetting {target} (the backup is {}; put it back with `cargo xtask db restore {} --env {}`)",

@@ -32,7 +32,8 @@ impl DbRestore {
                 migrator.app_name()
             ),
         )?;
-        let bar = super::spinner("restoring the backup");
+        let progress = super::progress::Progress::new(0);
+        let migrator = progress.watch(migrator);
         let restored = migrator
             .restore(
                 &mut client,
@@ -41,7 +42,7 @@ impl DbRestore {
                 Some(plover::testing::SUPABASE_SHIM),
             )
             .await;
-        bar.finish_and_clear();
+        progress.finish();
         let restored =
             restored.with_context(|| format!("restoring {} into {target}", self.file.display()))?;
         println!(
