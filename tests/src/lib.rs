@@ -66,6 +66,32 @@ impl Dir {
     }
 }
 
+/// Runs `m` expecting an error; checks that the database did not change and that the
+/// lock was released (another session can take it at once).
+pub async fn refused(db: &TestDatabase, m: &plover::Migrator) -> Result<plover::Error> {
+    let mut client = db.client().await?;
+    let before = snapshot(&client).await?;
+    let err = match m.run(&mut client).await {
+        Ok(report) => bail!(
+            "the run must be refused, but it applied {:?}",
+            report.applied
+        ),
+        Err(e) => e,
+    };
+    anyhow::ensure!(
+        snapshot(&client).await? == before,
+        "the database changed: {err}"
+    );
+    let other = db.client().await?;
+    let key = plover::lock::key(db.name(), m.app_name());
+    let free: bool = other
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+        .await?
+        .get(0);
+    anyhow::ensure!(free, "the migration lock leaked");
+    Ok(err)
+}
+
 /// Everything a migration can change that a test looks at: relations, columns,
 /// indexes, functions, roles' grants on them, plover's and Supabase's history.
 /// Two equal snapshots mean the database is as it was.

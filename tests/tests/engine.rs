@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use plover::{Error, Missing, OutOfOrder, Repair, TransactionMode};
-use plover_tests::{Dir, TestDatabase, assert_supabase_history_agrees, snapshot, strings};
+use plover_tests::{Dir, TestDatabase, assert_supabase_history_agrees, refused, snapshot, strings};
 
 const A: &str = "create table a (id int primary key);\n";
 const B: &str = "create table b (id int primary key, a int references a);\n";
@@ -39,30 +39,6 @@ async fn applies_in_order_once_and_reports() -> Result<()> {
         ["1:a", "2:b", "3:c"]
     );
     Ok(())
-}
-
-/// Runs `m` expecting an error, and checks the database did not change.
-async fn refused(db: &TestDatabase, m: &plover::Migrator) -> Result<Error> {
-    let mut client = db.client().await?;
-    let before = snapshot(&client).await?;
-    let err = m
-        .run(&mut client)
-        .await
-        .expect_err("the run must be refused");
-    assert_eq!(
-        snapshot(&client).await?,
-        before,
-        "the database changed: {err}"
-    );
-    // The lock was released on the error path: another session can take it at once.
-    let other = db.client().await?;
-    let key = plover::lock::key(db.name(), m.app_name());
-    let free: bool = other
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
-        .await?
-        .get(0);
-    assert!(free, "the migration lock leaked");
-    Ok(err)
 }
 
 #[tokio::test]

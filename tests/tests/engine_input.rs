@@ -6,31 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use plover::{Error, TransactionMode};
-use plover_tests::{Dir, TestDatabase, Workdir, database, snapshot, strings};
-
-/// Runs `m` expecting an error; checks that the database did not change and that the
-/// lock was released.
-async fn refused(db: &TestDatabase, m: &plover::Migrator) -> Result<Error> {
-    let mut client = db.client().await?;
-    let before = snapshot(&client).await?;
-    let err = m
-        .run(&mut client)
-        .await
-        .expect_err("the run must be refused");
-    assert_eq!(
-        snapshot(&client).await?,
-        before,
-        "the database changed: {err}"
-    );
-    let other = db.client().await?;
-    let key = plover::lock::key(db.name(), m.app_name());
-    let free: bool = other
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
-        .await?
-        .get(0);
-    assert!(free, "the migration lock leaked");
-    Ok(err)
-}
+use plover_tests::{Dir, Workdir, database, refused, strings};
 
 #[tokio::test]
 async fn symlinks_to_files_are_migrations_and_a_dangling_one_is_named() -> Result<()> {

@@ -121,47 +121,53 @@ impl Migrator {
             from.key(),
             self.applied_by_setting()
         );
-        let (adopted, _) = lock::with_lock(client, app, self.lock_wait_setting(), async |client| {
-            let tx = client
-                .transaction()
-                .await
-                .map_err(Error::db("starting a transaction"))?;
-            let (rows, bootstrap) = history::inspect(&tx, app, mirror).await?;
-            let recorded = recorded(&tx, from).await?;
-            let sorted = sort(self.source(), &recorded.versions, &rows);
-            if sorted.adopt.is_empty()
-                && sorted.already.is_empty()
-                && (!sorted.unknown.is_empty() || !recorded.unreadable.is_empty())
-            {
-                return Err(Error::AdoptNoLocalFiles {
-                    from,
-                    versions: sorted
-                        .unknown
-                        .iter()
-                        .map(i64::to_string)
-                        .chain(recorded.unreadable.iter().map(|v| format!("{v:?}")))
-                        .collect(),
-                });
-            }
-            if !sorted.adopt.is_empty() {
-                bootstrap.run(&tx).await?;
-            }
-            for m in &sorted.adopt {
-                history::insert_applied(&tx, app, m, 0, &applied_by).await?;
-                if mirror {
-                    history::mirror(&tx, m, &apply::mirror_statements(m)).await?;
+        let (adopted, _) = lock::with_lock_watched(
+            client,
+            app,
+            self.lock_wait_setting(),
+            self.on_event_setting(),
+            async |client| {
+                let tx = client
+                    .transaction()
+                    .await
+                    .map_err(Error::db("starting a transaction"))?;
+                let (rows, bootstrap) = history::inspect(&tx, app, mirror).await?;
+                let recorded = recorded(&tx, from).await?;
+                let sorted = sort(self.source(), &recorded.versions, &rows);
+                if sorted.adopt.is_empty()
+                    && sorted.already.is_empty()
+                    && (!sorted.unknown.is_empty() || !recorded.unreadable.is_empty())
+                {
+                    return Err(Error::AdoptNoLocalFiles {
+                        from,
+                        versions: sorted
+                            .unknown
+                            .iter()
+                            .map(i64::to_string)
+                            .chain(recorded.unreadable.iter().map(|v| format!("{v:?}")))
+                            .collect(),
+                    });
                 }
-            }
-            tx.commit()
-                .await
-                .map_err(Error::db("committing the adopted history"))?;
-            Ok(Adopted {
-                adopted: sorted.adopt.iter().map(|m| m.version()).collect(),
-                already: sorted.already,
-                unknown: sorted.unknown,
-                unreadable: recorded.unreadable,
-            })
-        })
+                if !sorted.adopt.is_empty() {
+                    bootstrap.run(&tx).await?;
+                }
+                for m in &sorted.adopt {
+                    history::insert_applied(&tx, app, m, 0, &applied_by).await?;
+                    if mirror {
+                        history::mirror(&tx, m, &apply::mirror_statements(m)).await?;
+                    }
+                }
+                tx.commit()
+                    .await
+                    .map_err(Error::db("committing the adopted history"))?;
+                Ok(Adopted {
+                    adopted: sorted.adopt.iter().map(|m| m.version()).collect(),
+                    already: sorted.already,
+                    unknown: sorted.unknown,
+                    unreadable: recorded.unreadable,
+                })
+            },
+        )
         .await?;
         Ok(adopted)
     }

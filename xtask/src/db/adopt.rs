@@ -27,6 +27,9 @@ impl DbAdopt {
             self.confirm.as_deref(),
             &format!("record {from}'s applied versions in plover's history"),
         )?;
+        // Lock waits are shown, naming the holder.
+        let progress = super::progress::Progress::new(0);
+        let migrator = progress.watch(migrator);
         let mut client = connect(&target).await?;
         let adopted = migrator
             .adopt(&mut client, from)

@@ -25,6 +25,9 @@ impl DbRepair {
             self.confirm.as_deref(),
             &format!("mark {} version(s) {word}", self.versions.len()),
         )?;
+        // Lock waits are shown, naming the holder.
+        let progress = super::progress::Progress::new(0);
+        let migrator = progress.watch(migrator);
         let mut client = connect(&target).await?;
         for version in &self.versions {
             migrator
