@@ -127,8 +127,8 @@ fn adding_editing_and_removing_a_migration_rebuilds_the_embedding_crate() -> Res
     std::fs::remove_file(migrations.join("2_b.sql"))?;
 
     // A bad name added later fails loudly at load, naming the file.
-    std::fs::write(migrations.join("oops.sql"), "")?;
+    std::fs::write(migrations.join("3oops.sql"), "")?;
     let bad = cargo_run(dir, &target)?;
-    assert!(bad.contains("oops.sql: file name does not match"), "{bad}");
+    assert!(bad.contains("3oops.sql: file name does not match"), "{bad}");
     Ok(())
 }

@@ -93,9 +93,9 @@ async fn edited_deleted_and_out_of_order_files_are_refused() -> Result<()> {
 
 #[test]
 fn bad_names_and_duplicates_fail_before_any_connection() -> Result<()> {
-    let dir = Dir::with(&[("1_a.sql", A), ("add_b.sql", B)])?;
+    let dir = Dir::with(&[("1_a.sql", A), ("2-add_b.sql", B)])?;
     let e = dir.source().unwrap_err().to_string();
-    assert!(e.ends_with("add_b.sql: file name does not match <version>_<name>.sql (the Supabase CLI's rule, e.g. 20250101120000_add_budgets.sql); rename it"), "{e}");
+    assert!(e.ends_with("2-add_b.sql: file name does not match <version>_<name>.sql (the Supabase CLI's rule, e.g. 20250101120000_add_budgets.sql); rename it"), "{e}");
 
     let dir = Dir::with(&[("1_a.sql", A), ("01_b.sql", B)])?;
     let e = dir.source().unwrap_err().to_string();

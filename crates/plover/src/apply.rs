@@ -1,6 +1,12 @@
 //! Running migrations: statements, history rows and timeouts, one transaction per
 //! migration (or one for all), or statement by statement for no-transaction files.
 //!
+//! A file wrapped whole in `BEGIN; … COMMIT;` runs as any transactional file: the
+//! wrapper is left out and plover's own transaction takes its place. A file without
+//! `-- plover:no-transaction` that holds a statement PostgreSQL refuses in a
+//! transaction block (`CREATE INDEX CONCURRENTLY`, `VACUUM`, …) runs as if it had the
+//! directive, with an [`Event::OutsideTransaction`] notice.
+//!
 //! Callers hold the migration lock and have checked the plan; this module does not
 //! decide *what* runs, only runs it and records it.
 
@@ -77,6 +83,33 @@ pub enum Event {
     },
     /// The migration lock was taken after a wait.
     LockTaken { app: String, waited: Duration },
+    /// A file without `-- plover:no-transaction` holds a statement that cannot run in
+    /// a transaction block, so it runs statement by statement as if it had the
+    /// directive. Sent before its `Applying`; also logged as a warning.
+    OutsideTransaction(OutsideTransaction),
+}
+
+/// Why a file without `-- plover:no-transaction` runs outside a transaction: its
+/// first statement that cannot run in one. Its `Display` is the notice shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutsideTransaction {
+    pub version: i64,
+    pub file: String,
+    /// 1-based line and column of the statement.
+    pub line: usize,
+    pub column: usize,
+    /// What it is, e.g. `CREATE INDEX CONCURRENTLY`.
+    pub statement: &'static str,
+}
+
+impl std::fmt::Display for OutsideTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: `{}` cannot run inside a transaction block, so this file runs statement by statement with its progress recorded, as a `-- plover:no-transaction` file does (a failure midway leaves it dirty); put that directive on its first line to say so",
+            self.file, self.line, self.column, self.statement
+        )
+    }
 }
 
 /// One migration applied by a run.
@@ -91,12 +124,20 @@ pub struct Applied {
 /// A pending migration split into statements and checked, before anything runs.
 pub(crate) struct Prepared<'a> {
     pub migration: &'a Migration,
+    /// The statements that run (a `BEGIN; … COMMIT;` wrapper left out).
     pub statements: Vec<Statement<'a>>,
+    /// How it runs: as its directives say, or [`Transaction::None`] when a statement
+    /// cannot run in a transaction block (then `outside` says which).
+    pub transaction: Transaction,
+    pub outside: Option<OutsideTransaction>,
 }
 
 /// Splits a migration and refuses what cannot run: a NUL byte (the protocol cannot
-/// carry one), transaction control in a transactional file, and a `COPY` that
-/// streams data through the client.
+/// carry one), transaction control in a transactional file (but for a wrapper around
+/// the whole file, which is left out: [`split::unwrap_transaction`]), and a `COPY`
+/// that streams data through the client. A transactional file with a statement that
+/// cannot run in a transaction block ([`split::outside_transaction`]) and no wrapper
+/// runs without a transaction.
 pub(crate) fn prepare(m: &Migration) -> Result<Prepared<'_>, Error> {
     if let Some(offset) = m.sql().find('\0') {
         let (line, column) = split::line_col(m.sql(), offset);
@@ -106,13 +147,36 @@ pub(crate) fn prepare(m: &Migration) -> Result<Prepared<'_>, Error> {
             column,
         });
     }
-    let statements = split::split(m.sql()).map_err(|source| Error::Split {
+    let mut statements = split::split(m.sql()).map_err(|source| Error::Split {
         file: m.file().to_owned(),
         source,
     })?;
+    let mut transaction = m.transaction();
+    let mut outside = None;
+    if transaction == Transaction::Wrapped {
+        if let Some(inner) = split::unwrap_transaction(&statements) {
+            statements = inner.to_vec();
+        } else if !statements
+            .iter()
+            .any(|st| split::is_transaction_control(st.sql))
+        {
+            outside = statements.iter().find_map(|st| {
+                Some(OutsideTransaction {
+                    version: m.version(),
+                    file: m.file().to_owned(),
+                    line: st.line,
+                    column: st.column,
+                    statement: split::outside_transaction(st.sql)?,
+                })
+            });
+            if outside.is_some() {
+                transaction = Transaction::None;
+            }
+        }
+    }
     for st in &statements {
         let first_line = || st.sql.lines().next().unwrap_or_default().trim().to_owned();
-        if m.transaction() == Transaction::Wrapped && split::is_transaction_control(st.sql) {
+        if transaction == Transaction::Wrapped && split::is_transaction_control(st.sql) {
             return Err(Error::TransactionControl {
                 file: m.file().to_owned(),
                 line: st.line,
@@ -133,6 +197,8 @@ pub(crate) fn prepare(m: &Migration) -> Result<Prepared<'_>, Error> {
     Ok(Prepared {
         migration: m,
         statements,
+        transaction,
+        outside,
     })
 }
 
@@ -277,9 +343,7 @@ pub(crate) async fn run(
         return Ok(Vec::new());
     }
     if mode == TransactionMode::Single
-        && let Some(p) = pending
-            .iter()
-            .find(|p| p.migration.transaction() == Transaction::None)
+        && let Some(p) = pending.iter().find(|p| p.transaction == Transaction::None)
     {
         return Err(Error::NoTransactionInSingle {
             file: p.migration.file().to_owned(),
@@ -296,7 +360,7 @@ pub(crate) async fn run(
             let mut outcome = Ok(());
             for p in pending {
                 let one = std::slice::from_ref(p);
-                outcome = match p.migration.transaction() {
+                outcome = match p.transaction {
                     Transaction::Wrapped => {
                         in_transaction(client, settings, &session, one, &mut applied).await
                     }
@@ -424,6 +488,9 @@ async fn without_transaction(
     let total = i32::try_from(p.statements.len()).unwrap_or(i32::MAX);
     settings.take_bootstrap().run_alone(client).await?;
     history::insert_dirty(&*client, app, m, settings.applied_by, total).await?;
+    if let Some(outside) = &p.outside {
+        (settings.on_event)(&Event::OutsideTransaction(outside.clone()));
+    }
     (settings.on_event)(&Event::Applying {
         version: m.version(),
         name: m.name().to_owned(),
@@ -468,11 +535,17 @@ async fn without_transaction(
 }
 
 /// The statements the Supabase CLI's history records for a migration recorded
-/// without running it (repair, adoption): its statements, or the whole file when it
-/// does not split.
+/// without running it (repair, adoption): its statements as a run would send them (a
+/// `BEGIN; … COMMIT;` wrapper left out), or the whole file when it does not split.
 pub(crate) fn mirror_statements(m: &Migration) -> Vec<&str> {
     match split::split(m.sql()) {
-        Ok(statements) => statements.iter().map(|s| s.sql).collect(),
+        Ok(statements) => {
+            let ran = match m.transaction() {
+                Transaction::Wrapped => split::unwrap_transaction(&statements),
+                Transaction::None => None,
+            };
+            ran.unwrap_or(&statements).iter().map(|s| s.sql).collect()
+        }
         Err(_) => vec![m.sql()],
     }
 }

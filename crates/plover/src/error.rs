@@ -118,10 +118,11 @@ pub enum Error {
         statement: String,
     },
 
-    /// A `-- plover:no-transaction` file cannot run inside the single transaction that
+    /// A `-- plover:no-transaction` file, or one with a statement that cannot run in a
+    /// transaction block, cannot run inside the single transaction that
     /// [`TransactionMode::Single`](crate::TransactionMode::Single) asks for.
     #[error(
-        "{file}: is marked `-- plover:no-transaction` and cannot run inside a single transaction; apply with one transaction per migration"
+        "{file}: runs without a transaction (`-- plover:no-transaction`, or a statement such as CREATE INDEX CONCURRENTLY) and cannot run inside a single transaction; apply with one transaction per migration"
     )]
     NoTransactionInSingle { file: String },
 

@@ -35,7 +35,7 @@ pub mod split;
 pub mod testing;
 
 pub use adopt::{Adopt, Adopted};
-pub use apply::{Applied, Event, TransactionMode};
+pub use apply::{Applied, Event, OutsideTransaction, TransactionMode};
 pub use error::{Error, MigrationFailed};
 pub use history::SupabaseHistory;
 pub use migrator::{Migrator, Repair, Report, connect};

@@ -219,8 +219,13 @@ impl Migrator {
     /// Each migration starts with the session as the caller handed it over (plus the
     /// timeouts): settings made by one file do not reach the next, nor the caller.
     /// A file renamed after it was applied is logged as a warning and listed in
-    /// [`Report::renamed`].
+    /// [`Report::renamed`]; so are the `.sql` files that are not migrations
+    /// ([`Source::skipped`]), and the files that run without a transaction because a
+    /// statement cannot run in one ([`Event::OutsideTransaction`]).
     pub async fn run(&self, client: &mut Client) -> Result<Report, Error> {
+        for warning in self.source.skipped_warnings() {
+            tracing::warn!(app = self.app, "{warning}");
+        }
         let started = Instant::now();
         let (mut report, lock_wait) = lock::with_lock_watched(
             client,
@@ -254,6 +259,15 @@ impl Migrator {
             .iter()
             .map(|m| apply::prepare(m))
             .collect::<Result<_, _>>()?;
+        for outside in prepared.iter().filter_map(|p| p.outside.as_ref()) {
+            tracing::warn!(
+                app = self.app,
+                version = outside.version,
+                file = outside.file,
+                line = outside.line,
+                "{outside}"
+            );
+        }
         let settings = Settings {
             app: &self.app,
             applied_by: &self.applied_by,

@@ -4,6 +4,13 @@
 //! time ([`Embedded`], through include_dir). Both go through [`Source::from_files`],
 //! so an embedded set and the same directory on disk load identically.
 //!
+//! File names follow the Supabase CLI's rule, `<digits>_<name>.sql`. As the CLI does,
+//! a `.sql` file that does not start with a version (`seed.sql`,
+//! `local_20240101_x.sql`) is not a migration: it is skipped and listed in
+//! [`Source::skipped`], for callers to warn about. A near miss, a name that starts
+//! with digits but does not follow the rule (`20240101120000-init.sql`,
+//! `20240101120000.sql`), is an error naming the file.
+//!
 //! Both follow symbolic links to files (include_dir resolves them at compile time,
 //! [`Source::from_dir`] when it reads the directory), so the app and the developer
 //! tools see one set. A link that leads nowhere is an error naming it: `from_dir`
@@ -159,6 +166,22 @@ pub fn parse_file_name(base: &str) -> Option<(&str, &str)> {
     Some((digits, name))
 }
 
+/// Whether a `.sql` file is meant as a migration: its name starts with a digit. Other
+/// `.sql` files are skipped, as the Supabase CLI skips them; a name that starts with
+/// a digit must then follow [`parse_file_name`]'s rule.
+///
+/// ```
+/// use plover::source::is_migration_name;
+///
+/// assert!(is_migration_name("20250101120000_init.sql"));
+/// assert!(is_migration_name("20250101120000-init.sql")); // a near miss: an error later
+/// assert!(!is_migration_name("seed.sql"));
+/// assert!(!is_migration_name("local_20240101_x.sql"));
+/// ```
+pub fn is_migration_name(base: &str) -> bool {
+    base.starts_with(|c: char| c.is_ascii_digit())
+}
+
 const DIRECTIVE: &str = "-- plover:";
 
 /// The UTF-8 byte-order mark.
@@ -200,20 +223,28 @@ fn parse_directives(file: &str, sql: &str) -> Result<Transaction, Error> {
 #[derive(Clone, Debug, Default)]
 pub struct Source {
     migrations: Vec<Migration>,
+    skipped: Vec<String>,
     origin: String,
 }
 
 impl Source {
     /// Builds a set from `(file, bytes)` pairs. Files whose base name does not end in
-    /// `.sql`, and hidden files, are ignored; every `.sql` file must parse.
+    /// `.sql`, and hidden files, are ignored; a `.sql` file whose name does not start
+    /// with a digit is skipped (listed in [`Source::skipped`]); every other `.sql`
+    /// file must parse.
     pub fn from_files<'a>(
         origin: impl Into<String>,
         files: impl IntoIterator<Item = (String, &'a [u8])>,
     ) -> Result<Source, Error> {
         let mut by_version: BTreeMap<i64, Migration> = BTreeMap::new();
+        let mut skipped = Vec::new();
         for (file, bytes) in files {
             let base = file.rsplit('/').next().unwrap_or(&file);
             if base.starts_with('.') || !base.ends_with(".sql") {
+                continue;
+            }
+            if !is_migration_name(base) {
+                skipped.push(file);
                 continue;
             }
             let m = Migration::parse(&file, bytes)?;
@@ -231,8 +262,10 @@ impl Source {
             }
             by_version.insert(m.version, m);
         }
+        skipped.sort();
         Ok(Source {
             migrations: by_version.into_values().collect(),
+            skipped,
             origin: origin.into(),
         })
     }
@@ -285,6 +318,31 @@ impl Source {
     /// The migrations in version order.
     pub fn migrations(&self) -> &[Migration] {
         &self.migrations
+    }
+
+    /// The `.sql` files that are not migrations because their name does not start with
+    /// a version (e.g. `supabase/migrations/seed.sql`), sorted; the Supabase CLI skips
+    /// them too, with a warning. Shown as in messages.
+    ///
+    /// ```
+    /// let files = [("m/1_a.sql", ""), ("m/seed.sql", "")];
+    /// let source = plover::Source::from_files("m", files.map(|(f, s)| (f.to_owned(), s.as_bytes())))?;
+    /// assert_eq!(source.skipped(), ["m/seed.sql"]);
+    /// assert_eq!(source.migrations().len(), 1);
+    /// # Ok::<(), plover::Error>(())
+    /// ```
+    pub fn skipped(&self) -> &[String] {
+        &self.skipped
+    }
+
+    /// One warning line per [skipped](Source::skipped) file, worded as the Supabase
+    /// CLI's.
+    pub fn skipped_warnings(&self) -> impl Iterator<Item = String> + '_ {
+        self.skipped.iter().map(|file| {
+            format!(
+                "skipping {file}: not a migration (file name must match <version>_<name>.sql, e.g. 20250101120000_add_budgets.sql)"
+            )
+        })
     }
 
     /// Where the set came from: a directory, or the path given to [`embed_migrations!`](crate::embed_migrations).
@@ -398,12 +456,15 @@ mod tests {
 
     #[test]
     fn bad_names_duplicates_and_non_utf8_name_the_file() {
-        let e = load(&[("add_users.sql", "")]).unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("add_users.sql: file name does not match"),
-            "{e}"
-        );
+        for near_miss in ["20240101120000-init.sql", "20240101120000.sql", "1.sql"] {
+            let e = load(&[("1_a.sql", ""), (near_miss, "")]).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "{near_miss}: file name does not match <version>_<name>.sql (the Supabase CLI's rule, e.g. 20250101120000_add_budgets.sql); rename it"
+                )
+            );
+        }
 
         let e = load(&[("001_a.sql", ""), ("1_b.sql", "")]).unwrap_err();
         assert_eq!(
@@ -429,6 +490,39 @@ mod tests {
     fn other_files_are_ignored() {
         let s = load(&[("README.md", "x"), (".1_hidden.sql", ""), ("1_a.sql", "")]).unwrap();
         assert_eq!(s.migrations().len(), 1);
+        assert!(s.skipped().is_empty());
+    }
+
+    #[test]
+    fn sql_files_without_a_version_are_skipped_as_the_supabase_cli_does() {
+        let s = load(&[
+            ("m/seed.sql", "insert into t values (1);"),
+            ("m/1_a.sql", "select 1;"),
+            ("m/local_20240101_x.sql", "select 2;"),
+            ("m/_init.sql", ""),
+            ("m/add_users.sql", ""),
+        ])
+        .unwrap();
+        let versions: Vec<i64> = s.migrations().iter().map(|m| m.version()).collect();
+        assert_eq!(versions, [1]);
+        assert_eq!(
+            s.skipped(),
+            [
+                "m/_init.sql",
+                "m/add_users.sql",
+                "m/local_20240101_x.sql",
+                "m/seed.sql"
+            ]
+        );
+        assert_eq!(
+            s.skipped_warnings().next().unwrap(),
+            "skipping m/_init.sql: not a migration (file name must match <version>_<name>.sql, e.g. 20250101120000_add_budgets.sql)"
+        );
+        // Skipped files are not part of the set's digest.
+        assert_eq!(
+            s.digest(),
+            load(&[("m/1_a.sql", "select 1;")]).unwrap().digest()
+        );
     }
 
     #[test]

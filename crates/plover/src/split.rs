@@ -208,6 +208,127 @@ pub fn is_transaction_control(sql: &str) -> bool {
     )
 }
 
+/// The statements inside a file's `BEGIN; … COMMIT;` wrapper, when the whole file is
+/// one: its first statement opens a transaction (`BEGIN`, `BEGIN WORK`,
+/// `BEGIN TRANSACTION` or `START TRANSACTION`, any case, without modes), its last
+/// commits it (`COMMIT` or `END`, optionally with `WORK` or `TRANSACTION`), and no
+/// statement between is transaction control. `None` otherwise, e.g. for a file with
+/// a `COMMIT` in the middle, two wrapped blocks, or a `ROLLBACK`.
+///
+/// psql and the Supabase CLI run such a file as one transaction; plover runs the
+/// inner statements in its own, with the history row.
+///
+/// ```
+/// use plover::split::{split, unwrap_transaction};
+///
+/// let statements = split("-- set up\nBEGIN;\ncreate table t (id int);\nCOMMIT;\n")?;
+/// let inner = unwrap_transaction(&statements).unwrap();
+/// assert_eq!(inner.len(), 1);
+/// assert_eq!(inner[0].sql, "create table t (id int);");
+/// assert!(unwrap_transaction(&split("begin; select 1; commit; begin; select 2; commit;")?).is_none());
+/// # Ok::<(), plover::split::SplitError>(())
+/// ```
+pub fn unwrap_transaction<'s, 'a>(statements: &'s [Statement<'a>]) -> Option<&'s [Statement<'a>]> {
+    let [first, inner @ .., last] = statements else {
+        return None;
+    };
+    let opens = matches!(
+        bare_words(first.sql)?.as_slice(),
+        [w] if w == "BEGIN"
+    ) || matches!(
+        bare_words(first.sql)?.as_slice(),
+        [a, b] if (a == "BEGIN" && (b == "WORK" || b == "TRANSACTION")) || (a == "START" && b == "TRANSACTION")
+    );
+    let closes = matches!(
+        bare_words(last.sql)?.as_slice(),
+        [a] if a == "COMMIT" || a == "END"
+    ) || matches!(
+        bare_words(last.sql)?.as_slice(),
+        [a, b] if (a == "COMMIT" || a == "END") && (b == "WORK" || b == "TRANSACTION")
+    );
+    let clean = !inner.iter().any(|s| is_transaction_control(s.sql));
+    (opens && closes && clean).then_some(inner)
+}
+
+/// A statement's words, upper-cased, when it holds nothing else (comments, blanks and
+/// its `;` aside).
+fn bare_words(sql: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    for token in Lexer::new(sql) {
+        let token = token.ok()?;
+        match token.kind {
+            Kind::Space | Kind::Comment | Kind::Semicolon => {}
+            Kind::Word => words.push(sql[token.start..token.end].to_ascii_uppercase()),
+            _ => return None,
+        }
+    }
+    Some(words)
+}
+
+/// The kind of statement that PostgreSQL refuses inside a transaction block
+/// (`CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`, `REINDEX … CONCURRENTLY`,
+/// `REINDEX SCHEMA|DATABASE|SYSTEM`, `VACUUM`, `ALTER SYSTEM`, `CREATE`/`DROP DATABASE`,
+/// `CREATE`/`DROP TABLESPACE`, `DISCARD ALL`), or `None`.
+///
+/// Only leading keywords count (a parenthesised option list such as
+/// `REINDEX (VERBOSE)` is passed over), so comments and quoted or dollar-quoted text
+/// never match. `ALTER TYPE … ADD VALUE` runs in a transaction since PostgreSQL 12
+/// and is not one.
+///
+/// ```
+/// use plover::split::outside_transaction;
+///
+/// assert_eq!(outside_transaction("create unique index concurrently i on t (a);"), Some("CREATE INDEX CONCURRENTLY"));
+/// assert_eq!(outside_transaction("REINDEX (VERBOSE) TABLE CONCURRENTLY t;"), Some("REINDEX CONCURRENTLY"));
+/// assert_eq!(outside_transaction("select 'vacuum';"), None);
+/// assert_eq!(outside_transaction("alter type mood add value 'meh';"), None);
+/// ```
+pub fn outside_transaction(sql: &str) -> Option<&'static str> {
+    let words = keywords_past_options(sql, 4);
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    Some(match w.as_slice() {
+        ["VACUUM", ..] => "VACUUM",
+        ["CREATE", "INDEX", "CONCURRENTLY", ..]
+        | ["CREATE", "UNIQUE", "INDEX", "CONCURRENTLY", ..] => "CREATE INDEX CONCURRENTLY",
+        ["DROP", "INDEX", "CONCURRENTLY", ..] => "DROP INDEX CONCURRENTLY",
+        ["REINDEX", _, "CONCURRENTLY", ..] => "REINDEX CONCURRENTLY",
+        ["REINDEX", "SCHEMA", ..] => "REINDEX SCHEMA",
+        ["REINDEX", "DATABASE", ..] => "REINDEX DATABASE",
+        ["REINDEX", "SYSTEM", ..] => "REINDEX SYSTEM",
+        ["ALTER", "SYSTEM", ..] => "ALTER SYSTEM",
+        ["CREATE", "DATABASE", ..] => "CREATE DATABASE",
+        ["DROP", "DATABASE", ..] => "DROP DATABASE",
+        ["CREATE", "TABLESPACE", ..] => "CREATE TABLESPACE",
+        ["DROP", "TABLESPACE", ..] => "DROP TABLESPACE",
+        ["DISCARD", "ALL", ..] => "DISCARD ALL",
+        _ => return None,
+    })
+}
+
+/// Up to `n` leading keywords, upper-cased, passing over parenthesised groups (option
+/// lists) between them; stops at anything else.
+fn keywords_past_options(sql: &str, n: usize) -> Vec<String> {
+    let mut keywords = Vec::new();
+    let mut depth = 0usize;
+    for token in Lexer::new(sql) {
+        let Ok(token) = token else { break };
+        match token.kind {
+            Kind::Space | Kind::Comment => {}
+            Kind::OpenParen => depth += 1,
+            Kind::CloseParen if depth > 0 => depth -= 1,
+            _ if depth > 0 => {}
+            Kind::Word => {
+                keywords.push(sql[token.start..token.end].to_ascii_uppercase());
+                if keywords.len() == n {
+                    break;
+                }
+            }
+            _ => break,
+        }
+    }
+    keywords
+}
+
 /// A `COPY` that streams its rows through the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientCopy {
@@ -1414,5 +1535,96 @@ mod tests {
         let statements = split(&script).unwrap();
         assert_eq!(statements.len(), 10_000);
         assert_eq!(statements[9_999].line, 10_000);
+    }
+
+    #[test]
+    fn a_file_wrapped_whole_in_one_transaction_block() {
+        fn inner(sql: &str) -> Option<Vec<&str>> {
+            let statements = split(sql).unwrap();
+            unwrap_transaction(&statements).map(|s| s.iter().map(|s| s.sql).collect())
+        }
+        let body = Some(vec![
+            "create table t (id int);",
+            "insert into t values (1);",
+        ]);
+        for sql in [
+            "BEGIN;\ncreate table t (id int);\ninsert into t values (1);\nCOMMIT;\n",
+            "-- header\n\nbegin transaction;\ncreate table t (id int);\ninsert into t values (1);\nend;\n-- trailer\n",
+            "Start Transaction;create table t (id int);insert into t values (1);commit work",
+            "/* a */ BEGIN WORK /* b */;\ncreate table t (id int);\ninsert into t values (1);\nCOMMIT TRANSACTION;",
+        ] {
+            assert_eq!(inner(sql), body, "{sql:?}");
+        }
+        assert_eq!(inner("begin;\ncommit;\n"), Some(vec![]));
+        for sql in [
+            "create table t (id int);",
+            "begin;\ncreate table t (id int);\n",
+            "create table t (id int);\ncommit;\n",
+            "begin;\nselect 1;\ncommit;\nbegin;\nselect 2;\ncommit;\n",
+            "begin;\nselect 1;\ncommit;\nselect 2;\n",
+            "begin;\nselect 1;\nrollback;\n",
+            "begin;\nselect 1;\nsavepoint s;\nselect 2;\ncommit;\n",
+            "begin isolation level serializable;\nselect 1;\ncommit;\n",
+            "commit;\nselect 1;\nbegin;\n",
+            "begin;",
+            "",
+            "DO $$ BEGIN PERFORM 1; END $$;\nselect 1;\ncommit;",
+        ] {
+            assert_eq!(inner(sql), None, "{sql:?}");
+        }
+    }
+
+    #[test]
+    fn statements_that_cannot_run_in_a_transaction_block() {
+        for (sql, kind) in [
+            (
+                "CREATE INDEX CONCURRENTLY i ON t (a);",
+                "CREATE INDEX CONCURRENTLY",
+            ),
+            (
+                "create unique index concurrently if not exists i on t (a);",
+                "CREATE INDEX CONCURRENTLY",
+            ),
+            (
+                "-- why\n/* x */ drop index concurrently if exists i;",
+                "DROP INDEX CONCURRENTLY",
+            ),
+            ("reindex table concurrently t;", "REINDEX CONCURRENTLY"),
+            (
+                "REINDEX (VERBOSE, TABLESPACE fast) INDEX CONCURRENTLY i;",
+                "REINDEX CONCURRENTLY",
+            ),
+            ("reindex schema public;", "REINDEX SCHEMA"),
+            ("REINDEX DATABASE postgres;", "REINDEX DATABASE"),
+            ("vacuum analyze t;", "VACUUM"),
+            ("VACUUM (FULL) t;", "VACUUM"),
+            ("alter system set work_mem = '64MB';", "ALTER SYSTEM"),
+            ("create database other;", "CREATE DATABASE"),
+            ("drop database if exists other;", "DROP DATABASE"),
+            (
+                "create tablespace fast location '/srv';",
+                "CREATE TABLESPACE",
+            ),
+            ("drop tablespace fast;", "DROP TABLESPACE"),
+            ("discard all;", "DISCARD ALL"),
+        ] {
+            assert_eq!(outside_transaction(sql), Some(kind), "{sql:?}");
+        }
+        for sql in [
+            "create index i on t (a);",
+            "create index concurrently_named on t (a);",
+            "alter type mood add value 'meh';",
+            "reindex table t;",
+            "select 'create index concurrently i on t (a)';",
+            "-- create index concurrently i on t (a);\nselect 1;",
+            "do $$ begin execute 'vacuum'; end $$;",
+            "comment on index i is 'built concurrently';",
+            "\"vacuum\";",
+            "discard temp;",
+            "alter database postgres set search_path = public;",
+            "",
+        ] {
+            assert_eq!(outside_transaction(sql), None, "{sql:?}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! What a `Migrator` run shows, for every command that runs one (`push`,
 //! `reset-local`, `reset`): a line on stdout per applied migration, a bar at a
-//! terminal, and the wait for the migration lock. The wait prints a line on stderr
+//! terminal, a notice on stderr for a file that runs without a transaction because a
+//! statement cannot run in one, and the wait for the migration lock. The wait prints a line on stderr
 //! naming the holder (pid, application_name, state, statement) when it starts and
 //! whenever the holder changes, and at a terminal a spinner with the time waited.
 //!
@@ -104,6 +105,9 @@ fn show(bar: &ProgressBar, shown: &mut Shown, event: &Event) {
                     .unwrap_or_default()
             ));
             bar.tick();
+        }
+        Event::OutsideTransaction(outside) => {
+            bar.suspend(|| eprintln!("notice: {outside}"));
         }
         Event::LockTaken { waited, .. } => {
             bar.suspend(|| eprintln!("took the migration lock after {} s", seconds(*waited)));

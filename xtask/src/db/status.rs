@@ -23,6 +23,7 @@ impl DbStatus {
             .map(ToString::to_string)
             .collect();
         let renamed: Vec<String> = plan.renamed().iter().map(ToString::to_string).collect();
+        let skipped: Vec<String> = migrator.source().skipped_warnings().collect();
         let attention = plan
             .entries()
             .iter()
@@ -48,6 +49,7 @@ impl DbStatus {
                 "needs_attention": attention,
                 "problems": problems,
                 "renamed": renamed,
+                "skipped": migrator.source().skipped(),
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
         } else {
@@ -74,8 +76,8 @@ impl DbStatus {
                     println!("  - {p}");
                 }
             }
-            for r in &renamed {
-                eprintln!("warning: {r}");
+            for warning in renamed.iter().chain(&skipped) {
+                eprintln!("warning: {warning}");
             }
         }
         Ok(if attention {
