@@ -25,7 +25,7 @@ impl DbReset {
         println!("app: {}", migrator.app_name());
         println!("app schemas: {}", schemas.join(", "));
         let mut client = connect(&target).await?;
-        let plan = plan(ctx, &mut client, &schemas, &self.also_drop).await?;
+        let plan = plan(&migrator, &mut client, &schemas, &self.also_drop).await?;
         show(&plan, "drop");
 
         confirm(
@@ -94,17 +94,16 @@ impl DbReset {
 /// database (the test server's provider, with the Supabase shim), then the plan on
 /// `client`. Fails with the refusal when the plan cannot go ahead.
 pub(super) async fn plan(
-    ctx: &Ctx,
+    migrator: &plover::Migrator,
     client: &mut tokio_postgres::Client,
     schemas: &[String],
     also_drop: &[String],
 ) -> Result<ResetPlan> {
-    let migrator = ctx.migrator()?;
     let bar = super::spinner(format!(
         "replaying {} migration(s) on a scratch database to learn which objects they make",
         migrator.source().migrations().len()
     ));
-    let app = app_objects(&migrator).await;
+    let app = app_objects(migrator).await;
     bar.finish_and_clear();
     let app = app?;
     let plan = migrator

@@ -21,7 +21,7 @@ impl DbRestore {
         println!("app: {}", migrator.app_name());
         println!("backup: {}", self.file.display());
         let mut client = connect(&target).await?;
-        let plan = plan(ctx, &mut client, &schemas, &self.also_drop).await?;
+        let plan = plan(&migrator, &mut client, &schemas, &self.also_drop).await?;
         show(&plan, "drop before loading the backup");
         confirm(
             &target,
