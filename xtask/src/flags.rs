@@ -279,6 +279,21 @@ pub enum DbCommand {
     /// directory without a finished initdb, a stale postmaster.pid, a missing
     /// `postgres` database) is repaired on start, and each repair printed.
     Start(DbStart),
+    /// Show which extensions of Supabase projects the native server has; --install
+    /// adds plover's stand-ins.
+    ///
+    /// Real extensions (vector, pg_cron, http, pgtap, plpgsql_check…) come from your
+    /// distribution's packages (the command names them). The Supabase-only ones
+    /// (pg_net, pg_graphql, supabase_vault, pgsodium, pgjwt, wrappers,
+    /// pg_jsonschema) have plover stand-ins: control and SQL files with the objects
+    /// and signatures migrations use, inert where the real one reaches the network.
+    /// --install writes them into the server's `$(pg_config --sharedir)/extension`
+    /// (root needed there; a real build already installed is kept). plover's local
+    /// image (`db reset-local --docker`) has both kinds.
+    ///
+    /// Exit codes: 0 every packaged extension and stand-in is present; 1 some are
+    /// missing; 2 the command failed.
+    Extensions(DbExtensions),
     /// Stop the local development database, whichever mode runs it.
     ///
     /// The data is kept for the next `db start` unless --no-backup.
@@ -564,6 +579,13 @@ pub struct LocalMode {
 pub struct DbStart {
     #[command(flatten)]
     pub mode: LocalMode,
+}
+
+#[derive(Debug, Args)]
+pub struct DbExtensions {
+    /// Write plover's stand-ins into the native server's extension directory.
+    #[arg(long)]
+    pub install: bool,
 }
 
 #[derive(Debug, Args)]

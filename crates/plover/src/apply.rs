@@ -587,11 +587,15 @@ fn migration_error(
             if let Some(w) = db.where_() {
                 message.push_str(&format!(" (where: {w})"));
             }
+            // A `CREATE EXTENSION` the server has no files for: say how to get them.
+            let hint = crate::extensions::missing_extension(db.message(), db.detail())
+                .map(|(name, major)| crate::extensions::install_hint(&name, major))
+                .or_else(|| db.hint().map(str::to_owned));
             (
                 db.code().code().to_owned(),
                 message,
                 db.detail().map(str::to_owned),
-                db.hint().map(str::to_owned),
+                hint,
             )
         }
         None => (

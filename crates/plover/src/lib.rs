@@ -17,6 +17,7 @@ pub mod adopt;
 pub mod apply;
 pub mod conninfo;
 pub mod error;
+pub mod extensions;
 pub mod history;
 #[cfg(feature = "lint")]
 pub mod lint;

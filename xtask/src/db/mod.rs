@@ -15,6 +15,8 @@ mod local;
 
 pub use local::started as local_database;
 mod dump;
+mod extensions;
+pub use extensions::install_native as install_stand_ins;
 mod new;
 mod pgtools;
 mod progress;
@@ -64,6 +66,7 @@ impl Db {
                 DbCommand::Restore(cmd) => cmd.run(&ctx).await,
                 DbCommand::Dump(cmd) => cmd.run(&ctx).await,
                 DbCommand::Pull(cmd) => cmd.run(&ctx).await,
+                DbCommand::Extensions(cmd) => cmd.run(),
             }
         }
         .await;
