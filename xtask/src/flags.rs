@@ -279,6 +279,21 @@ pub enum DbCommand {
     /// directory without a finished initdb, a stale postmaster.pid, a missing
     /// `postgres` database) is repaired on start, and each repair printed.
     Start(DbStart),
+    /// Run the pgTAP tests of supabase/tests on a freshly migrated database.
+    ///
+    /// Every `*.sql` file under supabase/tests (recursively, in path order), or the
+    /// FILES given, runs with psql on a database of its own: a clone of a template
+    /// holding the Supabase baseline and every migration of supabase/migrations, on
+    /// the test server (`cargo xtask test-server`; PLOVER_TEST_PROVIDER picks native
+    /// or docker). pgTAP is created in schema `extensions` and the search path is
+    /// Supabase's (`"$user", public, extensions`), so tests call `plan()`, `ok()`,
+    /// `policies_are()`… unqualified, as with `supabase test db`. Prints the TAP
+    /// stream of each file and a summary.
+    ///
+    /// Exit codes: 0 every test passed; 1 a test failed, a plan was not met, or a
+    /// file stopped on an error; 2 the tests could not run (no files, no pgTAP on
+    /// the server: the message names the package).
+    Test(DbTest),
     /// Show which extensions of Supabase projects the native server has; --install
     /// adds plover's stand-ins.
     ///
@@ -579,6 +594,12 @@ pub struct LocalMode {
 pub struct DbStart {
     #[command(flatten)]
     pub mode: LocalMode,
+}
+
+#[derive(Debug, Args)]
+pub struct DbTest {
+    /// pgTAP files to run (default: every *.sql under supabase/tests).
+    pub files: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -46,8 +46,9 @@ impl Test {
         // The stand-ins for Supabase-only extensions, which the tests create on the
         // native test server.
         if is_root() {
-            crate::db::install_stand_ins()
-                .context("installing the stand-in extensions (cargo xtask db extensions --install)")?;
+            crate::db::install_stand_ins().context(
+                "installing the stand-in extensions (cargo xtask db extensions --install)",
+            )?;
         } else {
             eprintln!(
                 "note: not root, so the stand-in extensions are not installed; the tests that create them fail unless `sudo cargo xtask db extensions --install` was run"

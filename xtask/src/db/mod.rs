@@ -18,6 +18,7 @@ mod dump;
 mod extensions;
 pub use extensions::install_native as install_stand_ins;
 mod new;
+mod pgtap;
 mod pgtools;
 mod progress;
 mod pull;
@@ -67,6 +68,7 @@ impl Db {
                 DbCommand::Dump(cmd) => cmd.run(&ctx).await,
                 DbCommand::Pull(cmd) => cmd.run(&ctx).await,
                 DbCommand::Extensions(cmd) => cmd.run(),
+                DbCommand::Test(cmd) => cmd.run(&ctx).await,
             }
         }
         .await;
