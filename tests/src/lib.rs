@@ -446,3 +446,101 @@ pub fn binary(package: &str) -> Result<PathBuf> {
     built.push((package.to_owned(), path.clone()));
     Ok(path)
 }
+
+/// A copy of one of tests/fixtures/<name>/ (a project with `supabase/`) whose
+/// `[db] port` is a free port, for `db reset-local` and friends. Its local database
+/// is stopped and deleted on drop.
+pub struct Fixture {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Fixture {
+    pub fn new(name: &str) -> Result<Fixture> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("plover-{name}-"))
+            .tempdir()?;
+        // Reachable by the `postgres` account when we are root.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+        copy_tree(&fixture_dir(name), dir.path())?;
+        let port = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
+        let config = dir.path().join("supabase/config.toml");
+        let text = std::fs::read_to_string(&config)?;
+        anyhow::ensure!(
+            text.contains("\nport = 54322\n"),
+            "{} has no `port = 54322` line to replace",
+            config.display()
+        );
+        // A port and a Docker container name of its own, so parallel runs do not meet.
+        let text = text
+            .replace("\nport = 54322\n", &format!("\nport = {port}\n"))
+            .replace(
+                &format!("project_id = \"{name}\""),
+                &format!("project_id = \"plover-test-{port}\""),
+            );
+        std::fs::write(&config, text)?;
+        Ok(Fixture { dir, port })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The local database's URL (the password every local database has).
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://postgres:postgres@127.0.0.1:{}/postgres",
+            self.port
+        )
+    }
+
+    /// The project's migrations with its app name, as the xtask loads them.
+    pub fn migrator(&self) -> Result<plover::Migrator> {
+        let project = plover::project::Project::load(self.path())?;
+        Ok(
+            plover::Migrator::new(plover::Source::from_dir(project.migrations_dir())?)
+                .app(project.app()),
+        )
+    }
+
+    /// Runs `cargo xtask db <args> --workdir <this>` with no variable naming a database.
+    pub fn db(&self, args: &[&str]) -> Result<Run> {
+        xtask_db(self.path(), args, &[], None, "postgres:postgres@")
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if !self.path().join("supabase/.temp").exists() {
+            return;
+        }
+        match self.db(&["stop", "--no-backup"]) {
+            Ok(run) if run.code == Some(0) => {}
+            Ok(run) => eprintln!("could not stop the local database: {run}"),
+            Err(e) => eprintln!("could not stop the local database: {e:#}"),
+        }
+    }
+}
+
+/// tests/fixtures/<name>.
+pub fn fixture_dir(name: &str) -> PathBuf {
+    workspace_root().join("tests/fixtures").join(name)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}

@@ -106,11 +106,15 @@ impl Ctx {
         Ok(self.project.target(&env, &vars)?)
     }
 
-    /// The project's migrations, with its app name.
+    /// The project's migrations, with its app name; warns about each `.sql` file
+    /// skipped as not a migration.
     fn migrator(&self) -> Result<plover::Migrator> {
         let dir = self.project.migrations_dir();
         let source = plover::Source::from_dir(&dir)
             .with_context(|| format!("loading the migrations in {}", dir.display()))?;
+        for warning in source.skipped_warnings() {
+            eprintln!("warning: {warning}");
+        }
         Ok(plover::Migrator::new(source).app(self.project.app()))
     }
 }

@@ -25,9 +25,6 @@ impl DbPush {
             .lock_wait(Duration::from_secs(self.lock_wait));
         println!("target: {target}");
         println!("app: {}", migrator.app_name());
-        for warning in migrator.source().skipped_warnings() {
-            eprintln!("warning: {warning}");
-        }
         let mut client = connect(&target).await?;
 
         let plan = migrator.plan(&client).await?;
