@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use plover::project::Project;
 
 /// Loads every seed file into `client`, in order, printing each; says so and loads
@@ -32,7 +32,8 @@ pub async fn load(project: &Project, client: &tokio_postgres::Client) -> Result<
 
 /// The seed files of `[db.seed] sql_paths`, relative to `supabase/`, in the order
 /// given; `*` and `?` in a file name match within its directory (sorted). A path
-/// without wildcards must exist; a pattern may match nothing.
+/// without wildcards that does not exist is skipped with a warning, as the
+/// Supabase CLI does; a pattern may match nothing.
 fn seed_files(supabase: &Path, paths: &[String]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
@@ -43,10 +44,12 @@ fn seed_files(supabase: &Path, paths: &[String]) -> Result<Vec<PathBuf>> {
             .with_context(|| format!("[db.seed] sql_paths: {path:?} names no file"))?;
         if !name.contains(['*', '?']) {
             if !full.is_file() {
-                bail!(
-                    "seed file {} (from [db.seed] sql_paths) does not exist; create it, fix the path, or skip the seed",
+                // As the Supabase CLI: a warning, the seed goes on without it.
+                eprintln!(
+                    "warning: seed file {} (from [db.seed] sql_paths) does not exist; nothing seeded from it",
                     full.display()
                 );
+                continue;
             }
             files.push(full);
             continue;

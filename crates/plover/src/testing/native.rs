@@ -270,7 +270,14 @@ impl NativeServer {
             .arg(data_dir)
             .arg("-l")
             .arg(root.join("server.log"))
-            .args(["-w", "-t", "60", "-o", &format!("-p {port}"), "start"]);
+            .args([
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                &format!("-p {port}{}", preload_options(&bin_dir)),
+                "start",
+            ]);
         run(user.apply(&mut pg_ctl), "pg_ctl start")?;
         Ok((server, repairs))
     }
@@ -312,6 +319,23 @@ impl NativeServer {
 
 /// The line plover appends to a persistent cluster's `postgresql.conf` once `initdb`
 /// has finished: a cluster without it was interrupted while being created.
+/// Server options for the extensions that must be loaded at start, when the
+/// server has them: pg_cron (scheduling in database `postgres`, as on Supabase).
+fn preload_options(bin_dir: &Path) -> String {
+    let pkglibdir = Command::new(bin_dir.join("pg_config"))
+        .arg("--pkglibdir")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    match pkglibdir {
+        Some(dir) if dir.join("pg_cron.so").is_file() => {
+            " -c shared_preload_libraries=pg_cron -c cron.database_name=postgres".to_owned()
+        }
+        _ => String::new(),
+    }
+}
+
 const PLOVER_SETTINGS: &str = "# plover: a local development database";
 
 /// Clears what an interrupted `initdb` left in `data_dir`: a directory without
