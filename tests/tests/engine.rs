@@ -107,7 +107,7 @@ fn bad_names_and_duplicates_fail_before_any_connection() -> Result<()> {
 }
 
 #[tokio::test]
-async fn stray_commit_is_refused_before_anything_runs() -> Result<()> {
+async fn a_rollback_is_refused_before_anything_runs() -> Result<()> {
     let db = TestDatabase::create().await?;
     let dir = Dir::with(&[
         ("1_a.sql", A),
@@ -116,7 +116,7 @@ async fn stray_commit_is_refused_before_anything_runs() -> Result<()> {
             "-- a function whose body has BEGIN/END is fine\n\
              create function f() returns int language plpgsql as $$ begin return 1; end $$;\n\
              create table x (id int);\n\
-             commit;\n",
+             rollback;\n",
         ),
     ])?;
     let e = refused(&db, &dir.migrator("shop")?).await?;
@@ -126,7 +126,7 @@ async fn stray_commit_is_refused_before_anything_runs() -> Result<()> {
     );
     assert!(
         e.to_string()
-            .contains("2_b.sql:4:1: `commit;` in a transactional migration"),
+            .contains("2_b.sql:4:1: `rollback;` in a transactional migration"),
         "{e}"
     );
     Ok(())

@@ -82,24 +82,16 @@ async fn a_file_wrapped_in_begin_commit_runs_in_plovers_transaction() -> Result<
 }
 
 #[tokio::test]
-async fn transaction_control_elsewhere_is_still_refused_before_anything_runs() -> Result<()> {
+async fn rollback_savepoint_and_modes_are_still_refused_before_anything_runs() -> Result<()> {
     let db = TestDatabase::create().await?;
     for (sql, line) in [
-        (
-            "create table a (id int);\ncommit;\ncreate table b (id int);\n",
-            2,
-        ),
-        (
-            "begin;\ncreate table a (id int);\ncommit;\nbegin;\ncreate table b (id int);\ncommit;\n",
-            1,
-        ),
-        ("begin;\ncreate table a (id int);\nrollback;\n", 1),
-        (
-            "begin;\ncreate table a (id int);\ncommit;\ncreate table b (id int);\n",
-            1,
-        ),
+        ("begin;\ncreate table a (id int);\nrollback;\n", 3),
         (
             "begin;\ncreate table a (id int);\nsavepoint s;\ncreate table b (id int);\ncommit;\n",
+            3,
+        ),
+        (
+            "begin isolation level serializable;\ncreate table a (id int);\ncommit;\n",
             1,
         ),
     ] {
@@ -117,6 +109,72 @@ async fn transaction_control_elsewhere_is_still_refused_before_anything_runs() -
             "{e}"
         );
     }
+    Ok(())
+}
+
+/// Plain BEGIN/COMMIT that do not wrap the whole file, as real projects have them
+/// (a block in the middle, two blocks, a stray COMMIT at the end): the Supabase CLI
+/// runs them; plover leaves them out, says so, and runs the file in one transaction.
+#[tokio::test]
+async fn begin_and_commit_elsewhere_are_left_out_with_a_notice_and_the_file_stays_atomic()
+-> Result<()> {
+    let db = TestDatabase::create().await?;
+    let mut client = db.client().await?;
+    let dir = Dir::with(&[
+        (
+            "20240101000000_blocks.sql",
+            "create table a (id int);\nbegin;\ninsert into a values (1);\nend;\n\
+             begin;\ninsert into a values (2);\ncommit;\n",
+        ),
+        (
+            "20240102000000_stray.sql",
+            "BEGIN;\ninsert into a values (3);\nCOMMIT;\ninsert into a values (4);\nCOMMIT;\n",
+        ),
+    ])?;
+    let notices = Arc::new(Mutex::new(Vec::new()));
+    let seen = notices.clone();
+    let report = dir
+        .migrator("shop")?
+        .on_event(move |e| {
+            if let Event::TransactionControlLeftOut(l) = e {
+                seen.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((l.file.clone(), l.lines.clone()));
+            }
+        })
+        .run(&mut client)
+        .await?;
+    assert_eq!(report.applied.len(), 2);
+    assert_eq!(
+        strings(&client, "SELECT id::text FROM a ORDER BY id").await?,
+        ["1", "2", "3", "4"]
+    );
+    let notices = notices.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let lines: Vec<Vec<usize>> = notices.iter().map(|(_, l)| l.clone()).collect();
+    assert_eq!(lines, [vec![2, 4, 5, 7], vec![1, 3, 5]]);
+    assert!(notices[0].0.ends_with("20240101000000_blocks.sql"));
+    // The mirror holds the statements that ran.
+    assert_eq!(
+        strings(
+            &client,
+            "SELECT array_to_string(statements, ' | ') FROM supabase_migrations.schema_migrations WHERE version = '20240102000000'"
+        )
+        .await?,
+        ["insert into a values (3); | insert into a values (4);"]
+    );
+
+    // A COMMIT in the middle does not commit: a failure after it leaves nothing.
+    dir.write(
+        "20240103000000_half.sql",
+        "create table b (id int);\ncommit;\ninsert into a values (1 / 0);\n",
+    )?;
+    let before = snapshot(&client).await?;
+    let e = refused(&db, &dir.migrator("shop")?).await?;
+    let Error::Migration(f) = &e else {
+        panic!("{e}")
+    };
+    assert!(f.line == 3 && f.sqlstate == "22012" && !f.dirty, "{e}");
+    assert_eq!(snapshot(&client).await?, before, "table b was committed");
     Ok(())
 }
 

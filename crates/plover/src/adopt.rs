@@ -414,7 +414,7 @@ mod tests {
 
         let s = Source::from_files(
             "supabase/migrations",
-            [("4_commit.sql".to_string(), &b"select 1;\ncommit;"[..])],
+            [("4_rollback.sql".to_string(), &b"select 1;\nrollback;"[..])],
         )
         .unwrap();
         assert!(matches!(

@@ -87,6 +87,32 @@ pub enum Event {
     /// a transaction block, so it runs statement by statement as if it had the
     /// directive. Sent before its `Applying`; also logged as a warning.
     OutsideTransaction(OutsideTransaction),
+    /// A file holds `BEGIN`/`COMMIT` statements that are not a wrapper around the whole
+    /// file: they are left out and the file runs in one transaction. Sent before its
+    /// `Applying`; also logged as a warning.
+    TransactionControlLeftOut(LeftOut),
+}
+
+/// The plain `BEGIN`/`COMMIT` statements left out of a file
+/// ([`split::without_transaction_blocks`]). Its `Display` is the notice shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeftOut {
+    pub version: i64,
+    pub file: String,
+    /// 1-based lines of the statements left out.
+    pub lines: Vec<usize>,
+}
+
+impl std::fmt::Display for LeftOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lines: Vec<String> = self.lines.iter().map(usize::to_string).collect();
+        write!(
+            f,
+            "{}: BEGIN/COMMIT at line(s) {} left out: plover runs the file as one migration with its history row, in one transaction unless a statement cannot run in one (the Supabase CLI would commit at each COMMIT); remove them, or wrap the whole file in a single BEGIN; … COMMIT;, to silence this",
+            self.file,
+            lines.join(", ")
+        )
+    }
 }
 
 /// Why a file without `-- plover:no-transaction` runs outside a transaction: its
@@ -130,11 +156,15 @@ pub(crate) struct Prepared<'a> {
     /// cannot run in a transaction block (then `outside` says which).
     pub transaction: Transaction,
     pub outside: Option<OutsideTransaction>,
+    /// `BEGIN`/`COMMIT` statements left out of a transactional file.
+    pub left_out: Option<LeftOut>,
 }
 
 /// Splits a migration and refuses what cannot run: a NUL byte (the protocol cannot
 /// carry one), transaction control in a transactional file (but for a wrapper around
-/// the whole file, which is left out: [`split::unwrap_transaction`]), and a `COPY`
+/// the whole file, which is left out: [`split::unwrap_transaction`], and plain
+/// `BEGIN`/`COMMIT` statements elsewhere, left out with a notice:
+/// [`split::without_transaction_blocks`]), and a `COPY`
 /// that streams data through the client. A transactional file with a statement that
 /// cannot run in a transaction block ([`split::outside_transaction`]) and no wrapper
 /// runs without a transaction.
@@ -153,30 +183,51 @@ pub(crate) fn prepare(m: &Migration) -> Result<Prepared<'_>, Error> {
     })?;
     let mut transaction = m.transaction();
     let mut outside = None;
+    let mut left_out = None;
     if transaction == Transaction::Wrapped {
         if let Some(inner) = split::unwrap_transaction(&statements) {
+            // A wrapper around the whole file: its statements run in plover's
+            // transaction, as psql runs them in the wrapper's.
             statements = inner.to_vec();
-        } else if !statements
-            .iter()
-            .any(|st| split::is_transaction_control(st.sql))
-        {
-            outside = statements.iter().find_map(|st| {
-                Some(OutsideTransaction {
+        } else {
+            if let Some((kept, lines)) = split::without_transaction_blocks(&statements) {
+                statements = kept;
+                left_out = Some(LeftOut {
                     version: m.version(),
                     file: m.file().to_owned(),
-                    line: st.line,
-                    column: st.column,
-                    statement: split::outside_transaction(st.sql)?,
-                })
-            });
-            if outside.is_some() {
-                transaction = Transaction::None;
+                    lines,
+                });
+            }
+            if !statements
+                .iter()
+                .any(|st| split::is_transaction_control(st.sql))
+            {
+                outside = statements.iter().find_map(|st| {
+                    Some(OutsideTransaction {
+                        version: m.version(),
+                        file: m.file().to_owned(),
+                        line: st.line,
+                        column: st.column,
+                        statement: split::outside_transaction(st.sql)?,
+                    })
+                });
+                if outside.is_some() {
+                    transaction = Transaction::None;
+                }
             }
         }
     }
+    // Plain BEGIN/COMMIT are only still here beside other transaction control: name
+    // that one.
+    let refused =
+        |sql: &str| split::is_transaction_control(sql) && !split::is_plain_begin_or_commit(sql);
+    let refuse_plain = !statements.iter().any(|st| refused(st.sql));
     for st in &statements {
         let first_line = || st.sql.lines().next().unwrap_or_default().trim().to_owned();
-        if transaction == Transaction::Wrapped && split::is_transaction_control(st.sql) {
+        if transaction == Transaction::Wrapped
+            && split::is_transaction_control(st.sql)
+            && (refuse_plain || refused(st.sql))
+        {
             return Err(Error::TransactionControl {
                 file: m.file().to_owned(),
                 line: st.line,
@@ -199,6 +250,7 @@ pub(crate) fn prepare(m: &Migration) -> Result<Prepared<'_>, Error> {
         statements,
         transaction,
         outside,
+        left_out,
     })
 }
 
@@ -402,6 +454,9 @@ async fn in_transaction(
         settings.take_bootstrap().run(&tx).await?;
         let recorder = settings.recorder(&tx).await?;
         for p in batch {
+            if let Some(left_out) = &p.left_out {
+                (settings.on_event)(&Event::TransactionControlLeftOut(left_out.clone()));
+            }
             let a = execute(&tx, settings, p, applied.len() + 1, &before).await?;
             let statements = statement_texts(p);
             tokio::try_join!(
@@ -488,6 +543,9 @@ async fn without_transaction(
     let total = i32::try_from(p.statements.len()).unwrap_or(i32::MAX);
     settings.take_bootstrap().run_alone(client).await?;
     history::insert_dirty(&*client, app, m, settings.applied_by, total).await?;
+    if let Some(left_out) = &p.left_out {
+        (settings.on_event)(&Event::TransactionControlLeftOut(left_out.clone()));
+    }
     if let Some(outside) = &p.outside {
         (settings.on_event)(&Event::OutsideTransaction(outside.clone()));
     }
@@ -536,15 +594,20 @@ async fn without_transaction(
 
 /// The statements the Supabase CLI's history records for a migration recorded
 /// without running it (repair, adoption): its statements as a run would send them (a
-/// `BEGIN; … COMMIT;` wrapper left out), or the whole file when it does not split.
+/// `BEGIN; … COMMIT;` wrapper or plain `BEGIN`/`COMMIT` statements left out), or the
+/// whole file when it does not split.
 pub(crate) fn mirror_statements(m: &Migration) -> Vec<&str> {
     match split::split(m.sql()) {
         Ok(statements) => {
             let ran = match m.transaction() {
-                Transaction::Wrapped => split::unwrap_transaction(&statements),
+                Transaction::Wrapped => split::unwrap_transaction(&statements)
+                    .map(<[_]>::to_vec)
+                    .or_else(|| {
+                        split::without_transaction_blocks(&statements).map(|(kept, _)| kept)
+                    }),
                 Transaction::None => None,
             };
-            ran.unwrap_or(&statements).iter().map(|s| s.sql).collect()
+            ran.unwrap_or(statements).iter().map(|s| s.sql).collect()
         }
         Err(_) => vec![m.sql()],
     }
@@ -712,7 +775,7 @@ mod tests {
 
     #[test]
     fn a_byte_order_mark_does_not_shift_positions() {
-        let m = Migration::parse("m/1_a.sql", "\u{FEFF}select 1;\n  commit;".as_bytes()).unwrap();
+        let m = Migration::parse("m/1_a.sql", "\u{FEFF}select 1;\n  rollback;".as_bytes()).unwrap();
         let e = prepare(&m).err().unwrap();
         assert!(
             matches!(

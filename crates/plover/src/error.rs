@@ -80,9 +80,11 @@ pub enum Error {
         source: SplitError,
     },
 
-    /// `BEGIN`/`COMMIT`/`ROLLBACK` inside a file that plover runs in a transaction.
+    /// Transaction control other than plain `BEGIN`/`COMMIT` (which are left out):
+    /// `ROLLBACK`, `SAVEPOINT`, `BEGIN ISOLATION LEVEL …`, `PREPARE TRANSACTION`… in a
+    /// file that plover runs in a transaction.
     #[error(
-        "{file}:{line}:{column}: `{statement}` in a transactional migration; plover wraps each file in its own transaction, so remove it (or put `-- plover:no-transaction` on the first line to manage transactions yourself)"
+        "{file}:{line}:{column}: `{statement}` in a transactional migration; plover runs each file in its own transaction (plain BEGIN and COMMIT are left out), so remove it (or put `-- plover:no-transaction` on the first line to manage transactions yourself)"
     )]
     TransactionControl {
         file: String,

@@ -250,6 +250,60 @@ pub fn unwrap_transaction<'s, 'a>(statements: &'s [Statement<'a>]) -> Option<&'s
     (opens && closes && clean).then_some(inner)
 }
 
+/// A file's statements without its plain transaction control, and the lines of the
+/// statements left out: every `BEGIN`, `START TRANSACTION`, `COMMIT` and `END`
+/// (optionally with `WORK` or `TRANSACTION`, without modes), when the file has at
+/// least one and no other transaction control (`ROLLBACK`, `SAVEPOINT`, `BEGIN
+/// ISOLATION LEVEL …`, `PREPARE TRANSACTION`…). `None` otherwise.
+///
+/// The Supabase CLI sends a file's statements to the server as they are, so a
+/// `COMMIT` in the middle commits what came before it and a failure later leaves
+/// the file half-applied; plover runs what is left in one transaction instead.
+///
+/// ```
+/// use plover::split::{split, without_transaction_blocks};
+///
+/// let statements = split("create table a (id int);\nbegin;\ninsert into a values (1);\ncommit;\nend;\n")?;
+/// let (kept, lines) = without_transaction_blocks(&statements).unwrap();
+/// assert_eq!(kept.iter().map(|s| s.sql).collect::<Vec<_>>(), ["create table a (id int);", "insert into a values (1);"]);
+/// assert_eq!(lines, [2, 4, 5]);
+/// assert!(without_transaction_blocks(&split("begin; select 1; rollback;")?).is_none());
+/// assert!(without_transaction_blocks(&split("select 1;")?).is_none());
+/// # Ok::<(), plover::split::SplitError>(())
+/// ```
+pub fn without_transaction_blocks<'a>(
+    statements: &[Statement<'a>],
+) -> Option<(Vec<Statement<'a>>, Vec<usize>)> {
+    let mut kept = Vec::with_capacity(statements.len());
+    let mut lines = Vec::new();
+    for st in statements {
+        if !is_transaction_control(st.sql) {
+            kept.push(st.clone());
+        } else if is_plain_begin_or_commit(st.sql) {
+            lines.push(st.line);
+        } else {
+            return None;
+        }
+    }
+    (!lines.is_empty()).then_some((kept, lines))
+}
+
+/// `BEGIN`, `BEGIN WORK|TRANSACTION`, `START TRANSACTION`, `COMMIT`, `END`,
+/// `COMMIT|END WORK|TRANSACTION`, and nothing else.
+pub fn is_plain_begin_or_commit(sql: &str) -> bool {
+    let Some(words) = bare_words(sql) else {
+        return false;
+    };
+    match words.as_slice() {
+        [a] => a == "BEGIN" || a == "COMMIT" || a == "END",
+        [a, b] => {
+            ((a == "BEGIN" || a == "COMMIT" || a == "END") && (b == "WORK" || b == "TRANSACTION"))
+                || (a == "START" && b == "TRANSACTION")
+        }
+        _ => false,
+    }
+}
+
 /// A statement's words, upper-cased, when it holds nothing else (comments, blanks and
 /// its `;` aside).
 fn bare_words(sql: &str) -> Option<Vec<String>> {

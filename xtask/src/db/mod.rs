@@ -94,6 +94,10 @@ pub struct Ctx {
 
 impl Ctx {
     fn new(workdir: PathBuf, env: Option<String>) -> Result<Ctx> {
+        // Absolute, so paths handed to child processes (initdb as another user, from
+        // `/`) still lead there.
+        let workdir = std::fs::canonicalize(&workdir)
+            .with_context(|| format!("--workdir {}: no such directory", workdir.display()))?;
         let project = Project::load(&workdir)
             .with_context(|| format!("reading the project in {}", workdir.display()))?;
         Ok(Ctx { project, env })

@@ -109,6 +109,9 @@ fn show(bar: &ProgressBar, shown: &mut Shown, event: &Event) {
         Event::OutsideTransaction(outside) => {
             bar.suspend(|| eprintln!("notice: {outside}"));
         }
+        Event::TransactionControlLeftOut(left_out) => {
+            bar.suspend(|| eprintln!("notice: {left_out}"));
+        }
         Event::LockTaken { waited, .. } => {
             bar.suspend(|| eprintln!("took the migration lock after {} s", seconds(*waited)));
             shown.holder = None;
