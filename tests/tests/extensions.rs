@@ -14,11 +14,11 @@ async fn with_stand_ins() -> Result<TestDatabase> {
     let found = strings(
         &client,
         "SELECT name FROM pg_available_extensions \
-         WHERE name IN ('pg_net', 'pg_graphql', 'supabase_vault', 'pgsodium', 'pgjwt', 'wrappers', 'pg_jsonschema') \
+         WHERE name IN ('pg_net', 'pg_graphql', 'supabase_vault', 'pgsodium', 'pgjwt', 'wrappers', 'pg_jsonschema', 'pgmq') \
          ORDER BY name",
     )
     .await?;
-    if found.len() != 7 {
+    if found.len() != 8 {
         bail!(
             "the test server has only these stand-ins: {found:?}; install them with `sudo cargo xtask db extensions --install` (cargo xtask test does it as root)"
         );
@@ -229,5 +229,65 @@ async fn a_missing_extension_fails_with_the_command_that_installs_it() -> Result
         "{hint}"
     );
     assert!(failed.to_string().contains(&hint), "{failed}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn pgmq_queues_hand_out_each_message_once_until_its_visibility_timeout() -> Result<()> {
+    let db = with_stand_ins().await?;
+    let mut client = db.client().await?;
+    let dir = Dir::with(&[(
+        "20240101000000_queue.sql",
+        "create extension if not exists pgmq;\n\
+         select pgmq.create('emails');\n\
+         create function enqueue_email(address text) returns bigint language sql as $$\n\
+           select * from pgmq.send('emails', jsonb_build_object('to', address))\n\
+         $$;\n",
+    )])?;
+    dir.migrator("shop")?.run(&mut client).await?;
+    client
+        .batch_execute(
+            "select enqueue_email('a@example.com'); select enqueue_email('b@example.com');",
+        )
+        .await?;
+    let first = strings(
+        &client,
+        "SELECT message ->> 'to' FROM pgmq.read('emails', 30, 1)",
+    )
+    .await?;
+    let second = strings(
+        &client,
+        "SELECT message ->> 'to' FROM pgmq.read('emails', 30, 5)",
+    )
+    .await?;
+    assert_eq!(
+        (first.as_slice(), second.as_slice()),
+        (
+            &["a@example.com".to_owned()][..],
+            &["b@example.com".to_owned()][..]
+        )
+    );
+    assert!(
+        strings(
+            &client,
+            "SELECT msg_id::text FROM pgmq.read('emails', 30, 5)"
+        )
+        .await?
+        .is_empty(),
+        "a message was handed out twice within its visibility timeout"
+    );
+    assert_eq!(
+        strings(&client, "SELECT pgmq.archive('emails', 1::bigint)::text").await?,
+        ["true"]
+    );
+    assert_eq!(
+        strings(
+            &client,
+            "SELECT (SELECT count(*) FROM pgmq.a_emails)::text || ' ' || queue_length::text \
+             FROM pgmq.metrics('emails')"
+        )
+        .await?,
+        ["1 1"]
+    );
     Ok(())
 }

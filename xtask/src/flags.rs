@@ -300,7 +300,7 @@ pub enum DbCommand {
     /// Real extensions (vector, pg_cron, http, pgtap, plpgsql_check…) come from your
     /// distribution's packages (the command names them). The Supabase-only ones
     /// (pg_net, pg_graphql, supabase_vault, pgsodium, pgjwt, wrappers,
-    /// pg_jsonschema) have plover stand-ins: control and SQL files with the objects
+    /// pg_jsonschema, pgmq) have plover stand-ins: control and SQL files with the objects
     /// and signatures migrations use, inert where the real one reaches the network.
     /// --install writes them into the server's `$(pg_config --sharedir)/extension`
     /// (root needed there; a real build already installed is kept). plover's local

@@ -3,7 +3,7 @@
 //! Some are real builds that a distribution packages (Debian/Ubuntu:
 //! `postgresql-<major>-pgvector`…; plover's local image has them); the ones only
 //! Supabase ships (`pg_net`, `pg_graphql`, `supabase_vault`, `pgsodium`, `pgjwt`,
-//! `wrappers`, `pg_jsonschema`) have plover **stand-ins**: real extensions (a
+//! `wrappers`, `pg_jsonschema`, `pgmq`) have plover **stand-ins**: real extensions (a
 //! control file and a SQL script, in this crate's `extensions/` directory) with
 //! the objects and signatures migrations use, inert where the real one talks to
 //! the network. Each file's header says what it does and does not do.
@@ -81,10 +81,10 @@ pub const SUPABASE_EXTENSIONS: &[Extension] = &[
     ext("pgjwt", Origin::StandIn),
     ext("wrappers", Origin::StandIn),
     ext("pg_jsonschema", Origin::StandIn),
+    ext("pgmq", Origin::StandIn),
     ext("pg_hashids", Origin::SupabaseOnly),
     ext("pgroonga", Origin::SupabaseOnly),
     ext("plv8", Origin::SupabaseOnly),
-    ext("pgmq", Origin::SupabaseOnly),
     ext("index_advisor", Origin::SupabaseOnly),
     ext("pg_tle", Origin::SupabaseOnly),
 ];
@@ -122,6 +122,8 @@ pub const STAND_IN_FILES: &[StandInFile] = stand_in![
     "wrappers--0.5.0.sql",
     "pg_jsonschema.control",
     "pg_jsonschema--0.3.3.sql",
+    "pgmq.control",
+    "pgmq--1.5.1.sql",
 ];
 
 /// Text every stand-in's control file holds, telling it from a real build's.
