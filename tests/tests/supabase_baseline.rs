@@ -98,10 +98,7 @@ async fn check_project(db: &TestDatabase) -> Result<()> {
             &[&bob.id],
         )
         .await;
-    ensure!(
-        refused.is_err(),
-        "alice must not upload into bob's folder"
-    );
+    ensure!(refused.is_err(), "alice must not upload into bob's folder");
     let as_bob = db.as_user(&bob).await?;
     assert_eq!(
         strings(&as_bob, "SELECT count(*)::text FROM storage.objects").await?,
@@ -272,7 +269,10 @@ async fn a_real_supabase_database_is_left_alone() -> Result<()> {
     let before = snapshot(&client).await?;
     testing::apply_supabase_shim(&client).await?;
     assert_eq!(snapshot(&client).await?, before);
-    assert_eq!(strings(&client, MADE).await?, ["false false false false false"]);
+    assert_eq!(
+        strings(&client, MADE).await?,
+        ["false false false false false"]
+    );
     assert_eq!(
         strings(&client, "SHOW search_path").await?,
         [r#""$user", public"#]
@@ -288,7 +288,10 @@ async fn a_real_supabase_database_is_left_alone() -> Result<()> {
     let before = snapshot(&client).await?;
     testing::apply_supabase_shim(&client).await?;
     assert_eq!(snapshot(&client).await?, before);
-    assert_eq!(strings(&client, MADE).await?, ["false false false false false"]);
+    assert_eq!(
+        strings(&client, MADE).await?,
+        ["false false false false false"]
+    );
     client.batch_execute("ROLLBACK").await?;
 
     // The same database with the mark back: the baseline fills it.

@@ -22,8 +22,8 @@ use tokio_postgres::error::SqlState;
 use super::{Server, TestingError, apply_supabase_shim, quote_ident};
 use crate::Migrator;
 
-/// The Supabase baseline's version (`extensions.plover_shim_version()`); templates are
-/// keyed by it, so those built with an older baseline are not reused.
+/// The Supabase baseline's version (`extensions.plover_shim_version()`). Templates are
+/// keyed by the baseline's text, so those built with an older one are not reused.
 pub const SHIM_VERSION: u32 = 2;
 
 const READY: &str = "
@@ -61,16 +61,17 @@ fn pool_size() -> usize {
         .unwrap_or(4)
 }
 
-/// The template's key: the migration set, the app, and the baseline's version.
+/// The template's key: the migration set, the app, and the baseline (its text).
 pub fn template_key(migrator: &Migrator, shim: Shim) -> String {
     let mut h = Sha256::new();
     h.update(migrator.source().digest().0);
     h.update(migrator.app_name().as_bytes());
     h.update([0]);
-    h.update(match shim {
-        Shim::Apply => SHIM_VERSION.to_be_bytes(),
-        Shim::Skip => [0; 4],
-    });
+    // The baseline's text, not just its version, so any change to it rebuilds.
+    match shim {
+        Shim::Apply => h.update(super::SUPABASE_SHIM.as_bytes()),
+        Shim::Skip => h.update([0; 4]),
+    }
     hex::encode(&h.finalize()[..8])
 }
 

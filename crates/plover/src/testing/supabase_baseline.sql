@@ -20,8 +20,9 @@
 --       select extensions.plover_shim_version();                    -- 2
 --       select to_regprocedure('extensions.plover_shim_version()') is not null;
 --   Bump N (here, in the function below and SHIM_VERSION in pool.rs) whenever
---   this file changes in a way that matters to a database built from it
---   (template databases are keyed by it).
+--   this file changes in a way that matters to a database built from it.
+--   (Test template databases are keyed by this file's text, so any change
+--   rebuilds them.)
 --
 -- Rules this file keeps
 --   * Idempotent: safe to run twice on one database, on a database that v1 (the
@@ -1019,7 +1020,8 @@ begin
     grant execute on all functions in schema graphql to postgres, anon, authenticated, service_role;
   end if;
 
-  -- With pg_graphql: a wrapper of graphql.resolve, as Supabase installs it.
+  -- With pg_graphql: a wrapper of graphql.resolve, as Supabase installs it (with
+  -- a fixed search path, so `db lint --live` has nothing to say about it).
   begin
     create or replace function graphql_public.graphql(
       "operationName" text default null,
@@ -1029,6 +1031,7 @@ begin
     )
       returns jsonb
       language sql
+      set search_path = ''
     as $fn$
       select graphql.resolve(
         query := query,
@@ -1047,6 +1050,7 @@ begin
     )
       returns jsonb
       language sql
+      set search_path = ''
     as $fn$
       select jsonb_build_object(
         'errors', jsonb_build_array(jsonb_build_object('message', 'pg_graphql extension is not enabled.')))
