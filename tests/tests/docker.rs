@@ -131,12 +131,21 @@ async fn migrates_a_database_on_the_container_with_the_supabase_shim() -> Result
     // The shim, twice (it is idempotent), unless the image is a real Supabase one.
     testing::apply_supabase_shim(&client).await?;
     testing::apply_supabase_shim(&client).await?;
+    // A real Supabase image has Supabase's own supabase_auth_admin, without the
+    // baseline's comment.
     let real_supabase: bool = client
-        .query_one("SELECT to_regrole('supabase_auth_admin') IS NOT NULL", &[])
+        .query_one(
+            "SELECT coalesce(shobj_description(oid, 'pg_authid'), '') NOT LIKE 'plover supabase baseline%'
+               FROM pg_roles WHERE rolname = 'supabase_auth_admin'",
+            &[],
+        )
         .await?
         .get(0);
     if !real_supabase {
-        assert_eq!(shim_version(&client).await?, Some(1));
+        assert_eq!(
+            shim_version(&client).await?,
+            Some(testing::SHIM_VERSION as i32)
+        );
     }
 
     let dir = Dir::with(&[

@@ -1,5 +1,5 @@
 //! Disposable Postgres for test suites: a shared native server and a fresh database
-//! per test, with the Supabase shim.
+//! per test, with the Supabase baseline.
 //!
 //! The server is started once per state directory (by default under the workspace's
 //! `target/`) and shared by every test process; a file lock serialises its start.
@@ -22,9 +22,16 @@ pub use pool::{Claimed, SHIM_VERSION, Shim, clean_up, template_key};
 pub use provider::{AnyProvider, Native, Provider, Server, Url, choose};
 pub use roles::User;
 
-/// The Supabase shim for plain Postgres: roles, `auth`/`storage`/`extensions`
-/// schemas, `auth.users` and `auth.uid()`/`role()`/`jwt()`/`email()`.
-pub const SUPABASE_SHIM: &str = include_str!("supabase_shim.sql");
+/// The Supabase baseline for plain Postgres (`supabase_baseline.sql`): what a local
+/// Supabase project's database has before the app's migrations. Supabase's roles and
+/// memberships; the schemas `auth`, `storage`, `realtime`, `graphql_public`,
+/// `supabase_functions` and `extensions` (pgcrypto, uuid-ossp, pgjwt's functions);
+/// the publication `supabase_realtime`; the default privileges of the API roles; the
+/// search path `"$user", public, extensions` (set on the database and on the session
+/// applying it); pg_graphql, supabase_vault and pg_net when the server has them.
+/// Idempotent, and it changes nothing on a real Supabase database. Its version is
+/// [`SHIM_VERSION`].
+pub const SUPABASE_SHIM: &str = include_str!("supabase_baseline.sql");
 
 /// Errors of the testing providers.
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +95,7 @@ pub async fn server() -> Result<Server, TestingError> {
         .cloned()
 }
 
-/// A freshly migrated database (with the Supabase shim) for one test:
+/// A freshly migrated database (with the Supabase baseline) for one test:
 /// `let db = plover::testing::fresh(&MIGRATIONS).await?;`
 ///
 /// The set is applied once into a template; each call hands out a clone from a pool
@@ -117,7 +124,7 @@ impl TestDatabase {
         })
     }
 
-    /// Creates an empty database with the Supabase shim applied.
+    /// Creates an empty database with the Supabase baseline ([`SUPABASE_SHIM`]) applied.
     pub async fn with_supabase_shim() -> Result<TestDatabase, TestingError> {
         let db = Self::create().await?;
         let client = db.client().await?;
@@ -126,7 +133,8 @@ impl TestDatabase {
     }
 
     /// A database migrated by `migrator` (its set and app name), with or without the
-    /// shim: a clone of the set's template, from the pool when one is ready.
+    /// Supabase baseline: a clone of the set's template (with the template's database
+    /// settings), from the pool when one is ready.
     pub async fn fresh(
         migrator: &crate::Migrator,
         shim: Shim,
@@ -190,12 +198,14 @@ impl Drop for TestDatabase {
     }
 }
 
-/// Applies the Supabase shim (idempotent).
+/// Applies the Supabase baseline ([`SUPABASE_SHIM`]; idempotent, a no-op on a real
+/// Supabase database) in one transaction. The session's search path becomes Supabase's
+/// when it was the server's default.
 pub async fn apply_supabase_shim(client: &Client) -> Result<(), TestingError> {
     client
         .batch_execute(SUPABASE_SHIM)
         .await
-        .map_err(crate::Error::db("applying the Supabase shim"))?;
+        .map_err(crate::Error::db("applying the Supabase baseline"))?;
     Ok(())
 }
 

@@ -1,9 +1,11 @@
 //! Templates and the pool of ready clones: a migrated database in the time of a
 //! rename and a connect.
 //!
-//! The migration set (and the Supabase shim) is applied once into a template database
-//! named after the set's hash; clones are made with `CREATE DATABASE ... TEMPLATE` by a
-//! background thread and parked as `plover_ready_<hash>_*`. A test claims one by
+//! The migration set (and the Supabase baseline) is applied once into a template
+//! database named after the set's hash; clones are made with `CREATE DATABASE ...
+//! TEMPLATE` by a background thread and parked as `plover_ready_<hash>_*`. A clone gets
+//! the template's `ALTER DATABASE ... SET` settings too (the baseline's search path),
+//! which `CREATE DATABASE` does not copy. A test claims one by
 //! renaming it to its own name, which is atomic across processes: two processes can
 //! never claim the same clone. Leftovers of crashed test processes are dropped the
 //! first time a process asks for a database.
@@ -20,8 +22,9 @@ use tokio_postgres::error::SqlState;
 use super::{Server, TestingError, apply_supabase_shim, quote_ident};
 use crate::Migrator;
 
-/// Bump when the shim changes, so templates built with an older shim are not reused.
-pub const SHIM_VERSION: u32 = 1;
+/// The Supabase baseline's version (`extensions.plover_shim_version()`). Templates are
+/// keyed by the baseline's text, so those built with an older one are not reused.
+pub const SHIM_VERSION: u32 = 2;
 
 const READY: &str = "
 SELECT datname::text FROM pg_database
@@ -29,11 +32,21 @@ SELECT datname::text FROM pg_database
 const TEMPLATE_READY: &str = "SELECT datistemplate FROM pg_database WHERE datname = $1";
 const OURS: &str = "
 SELECT datname::text FROM pg_database WHERE left(datname, length($1)) = $1";
+/// A database's own settings (`ALTER DATABASE ... SET`, and `ALTER ROLE ... IN DATABASE
+/// ... SET` with the role's name): one `name=value` a row.
+const DATABASE_SETTINGS: &str = "
+SELECT coalesce(r.rolname::text, ''), c.setting
+  FROM pg_db_role_setting s
+  JOIN pg_database d ON d.oid = s.setdatabase
+  LEFT JOIN pg_roles r ON r.oid = s.setrole
+ CROSS JOIN unnest(s.setconfig) AS c(setting)
+ WHERE d.datname = $1";
+const SET_LOCAL: &str = "SELECT set_config($1, $2, true)";
 
-/// Whether the Supabase shim goes into the template before the migrations.
+/// Whether the Supabase baseline goes into the template before the migrations.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Shim {
-    /// Apply it (the default; it skips itself on a real Supabase image).
+    /// Apply it (the default; it skips itself on a real Supabase database).
     #[default]
     Apply,
     /// Plain Postgres as it comes.
@@ -48,16 +61,17 @@ fn pool_size() -> usize {
         .unwrap_or(4)
 }
 
-/// The template's key: the migration set, the app, and the shim.
+/// The template's key: the migration set, the app, and the baseline (its text).
 pub fn template_key(migrator: &Migrator, shim: Shim) -> String {
     let mut h = Sha256::new();
     h.update(migrator.source().digest().0);
     h.update(migrator.app_name().as_bytes());
     h.update([0]);
-    h.update(match shim {
-        Shim::Apply => SHIM_VERSION.to_be_bytes(),
-        Shim::Skip => [0; 4],
-    });
+    // The baseline's text, not just its version, so any change to it rebuilds.
+    match shim {
+        Shim::Apply => h.update(super::SUPABASE_SHIM.as_bytes()),
+        Shim::Skip => h.update([0; 4]),
+    }
     hex::encode(&h.finalize()[..8])
 }
 
@@ -267,6 +281,20 @@ async fn claim_on(admin: &Client, template: &str, target: &str) -> Result<Claime
             Err(e) => return Err(crate::Error::db("claiming a ready test database")(e).into()),
         }
     }
+    clone(admin, template, target, "cloning the template").await?;
+    Ok(Claimed::Cold)
+}
+
+/// `CREATE DATABASE target TEMPLATE template`, then the template's own settings, which
+/// the server does not copy: each is set from the value it has in the template (with
+/// `set_config` in a transaction, then `SET ... FROM CURRENT`, so list values such as
+/// a search path keep their quoting).
+async fn clone(
+    admin: &Client,
+    template: &str,
+    target: &str,
+    context: &'static str,
+) -> Result<(), TestingError> {
     admin
         .batch_execute(&format!(
             "CREATE DATABASE {} TEMPLATE {}",
@@ -274,8 +302,53 @@ async fn claim_on(admin: &Client, template: &str, target: &str) -> Result<Claime
             quote_ident(template)
         ))
         .await
-        .map_err(crate::Error::db("cloning the template"))?;
-    Ok(Claimed::Cold)
+        .map_err(crate::Error::db(context))?;
+    let context = "copying the template's settings to a clone";
+    let mut settings = Vec::new();
+    for row in admin
+        .query(DATABASE_SETTINGS, &[&template])
+        .await
+        .map_err(crate::Error::db(context))?
+    {
+        let role: String = row.try_get(0).map_err(crate::Error::db(context))?;
+        let setting: String = row.try_get(1).map_err(crate::Error::db(context))?;
+        if let Some((name, value)) = setting.split_once('=') {
+            settings.push((role, name.to_owned(), value.to_owned()));
+        }
+    }
+    if settings.is_empty() {
+        return Ok(());
+    }
+    admin
+        .batch_execute("BEGIN")
+        .await
+        .map_err(crate::Error::db(context))?;
+    let copied = async {
+        for (role, name, value) in &settings {
+            admin.execute(SET_LOCAL, &[name, value]).await?;
+            let scope = match role.as_str() {
+                "" => format!("DATABASE {}", quote_ident(target)),
+                role => format!(
+                    "ROLE {} IN DATABASE {}",
+                    quote_ident(role),
+                    quote_ident(target)
+                ),
+            };
+            admin
+                .batch_execute(&format!(
+                    "ALTER {scope} SET {} FROM CURRENT",
+                    quote_ident(name)
+                ))
+                .await?;
+        }
+        Ok::<(), tokio_postgres::Error>(())
+    }
+    .await;
+    let end = if copied.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = admin.batch_execute(end).await;
+    copied.map_err(crate::Error::db(context))?;
+    ended.map_err(crate::Error::db(context))?;
+    Ok(())
 }
 
 /// Whether a claim found a ready clone.
@@ -404,14 +477,13 @@ async fn top_up(server: &Server, template: &str) -> Result<(), TestingError> {
         // clone has no relation cache file (pg_internal.init) until its first
         // connection builds it, which would otherwise cost the test ~3 ms.
         let staging = format!("{FILL}{}_{suffix}", host_tag());
-        admin
-            .batch_execute(&format!(
-                "CREATE DATABASE {} TEMPLATE {}",
-                quote_ident(&staging),
-                quote_ident(template)
-            ))
-            .await
-            .map_err(crate::Error::db("cloning the template for the pool"))?;
+        clone(
+            &admin,
+            template,
+            &staging,
+            "cloning the template for the pool",
+        )
+        .await?;
         let warm = crate::connect(&server.url(&staging)).await?;
         warm.batch_execute("SELECT 1")
             .await

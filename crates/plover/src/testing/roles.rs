@@ -31,7 +31,7 @@ pub struct User {
 }
 
 impl TestDatabase {
-    /// Inserts a user into `auth.users` (the shim's or Supabase's).
+    /// Inserts a user into `auth.users` (the Supabase baseline's or Supabase's).
     pub async fn create_user(&self, email: &str) -> Result<User, TestingError> {
         let client = self.client().await?;
         let row = client
