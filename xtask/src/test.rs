@@ -49,6 +49,22 @@ impl Test {
                 .run()
                 .context("installing libclang for the lint's parser (.ci/libclang-up)")?;
         }
+        // The real Supabase CLI for tests/tests/supabase_cli.rs, installed by npm outside the repo.
+        if std::env::var_os("PLOVER_SUPABASE_CLI").is_none() {
+            if cmd!(sh, "npm --version").quiet().ignore_stdout().run().is_ok() {
+                let dir = std::env::temp_dir().join("plover-supabase-cli");
+                let cli = cmd!(sh, ".ci/supabase-cli-up {dir}").read().context(
+                    "installing the Supabase CLI for the interop tests (.ci/supabase-cli-up)",
+                )?;
+                sh.set_var("PLOVER_SUPABASE_CLI", cli.trim());
+            } else {
+                eprintln!(
+                    "note: npm is missing, so the Supabase CLI interop tests are skipped \
+                     (PLOVER_SKIP_SUPABASE_CLI_TESTS=1); install npm to run them"
+                );
+                sh.set_var("PLOVER_SKIP_SUPABASE_CLI_TESTS", "1");
+            }
+        }
         let args = &self.args;
         let tested = cmd!(sh, "cargo test --workspace {args...}")
             .run()

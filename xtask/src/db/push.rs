@@ -116,7 +116,10 @@ impl DbPush {
         progress.finish();
         let report = report.with_context(|| format!("pushing to {target}"))?;
         for a in &report.adopted {
-            println!("adopted {}  {}  ({a})", a.version, a.name);
+            println!(
+                "adopted {}  {}  (applied by the Supabase CLI with the file's statements; recorded without running it)",
+                a.version, a.name
+            );
         }
         println!(
             "{}{} applied in {} ms (lock wait {} ms); version now {}",
