@@ -466,3 +466,40 @@ async fn a_version_the_cli_applied_with_other_statements_is_refused_naming_db_ad
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_reset_after_supabase_db_push_runs_the_files_again() -> Result<()> {
+    let Some(cli) = cli()? else { return Ok(()) };
+    let (db, url) = database().await?;
+    let client = db.client().await?;
+    let project = Project::with(&[
+        ("20250101000001_plain.sql", PLAIN),
+        ("20250101000002_wrapped.sql", WRAPPED),
+    ])?;
+    project.supabase_push(&cli, &db)?;
+    client
+        .batch_execute("insert into item (id) values (7)")
+        .await?;
+
+    // plover never adopted them: the reset drops what the files make and must run
+    // them again, not adopt the CLI's rows of what it just dropped.
+    let reset = project
+        .xtask(&["reset", "--confirm", "local"], &url)?
+        .expect(0)?;
+    assert!(!reset.stdout.contains("adopted "), "{reset}");
+    assert_eq!(strings(&client, "SELECT count(*)::text FROM item").await?, ["0"]);
+    assert_eq!(log(&client).await?, ["plain ran", "wrapped ran"]);
+    assert_eq!(
+        strings(
+            &client,
+            "SELECT version::text FROM plover.migrations WHERE app = 'shop' AND applied_by NOT LIKE 'adopted%' ORDER BY 1"
+        )
+        .await?,
+        [V1, V2]
+    );
+    assert_eq!(
+        project.supabase_list(&cli, &db)?,
+        [V1, V2].map(|v| (v.to_owned(), v.to_owned()))
+    );
+    Ok(())
+}
