@@ -109,12 +109,10 @@ impl Project {
     }
 
     fn migrator(&self) -> Result<plover::Migrator> {
-        Ok(
-            plover::Migrator::new(plover::Source::from_dir(
-                self.path().join("supabase/migrations"),
-            )?)
-            .app("shop"),
-        )
+        Ok(plover::Migrator::new(plover::Source::from_dir(
+            self.path().join("supabase/migrations"),
+        )?)
+        .app("shop"))
     }
 
     /// Runs the Supabase CLI in this project against `db`: the URL without a
@@ -140,7 +138,10 @@ impl Project {
             .env("SUPABASE_TELEMETRY_DISABLED", "1")
             .stdin(Stdio::null());
         for (k, _) in std::env::vars() {
-            if k.contains("DATABASE_URL") || (k.starts_with("SUPABASE_") && k != "SUPABASE_TELEMETRY_DISABLED") || k.starts_with("PG") {
+            if k.contains("DATABASE_URL")
+                || (k.starts_with("SUPABASE_") && k != "SUPABASE_TELEMETRY_DISABLED")
+                || k.starts_with("PG")
+            {
                 cmd.env_remove(k);
             }
         }
@@ -221,7 +222,9 @@ async fn schema(client: &Client) -> Result<String> {
     Ok(snapshot(client)
         .await?
         .lines()
-        .filter(|l| !l.starts_with("plover ") && !l.contains(" plover.migrations") && *l != "schema plover")
+        .filter(|l| {
+            !l.starts_with("plover ") && !l.contains(" plover.migrations") && *l != "schema plover"
+        })
         .collect::<Vec<_>>()
         .join("\n"))
 }
@@ -236,8 +239,8 @@ const V3: &str = "20250101000003";
 const V4: &str = "20250101000004";
 
 #[tokio::test]
-async fn what_supabase_db_push_applied_is_adopted_by_xtask_push_and_never_run_again()
--> Result<()> {
+async fn what_supabase_db_push_applied_is_adopted_by_xtask_push_and_never_run_again() -> Result<()>
+{
     let Some(cli) = cli()? else { return Ok(()) };
     let (db, url) = database().await?;
     let client = db.client().await?;
@@ -261,7 +264,11 @@ async fn what_supabase_db_push_applied_is_adopted_by_xtask_push_and_never_run_ag
         .iter()
         .filter_map(|v| v["version"].as_i64())
         .collect();
-    assert_eq!(adopt, [V1, V2, V3].map(|v| v.parse::<i64>().unwrap()), "{status}");
+    assert_eq!(
+        adopt,
+        [V1, V2, V3].map(|v| v.parse::<i64>().unwrap()),
+        "{status}"
+    );
     assert!(
         json["migrations"]
             .as_array()
@@ -271,7 +278,10 @@ async fn what_supabase_db_push_applied_is_adopted_by_xtask_push_and_never_run_ag
         "{status}"
     );
     let human = project.xtask(&["status"], &url)?.expect(0)?;
-    assert!(human.stdout.contains(&format!("adopt {V2}  wrapped")), "{human}");
+    assert!(
+        human.stdout.contains(&format!("adopt {V2}  wrapped")),
+        "{human}"
+    );
     assert_eq!(snapshot(&client).await?, before, "status wrote something");
 
     // push adopts them, one line each, and runs nothing.
@@ -283,7 +293,8 @@ async fn what_supabase_db_push_applied_is_adopted_by_xtask_push_and_never_run_ag
         );
     }
     assert!(
-        push.stdout.contains("3 adopted from the Supabase CLI, 0 applied"),
+        push.stdout
+            .contains("3 adopted from the Supabase CLI, 0 applied"),
         "{push}"
     );
     assert_eq!(log(&client).await?, ran, "a migration ran again");
@@ -342,7 +353,9 @@ async fn the_app_boot_path_adopts_a_wrapped_file_the_cli_pushed() -> Result<()> 
     // What the real CLI records for a wrapped file: the wrapper too.
     assert_eq!(
         recorded,
-        ["BEGIN | create table price (item int references item, cents int) | insert into log values ('wrapped ran') | COMMIT"]
+        [
+            "BEGIN | create table price (item int references item, cents int) | insert into log values ('wrapped ran') | COMMIT"
+        ]
     );
     project.write("20250101000003_trailing.sql", TRAILING)?;
 
@@ -406,8 +419,8 @@ async fn after_plovers_push_supabase_migration_list_agrees() -> Result<()> {
 }
 
 #[tokio::test]
-async fn a_version_the_cli_applied_with_other_statements_is_refused_naming_db_adopt()
--> Result<()> {
+async fn a_version_the_cli_applied_with_other_statements_is_refused_naming_db_adopt() -> Result<()>
+{
     let Some(cli) = cli()? else { return Ok(()) };
     let (db, url) = database().await?;
     let client = db.client().await?;
@@ -433,7 +446,11 @@ async fn a_version_the_cli_applied_with_other_statements_is_refused_naming_db_ad
     ] {
         assert!(push.stderr.contains(wanted), "missing {wanted:?}: {push}");
     }
-    assert_eq!(snapshot(&client).await?, before, "the refused push changed something");
+    assert_eq!(
+        snapshot(&client).await?,
+        before,
+        "the refused push changed something"
+    );
 
     // The engine refuses too, naming the version and the command, and changes nothing.
     let mut c = db.client().await?;
@@ -442,21 +459,38 @@ async fn a_version_the_cli_applied_with_other_statements_is_refused_naming_db_ad
         matches!(&e, plover::Error::Plan { problems } if problems.len() == 1 && problems[0].is_supabase_cli()),
         "{e}"
     );
-    assert!(e.to_string().contains("cargo xtask db adopt --from supabase"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("cargo xtask db adopt --from supabase"),
+        "{e}"
+    );
     assert_eq!(snapshot(&client).await?, before);
 
     // status says so, read-only: exit 1, the state named, the command printed.
     let status = project.xtask(&["status"], &url)?.expect(1)?;
     assert!(status.stdout.contains("supabase-cli-differs"), "{status}");
     assert!(
-        status.stdout.contains("cargo xtask db adopt --from supabase --env local"),
+        status
+            .stdout
+            .contains("cargo xtask db adopt --from supabase --env local"),
         "{status}"
     );
     assert_eq!(snapshot(&client).await?, before);
 
     // The command it names takes them over; then push applies only the new file.
     project
-        .xtask(&["adopt", "--from", "supabase", "--env", "local", "--confirm", "local"], &url)?
+        .xtask(
+            &[
+                "adopt",
+                "--from",
+                "supabase",
+                "--env",
+                "local",
+                "--confirm",
+                "local",
+            ],
+            &url,
+        )?
         .expect(0)?;
     let push = project.xtask(&["push"], &url)?.expect(0)?;
     assert!(push.stdout.contains("1 to apply"), "{push}");
@@ -487,7 +521,10 @@ async fn a_reset_after_supabase_db_push_runs_the_files_again() -> Result<()> {
         .xtask(&["reset", "--confirm", "local"], &url)?
         .expect(0)?;
     assert!(!reset.stdout.contains("adopted "), "{reset}");
-    assert_eq!(strings(&client, "SELECT count(*)::text FROM item").await?, ["0"]);
+    assert_eq!(
+        strings(&client, "SELECT count(*)::text FROM item").await?,
+        ["0"]
+    );
     assert_eq!(log(&client).await?, ["plain ran", "wrapped ran"]);
     assert_eq!(
         strings(

@@ -51,7 +51,12 @@ impl Test {
         }
         // The real Supabase CLI for tests/tests/supabase_cli.rs, installed by npm outside the repo.
         if std::env::var_os("PLOVER_SUPABASE_CLI").is_none() {
-            if cmd!(sh, "npm --version").quiet().ignore_stdout().run().is_ok() {
+            if cmd!(sh, "npm --version")
+                .quiet()
+                .ignore_stdout()
+                .run()
+                .is_ok()
+            {
                 let dir = std::env::temp_dir().join("plover-supabase-cli");
                 let cli = cmd!(sh, ".ci/supabase-cli-up {dir}").read().context(
                     "installing the Supabase CLI for the interop tests (.ci/supabase-cli-up)",
