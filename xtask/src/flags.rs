@@ -208,7 +208,9 @@ pub enum DbCommand {
     ///
     /// States: applied (when, by whom), pending, out-of-order (older than the newest
     /// applied one), modified (changed after it was applied), missing locally
-    /// (applied, but the file is gone), dirty (a no-transaction run stopped midway).
+    /// (applied, but the file is gone), dirty (a no-transaction run stopped midway),
+    /// applied-by-supabase-cli (`db push` adopts it: records it without running it),
+    /// supabase-cli-differs (the Supabase CLI applied other statements: `db adopt`).
     ///
     /// Exit codes: 0 when everything is applied or only pending; 1 when anything else
     /// needs attention; 2 when the status could not be read.

@@ -61,6 +61,7 @@ impl Test {
                 .run()
                 .context("installing libclang for the lint's parser (.ci/libclang-up)")?;
         }
+        supabase_cli(sh)?;
         let args = &self.args;
         let tested = cmd!(sh, "cargo test --workspace {args...}")
             .run()
@@ -113,4 +114,34 @@ fn local_image_present(sh: &Shell) -> bool {
 fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// The real Supabase CLI for tests/tests/supabase_cli.rs: installed by npm outside the
+/// repository (`.ci/supabase-cli-up`) and passed in `PLOVER_SUPABASE_CLI`; without npm,
+/// those tests are skipped with a note.
+fn supabase_cli(sh: &Shell) -> Result<()> {
+    let set = |name| std::env::var_os(name).is_some();
+    if set("PLOVER_SUPABASE_CLI") || set("PLOVER_SKIP_SUPABASE_CLI_TESTS") {
+        return Ok(());
+    }
+    if cmd!(sh, "npm --version")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .is_err()
+    {
+        eprintln!(
+            "note: npm is missing, so the Supabase CLI interop tests are skipped \
+             (PLOVER_SKIP_SUPABASE_CLI_TESTS=1); install npm to run them"
+        );
+        sh.set_var("PLOVER_SKIP_SUPABASE_CLI_TESTS", "1");
+        return Ok(());
+    }
+    let dir = std::env::temp_dir().join("plover-supabase-cli");
+    let cli = cmd!(sh, ".ci/supabase-cli-up {dir}")
+        .read()
+        .context("installing the Supabase CLI for the interop tests (.ci/supabase-cli-up)")?;
+    eprintln!("the Supabase CLI interop tests use {}", cli.trim());
+    sh.set_var("PLOVER_SUPABASE_CLI", cli.trim());
+    Ok(())
 }

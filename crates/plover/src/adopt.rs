@@ -8,6 +8,12 @@
 //! feature, [`to_refinery`] also hands a [`Source`] to refinery's runner for teams that
 //! keep it.
 //!
+//! Runs adopt on their own what the Supabase CLI applied with the files' statements
+//! ([`SupabaseCli`](crate::plan::SupabaseCli); [`adopt_supabase_cli`] records them, and
+//! each lands in [`Report::adopted`](crate::Report::adopted) as a
+//! [`SupabaseCliAdopted`]); [`Migrator::adopt`] takes over a whole history by hand,
+//! whatever the statements.
+//!
 //! Architecture invariant: adoption runs no migration SQL. This module decides what
 //! to record; the SQL, the other tools' tables included, lives in `history`.
 
@@ -21,7 +27,7 @@ use crate::error::Error;
 use crate::history;
 use crate::lock;
 use crate::migrator::Migrator;
-use crate::plan::AppliedRow;
+use crate::plan::{AppliedRow, supabase_version};
 use crate::source::{Migration, Source};
 
 /// Whose history [`Migrator::adopt`] reads.
@@ -88,6 +94,63 @@ pub struct Adopted {
     pub unreadable: Vec<String>,
 }
 
+/// A version the Supabase CLI applied with the file's statements, which a run
+/// recorded in plover's history without running it. Its `Display` is the line shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SupabaseCliAdopted {
+    pub version: i64,
+    pub name: String,
+    /// The file as shown in messages.
+    pub file: String,
+}
+
+impl fmt::Display for SupabaseCliAdopted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: version {} was applied by the Supabase CLI with this file's statements; recorded in plover's history without running it",
+            self.file, self.version
+        )
+    }
+}
+
+/// Records `migrations` (versions the Supabase CLI applied with their files'
+/// statements, see [`Plan::adoptable`](crate::Plan::adoptable)) in plover's history
+/// with their files' checksums, in one transaction of their own, creating plover's
+/// table first when `bootstrap` says so. The caller holds the migration lock. The
+/// Supabase CLI's rows are where they came from: they are left as they are.
+pub(crate) async fn adopt_supabase_cli(
+    client: &mut Client,
+    app: &str,
+    migrations: &[&Migration],
+    bootstrap: history::Bootstrap,
+    applied_by: &str,
+) -> Result<Vec<SupabaseCliAdopted>, Error> {
+    if migrations.is_empty() {
+        return Ok(Vec::new());
+    }
+    let applied_by = format!("adopted from {} by {applied_by}", Adopt::Supabase.key());
+    let tx = client
+        .transaction()
+        .await
+        .map_err(Error::db("starting a transaction"))?;
+    bootstrap.run(&tx).await?;
+    for m in migrations {
+        history::insert_applied(&tx, app, m, 0, &applied_by).await?;
+    }
+    tx.commit().await.map_err(Error::db(
+        "committing the versions adopted from the Supabase CLI",
+    ))?;
+    Ok(migrations
+        .iter()
+        .map(|m| SupabaseCliAdopted {
+            version: m.version(),
+            name: m.name().to_owned(),
+            file: m.file().to_owned(),
+        })
+        .collect())
+}
+
 impl Migrator {
     /// Adopts another tool's history: records every local migration that `from`
     /// recorded as applied in plover's history (with the local file's checksum),
@@ -97,6 +160,11 @@ impl Migrator {
     /// With the Supabase history kept (see [`SupabaseHistory`](crate::SupabaseHistory)),
     /// versions adopted from sqlx or refinery are written to
     /// `supabase_migrations.schema_migrations` too.
+    ///
+    /// Unlike the adoption that runs do on their own (see
+    /// [`SupabaseCli`](crate::plan::SupabaseCli)), this records what the tool recorded
+    /// whatever the statements it ran: it is the way to take over versions whose files
+    /// changed since, once the database is checked.
     ///
     /// Fails, writing nothing, when the tool's table does not exist, when sqlx
     /// recorded a failed migration, or when the tool recorded versions but none of
@@ -213,14 +281,6 @@ async fn recorded(client: &impl GenericClient, from: Adopt) -> Result<Recorded, 
         }
     }
     Ok(recorded)
-}
-
-/// The Supabase CLI's version text as a number: ASCII digits that fit an `i64`.
-fn supabase_version(text: &str) -> Option<i64> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
 }
 
 /// The other tool's versions sorted against the local files and plover's history.

@@ -12,7 +12,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row, Statement};
 
 use crate::error::Error;
-use crate::plan::{AppliedRow, RowState};
+use crate::plan::{AppliedRow, RowState, SupabaseCliRow, supabase_version};
 use crate::source::{Checksum, Migration};
 
 /// Creates the history schema and table. Runs inside the caller's transaction (the
@@ -100,6 +100,19 @@ const NOTIFY_PGRST: &str = "NOTIFY pgrst, 'reload schema'";
 const TABLE_EXISTS: &str = "SELECT to_regclass($1::text) IS NOT NULL";
 const SUPABASE_VERSIONS: &str =
     "SELECT version FROM supabase_migrations.schema_migrations ORDER BY version";
+// The Supabase CLI's rows, read to find what it applied that plover's history lacks
+// (see `plan::SupabaseCli`). A table from a CLI old enough to have no `statements`
+// column is read without them.
+const SUPABASE_CLI_TABLE: &str = "
+SELECT to_regclass('supabase_migrations.schema_migrations') IS NOT NULL,
+       EXISTS (SELECT 1 FROM pg_attribute
+                WHERE attrelid = to_regclass('supabase_migrations.schema_migrations')
+                  AND attname = 'statements' AND NOT attisdropped)";
+const SUPABASE_CLI_ROWS: &str =
+    "SELECT version, statements FROM supabase_migrations.schema_migrations ORDER BY version";
+const SUPABASE_CLI_VERSIONS: &str =
+    "SELECT version, NULL::text[] FROM supabase_migrations.schema_migrations ORDER BY version";
+const OTHER_APPS_VERSIONS: &str = "SELECT DISTINCT version FROM plover.migrations WHERE app <> $1";
 const SQLX_VERSIONS: &str = "SELECT version, success FROM _sqlx_migrations ORDER BY version";
 const REFINERY_VERSIONS: &str =
     "SELECT version::bigint FROM refinery_schema_history ORDER BY version";
@@ -422,9 +435,10 @@ pub(crate) async fn unmirror(client: &impl GenericClient, version_text: &str) ->
     Ok(())
 }
 
-/// Tells PostgREST to reload its schema cache.
-/// Deletes every history row of `app` (and, with `supabase`, their Supabase CLI
-/// mirror rows); returns how many of plover's rows went. No table, nothing to delete.
+/// Deletes every history row of `app` and, with `supabase`, the Supabase CLI's rows of
+/// those versions and of every local file (versions the CLI applied and plover never
+/// adopted are gone from the database too, so a later run must not adopt them);
+/// returns how many of plover's rows went.
 #[cfg(feature = "project")]
 pub(crate) async fn delete_app(
     client: &impl GenericClient,
@@ -432,27 +446,39 @@ pub(crate) async fn delete_app(
     source: &crate::source::Source,
     supabase: bool,
 ) -> Result<usize, Error> {
-    if !table_exists(client, "plover.migrations").await? {
-        return Ok(0);
-    }
     let context = "deleting the app's history rows";
-    let rows = client
-        .query(DELETE_APP, &[&app])
-        .await
-        .map_err(Error::db(context))?;
+    let rows = match table_exists(client, "plover.migrations").await? {
+        true => client
+            .query(DELETE_APP, &[&app])
+            .await
+            .map_err(Error::db(context))?,
+        false => Vec::new(),
+    };
     if supabase && table_exists(client, "supabase_migrations.schema_migrations").await? {
+        let mut texts = std::collections::BTreeSet::new();
         for row in &rows {
             let version: i64 = row.try_get(0).map_err(Error::db(context))?;
-            let text = source
-                .get(version)
-                .map(|m| m.version_text().to_owned())
-                .unwrap_or_else(|| version.to_string());
-            unmirror(client, &text).await?;
+            texts.insert(
+                source
+                    .get(version)
+                    .map(|m| m.version_text().to_owned())
+                    .unwrap_or_else(|| version.to_string()),
+            );
+        }
+        texts.extend(
+            source
+                .migrations()
+                .iter()
+                .map(|m| m.version_text().to_owned()),
+        );
+        for text in &texts {
+            unmirror(client, text).await?;
         }
     }
     Ok(rows.len())
 }
 
+/// Tells PostgREST to reload its schema cache.
 pub(crate) async fn notify_pgrst(client: &impl GenericClient) -> Result<(), Error> {
     client
         .batch_execute(NOTIFY_PGRST)
@@ -480,6 +506,53 @@ pub(crate) async fn supabase_versions(client: &impl GenericClient) -> Result<Vec
     rows.iter()
         .map(|r| r.try_get(0).map_err(Error::db(context)))
         .collect()
+}
+
+/// The Supabase CLI's rows (none when its table does not exist), but for versions
+/// another app records in `plover.migrations` (`plover_exists`): those rows are that
+/// app's mirror, not the CLI's work.
+pub(crate) async fn supabase_cli(
+    client: &impl GenericClient,
+    app: &str,
+    plover_exists: bool,
+) -> Result<Vec<SupabaseCliRow>, Error> {
+    let context = "reading supabase_migrations.schema_migrations";
+    let row = client
+        .query_one(SUPABASE_CLI_TABLE, &[])
+        .await
+        .map_err(Error::db(context))?;
+    let exists: bool = row.try_get(0).map_err(Error::db(context))?;
+    let with_statements: bool = row.try_get(1).map_err(Error::db(context))?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let read = if with_statements {
+        SUPABASE_CLI_ROWS
+    } else {
+        SUPABASE_CLI_VERSIONS
+    };
+    let rows = client.query(read, &[]).await.map_err(Error::db(context))?;
+    let mut cli = rows
+        .iter()
+        .map(|r| {
+            Ok(SupabaseCliRow {
+                version: r.try_get(0).map_err(Error::db(context))?,
+                statements: r.try_get(1).map_err(Error::db(context))?,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    if plover_exists && !cli.is_empty() {
+        let context = "reading the versions of other apps in plover.migrations";
+        let others = client
+            .query(OTHER_APPS_VERSIONS, &[&app])
+            .await
+            .map_err(Error::db(context))?
+            .iter()
+            .map(|r| r.try_get(0).map_err(Error::db(context)))
+            .collect::<Result<std::collections::BTreeSet<i64>, Error>>()?;
+        cli.retain(|row| supabase_version(&row.version).is_none_or(|v| !others.contains(&v)));
+    }
+    Ok(cli)
 }
 
 /// sqlx's versions, each with its `success` flag.

@@ -35,12 +35,12 @@ pub mod split;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use adopt::{Adopt, Adopted};
+pub use adopt::{Adopt, Adopted, SupabaseCliAdopted};
 pub use apply::{Applied, Event, LeftOut, OutsideTransaction, TransactionMode};
 pub use error::{Error, MigrationFailed};
 pub use history::SupabaseHistory;
 pub use migrator::{Migrator, Repair, Report, connect};
-pub use plan::{Missing, OutOfOrder, Plan};
+pub use plan::{Missing, OutOfOrder, Plan, SupabaseCli};
 pub use source::{Embedded, Migration, Source};
 
 #[doc(hidden)]

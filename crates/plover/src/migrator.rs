@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
+use crate::adopt::SupabaseCliAdopted;
 use crate::apply::{self, Applied, Event, Prepared, Settings, TransactionMode};
 use crate::error::Error;
 use crate::history::{self, SupabaseHistory};
 use crate::lock;
-use crate::plan::{Missing, OutOfOrder, Plan, Renamed};
+use crate::plan::{Missing, OutOfOrder, Plan, Renamed, SupabaseCli};
 use crate::source::Source;
 
 /// What to record for a version with [`Migrator::repair`].
@@ -39,6 +40,9 @@ pub struct Report {
     pub version: Option<i64>,
     /// Applied migrations whose file was renamed since (a warning, also logged).
     pub renamed: Vec<Renamed>,
+    /// Versions the Supabase CLI had applied with the files' statements, recorded in
+    /// plover's history by this run without running them (also logged), in order.
+    pub adopted: Vec<SupabaseCliAdopted>,
 }
 
 type OnEvent = Arc<dyn Fn(&Event) + Send + Sync>;
@@ -69,6 +73,7 @@ pub struct Migrator {
     transaction_mode: TransactionMode,
     notify_pgrst: bool,
     supabase_history: SupabaseHistory,
+    supabase_cli: SupabaseCli,
     applied_by: String,
     on_event: OnEvent,
 }
@@ -89,8 +94,9 @@ pub const DEFAULT_APP: &str = "default";
 impl Migrator {
     /// A migrator with safe defaults: app `default`, out-of-order and missing
     /// migrations refused, lock wait 5 minutes, `lock_timeout` 5 s, no
-    /// `statement_timeout`, one transaction per migration, PostgREST notified, and the
-    /// Supabase CLI's history kept for a Supabase project.
+    /// `statement_timeout`, one transaction per migration, PostgREST notified, the
+    /// Supabase CLI's history kept for a Supabase project, and what the Supabase CLI
+    /// applied with the files' statements adopted ([`SupabaseCli::Adopt`]).
     pub fn new(source: Source) -> Migrator {
         Migrator {
             source,
@@ -103,6 +109,7 @@ impl Migrator {
             transaction_mode: TransactionMode::PerMigration,
             notify_pgrst: true,
             supabase_history: SupabaseHistory::Auto,
+            supabase_cli: SupabaseCli::Adopt,
             applied_by: default_applied_by(),
             on_event: Arc::new(|_| {}),
         }
@@ -154,6 +161,15 @@ impl Migrator {
         self.supabase_history = mode;
         self
     }
+    /// What a run does with versions the Supabase CLI applied that this app's history
+    /// lacks: adopt them when the CLI recorded the files' statements (the default), or
+    /// refuse. Never re-run. Only while the Supabase CLI's history is kept
+    /// ([`Migrator::supabase_history`]): with it off, plover neither reads nor writes
+    /// the CLI's table.
+    pub fn supabase_cli(mut self, policy: SupabaseCli) -> Self {
+        self.supabase_cli = policy;
+        self
+    }
     /// What to record as `applied_by` (default: program@host).
     pub fn applied_by(mut self, who: impl Into<String>) -> Self {
         self.applied_by = who.into();
@@ -203,18 +219,45 @@ impl Migrator {
         }
     }
 
-    /// The plan as the database stands now (read-only, no lock taken).
+    /// The plan as the database stands now (read-only, no lock taken), with what the
+    /// Supabase CLI applied when its history is kept ([`Plan::with_supabase_cli`]).
     pub async fn plan(&self, client: &Client) -> Result<Plan<'_>, Error> {
-        let rows = history::load(client, &self.app).await?;
-        Ok(Plan::new(&self.source, &rows))
+        let (rows, bootstrap) = history::inspect(client, &self.app, false).await?;
+        self.plan_with(client, &rows, !bootstrap.plover).await
+    }
+
+    /// The plan for `rows` (this app's history), reading the Supabase CLI's rows when
+    /// its history is kept.
+    async fn plan_with(
+        &self,
+        client: &Client,
+        rows: &[crate::plan::AppliedRow],
+        plover_exists: bool,
+    ) -> Result<Plan<'_>, Error> {
+        let cli = match self.supabase() {
+            true => history::supabase_cli(client, &self.app, plover_exists).await?,
+            false => Vec::new(),
+        };
+        Ok(Plan::with_supabase_cli(
+            &self.source,
+            rows,
+            &cli,
+            self.supabase_cli,
+        ))
     }
 
     /// Takes the lock, re-plans, and applies what is pending.
     ///
     /// Refuses, applying nothing, when the plan has problems (modified, missing,
-    /// out-of-order or dirty migrations) or a pending file cannot run (it fails to
-    /// split, holds transaction control, a NUL byte or a `COPY … FROM STDIN`). The
-    /// lock is released on every path.
+    /// out-of-order or dirty migrations, versions the Supabase CLI applied with other
+    /// statements than the file's) or a pending file cannot run (it fails to split,
+    /// holds transaction control, a NUL byte or a `COPY … FROM STDIN`). The lock is
+    /// released on every path.
+    ///
+    /// Versions the Supabase CLI applied with the files' statements (see
+    /// [`SupabaseCli`]) are adopted first, in a transaction of their own: recorded in
+    /// plover's history without running them, logged, and listed in
+    /// [`Report::adopted`]. They are never run again.
     ///
     /// Each migration starts with the session as the caller handed it over (plus the
     /// timeouts): settings made by one file do not reach the next, nor the caller.
@@ -242,8 +285,8 @@ impl Migrator {
 
     async fn run_locked(&self, client: &mut Client) -> Result<Report, Error> {
         let supabase = self.supabase();
-        let (rows, bootstrap) = history::inspect(&*client, &self.app, supabase).await?;
-        let plan = Plan::new(&self.source, &rows);
+        let (rows, mut bootstrap) = history::inspect(&*client, &self.app, supabase).await?;
+        let plan = self.plan_with(client, &rows, !bootstrap.plover).await?;
         let renamed = plan.renamed();
         for r in &renamed {
             tracing::warn!(
@@ -276,6 +319,22 @@ impl Migrator {
                 "{outside}"
             );
         }
+        let adoptable: Vec<_> = plan.adoptable().collect();
+        let adopted = crate::adopt::adopt_supabase_cli(
+            client,
+            &self.app,
+            &adoptable,
+            bootstrap,
+            &self.applied_by,
+        )
+        .await?;
+        if !adopted.is_empty() {
+            // The adoption created the tables (the Supabase CLI's existed: its rows were read).
+            bootstrap = history::Bootstrap::default();
+        }
+        for a in &adopted {
+            tracing::info!(app = self.app, version = a.version, name = a.name, "{a}");
+        }
         let settings = Settings {
             app: &self.app,
             applied_by: &self.applied_by,
@@ -291,12 +350,13 @@ impl Migrator {
         if self.notify_pgrst && !applied.is_empty() {
             history::notify_pgrst(&*client).await?;
         }
-        let already_applied = plan.entries().len() - pending.len();
+        let already_applied = plan.entries().len() - pending.len() - adopted.len();
         Ok(Report {
             version: applied.last().map(|a| a.version).or(plan.newest_applied()),
             applied,
             already_applied,
             renamed,
+            adopted,
             ..Report::default()
         })
     }

@@ -1,14 +1,19 @@
 //! The plan: local migrations against this app's history.
 //!
 //! [`Plan::new`] is a pure function of a [`Source`] and the history rows of one app;
-//! [`Plan::check`] applies the policy ([`OutOfOrder`], [`Missing`]) and says what
-//! would run or why nothing may. No I/O here: it is unit-tested without a database.
+//! [`Plan::with_supabase_cli`] also weighs what the Supabase CLI recorded
+//! (`supabase_migrations.schema_migrations`) for versions this app's history lacks:
+//! the same statements as the file make the version adoptable (recorded without
+//! running it), others a problem. [`Plan::check`] applies the policy ([`OutOfOrder`],
+//! [`Missing`], [`SupabaseCli`]) and says what would run or why nothing may. No I/O
+//! here: it is unit-tested without a database.
 
 use std::fmt;
 use std::time::SystemTime;
 
 use crate::error::Error;
 use crate::source::{Checksum, Migration, Source};
+use crate::split;
 
 /// One row of an app's history, as the history table holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +61,126 @@ pub enum Missing {
     Allow,
 }
 
+/// What a run does with a version the Supabase CLI applied (it is in
+/// `supabase_migrations.schema_migrations`) that this app's history lacks, when it is
+/// one of this app's files. Either way such a version never runs again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SupabaseCli {
+    /// Adopt it (the default): record it in plover's history with the file's checksum,
+    /// without running it, when the statements the CLI recorded are the ones plover
+    /// would run for the file ([`State::AppliedBySupabaseCli`]); refuse when they are
+    /// not ([`State::SupabaseCliDiffers`]).
+    #[default]
+    Adopt,
+    /// Refuse to migrate until it is adopted by hand (`cargo xtask db adopt --from
+    /// supabase`, or [`Migrator::adopt`](crate::Migrator::adopt)).
+    Refuse,
+}
+
+/// One row of the Supabase CLI's history, `supabase_migrations.schema_migrations`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SupabaseCliRow {
+    /// The version as the CLI stores it: the file name's leading digits, as text.
+    pub version: String,
+    /// The statements the CLI ran, as it recorded them (`None` when it recorded none:
+    /// an old CLI, or a row written by hand).
+    pub statements: Option<Vec<String>>,
+}
+
+/// The Supabase CLI's version text as a number: ASCII digits that fit an `i64`.
+pub(crate) fn supabase_version(text: &str) -> Option<i64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Why the statements the Supabase CLI recorded for `m` are not the ones plover runs
+/// for it, or `None` when they are.
+///
+/// Both sides are compared after the same normalisation, which keeps every byte
+/// that reaches the server but for the separators around statements: each text is
+/// split with plover's splitter (the CLI keeps a statement's leading comments and
+/// records a trailing comment as a statement of its own; plover leaves both out),
+/// each statement loses its `;` and the blanks around it (the CLI strips them), empty
+/// statements and a leading byte-order mark go, and a whole-file `BEGIN; … COMMIT;`
+/// wrapper, or else plain `BEGIN`/`COMMIT` statements elsewhere, are left out (the CLI
+/// records them; plover runs the rest in its own transaction and records it without
+/// them). Comments after a statement's last
+/// token go as well.
+pub(crate) fn supabase_cli_differs(m: &Migration, recorded: Option<&[String]>) -> Option<String> {
+    let Some(recorded) = recorded else {
+        return Some("no statements recorded".into());
+    };
+    let cli = normalised(recorded.iter().map(String::as_str));
+    let file = normalised(std::iter::once(m.sql()));
+    if cli == file {
+        return None;
+    }
+    let shown = |s: &str| {
+        let one_line: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+        match one_line.char_indices().nth(60) {
+            Some((at, _)) => format!("`{}…`", &one_line[..at]),
+            None => format!("`{one_line}`"),
+        }
+    };
+    let at = cli.iter().zip(&file).position(|(a, b)| a != b);
+    Some(match at {
+        Some(i) => format!(
+            "statement {} differs: the CLI ran {} where the file has {}",
+            i + 1,
+            shown(cli[i]),
+            shown(file[i])
+        ),
+        None => format!(
+            "the CLI ran {} statement(s) where the file has {}",
+            cli.len(),
+            file.len()
+        ),
+    })
+}
+
+/// Statements as compared by [`supabase_cli_differs`].
+fn normalised<'s>(texts: impl Iterator<Item = &'s str>) -> Vec<&'s str> {
+    let bare = |s: &'s str| {
+        let s = s
+            .trim_start_matches('\u{feff}')
+            .trim()
+            .trim_end_matches(';')
+            .trim();
+        // Without its `;`, a statement ends at its last token: a comment before the
+        // `;` goes too, as the CLI's text has none after its last token.
+        match split::split(s).as_deref() {
+            Ok([one]) => one.sql.trim_end_matches(';').trim(),
+            _ => s,
+        }
+    };
+    let mut statements = Vec::new();
+    for text in texts {
+        match split::split(text) {
+            Ok(split) => statements.extend(split.iter().map(|st| split::Statement {
+                sql: bare(st.sql),
+                ..st.clone()
+            })),
+            Err(_) => statements.push(split::Statement {
+                sql: bare(text),
+                offset: 0,
+                line: 1,
+                column: 1,
+            }),
+        }
+    }
+    statements.retain(|st| !st.sql.is_empty());
+    if let Some(inner) = split::unwrap_transaction(&statements) {
+        return inner.iter().map(|st| st.sql).collect();
+    }
+    // Plain BEGIN/COMMIT elsewhere: the CLI ran them, plover leaves them out.
+    match split::without_transaction_blocks(&statements) {
+        Some((kept, _)) => kept.iter().map(|st| st.sql).collect(),
+        None => statements.iter().map(|st| st.sql).collect(),
+    }
+}
+
 /// The state of one version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum State {
@@ -71,6 +196,14 @@ pub enum State {
     MissingLocally,
     /// A no-transaction run that stopped midway.
     Dirty,
+    /// Not in this app's history, but the Supabase CLI applied it with the statements
+    /// plover would run for the file: a run adopts it (records it without running it),
+    /// under [`SupabaseCli::Adopt`].
+    AppliedBySupabaseCli,
+    /// Not in this app's history; the Supabase CLI applied it, but not with the file's
+    /// statements (`reason` says how they differ). Refused: adopt it by hand once the
+    /// database is checked.
+    SupabaseCliDiffers { reason: String },
 }
 
 /// One version in the plan.
@@ -121,7 +254,33 @@ pub enum Problem {
         statements_total: i32,
         error: Option<String>,
     },
+    /// The Supabase CLI applied the version with other statements than the file's.
+    SupabaseCliDiffers {
+        file: String,
+        version: i64,
+        reason: String,
+    },
+    /// The Supabase CLI applied the version with the file's statements, and the
+    /// policy is [`SupabaseCli::Refuse`].
+    SupabaseCliApplied {
+        file: String,
+        version: i64,
+    },
 }
+
+impl Problem {
+    /// Whether the problem is a version the Supabase CLI applied and plover's history
+    /// lacks (`cargo xtask db adopt --from supabase` records it).
+    pub fn is_supabase_cli(&self) -> bool {
+        matches!(
+            self,
+            Problem::SupabaseCliDiffers { .. } | Problem::SupabaseCliApplied { .. }
+        )
+    }
+}
+
+/// How to record a version the Supabase CLI applied, said by both Supabase problems.
+const ADOPT_BY_HAND: &str = "plover runs nothing it applied; if the database holds what the file says, record the version without running it with `cargo xtask db adopt --from supabase` (`Migrator::adopt` with `Adopt::Supabase`)";
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -168,6 +327,18 @@ impl fmt::Display for Problem {
                     "; finish or undo it by hand, then `repair` version {version} as applied or reverted"
                 )
             }
+            Problem::SupabaseCliDiffers {
+                file,
+                version,
+                reason,
+            } => write!(
+                f,
+                "{file}: version {version} was applied by the Supabase CLI (supabase_migrations.schema_migrations) but not with this file's statements ({reason}); {ADOPT_BY_HAND}, else restore the file as it was applied and put the change in a new migration"
+            ),
+            Problem::SupabaseCliApplied { file, version } => write!(
+                f,
+                "{file}: version {version} was applied by the Supabase CLI (supabase_migrations.schema_migrations) and plover's history lacks it; {ADOPT_BY_HAND}, or let runs adopt such versions (SupabaseCli::Adopt)"
+            ),
         }
     }
 }
@@ -201,14 +372,51 @@ impl fmt::Display for Renamed {
 #[derive(Clone, Debug)]
 pub struct Plan<'a> {
     entries: Vec<Entry<'a>>,
+    supabase_cli: SupabaseCli,
 }
 
 impl<'a> Plan<'a> {
     /// Compares `source` with `history` (the rows of one app, any order).
     pub fn new(source: &'a Source, history: &[AppliedRow]) -> Plan<'a> {
+        Plan::with_supabase_cli(source, history, &[], SupabaseCli::Adopt)
+    }
+
+    /// Compares `source` with `history` (the rows of one app, any order) and with the
+    /// Supabase CLI's rows `cli` (any order; leave out versions that another app's
+    /// history records, which are its mirror rows). A local file whose version is in
+    /// `cli` but not in `history` was applied by the CLI: it is
+    /// [`State::AppliedBySupabaseCli`] when the CLI recorded the file's statements
+    /// (compared as [`SupabaseCli`] documents), else [`State::SupabaseCliDiffers`];
+    /// either way it counts as applied when deciding what is out of order. Rows that
+    /// match no local file are ignored here.
+    pub fn with_supabase_cli(
+        source: &'a Source,
+        history: &[AppliedRow],
+        cli: &[SupabaseCliRow],
+        policy: SupabaseCli,
+    ) -> Plan<'a> {
         let mut history: Vec<&AppliedRow> = history.iter().collect();
         history.sort_by_key(|r| r.version);
-        let newest_applied = history.last().map(|r| r.version);
+        let recorded: std::collections::BTreeSet<i64> = history.iter().map(|r| r.version).collect();
+        let by_cli: std::collections::BTreeMap<i64, State> = cli
+            .iter()
+            .filter_map(|row| {
+                let version = supabase_version(&row.version)?;
+                let m = source.get(version)?;
+                if recorded.contains(&version) {
+                    return None;
+                }
+                let state = match supabase_cli_differs(m, row.statements.as_deref()) {
+                    None => State::AppliedBySupabaseCli,
+                    Some(reason) => State::SupabaseCliDiffers { reason },
+                };
+                Some((version, state))
+            })
+            .collect();
+        let newest_applied = history
+            .last()
+            .map(|r| r.version)
+            .max(by_cli.keys().next_back().copied());
         let mut entries = Vec::with_capacity(source.migrations().len().max(history.len()));
         let mut rows = history.into_iter().peekable();
         let mut files = source.migrations().iter().peekable();
@@ -223,6 +431,9 @@ impl<'a> Plan<'a> {
                 _ => (None, rows.next()),
             };
             let state = match (migration, applied) {
+                (Some(m), None) if by_cli.contains_key(&m.version()) => {
+                    by_cli[&m.version()].clone()
+                }
                 (Some(m), None) => {
                     if newest_applied.is_some_and(|n| m.version() < n) {
                         State::OutOfOrder
@@ -249,7 +460,10 @@ impl<'a> Plan<'a> {
                 applied: applied.cloned(),
             });
         }
-        Plan { entries }
+        Plan {
+            entries,
+            supabase_cli: policy,
+        }
     }
 
     /// Every version, local or applied, in order.
@@ -257,13 +471,28 @@ impl<'a> Plan<'a> {
         &self.entries
     }
 
-    /// The newest applied version.
+    /// The newest applied version (by plover, or by the Supabase CLI).
     pub fn newest_applied(&self) -> Option<i64> {
         self.entries
             .iter()
-            .filter(|e| e.applied.is_some())
+            .filter(|e| {
+                e.applied.is_some()
+                    || matches!(
+                        e.state,
+                        State::AppliedBySupabaseCli | State::SupabaseCliDiffers { .. }
+                    )
+            })
             .map(|e| e.version)
             .max()
+    }
+
+    /// The versions the Supabase CLI applied with the file's statements, which a run
+    /// adopts (records without running them), in order.
+    pub fn adoptable(&self) -> impl Iterator<Item = &'a Migration> + '_ {
+        self.entries.iter().filter_map(|e| match e.state {
+            State::AppliedBySupabaseCli => e.migration,
+            _ => None,
+        })
     }
 
     /// What stands in the way under this policy.
@@ -310,12 +539,24 @@ impl<'a> Plan<'a> {
                     statements_total: *statements_total,
                     error: error.clone(),
                 }),
+                (State::SupabaseCliDiffers { reason }, _) => Some(Problem::SupabaseCliDiffers {
+                    file: file(e).unwrap_or_default(),
+                    version: e.version,
+                    reason: reason.clone(),
+                }),
+                (State::AppliedBySupabaseCli, _) if self.supabase_cli == SupabaseCli::Refuse => {
+                    Some(Problem::SupabaseCliApplied {
+                        file: file(e).unwrap_or_default(),
+                        version: e.version,
+                    })
+                }
                 _ => None,
             })
             .collect()
     }
 
-    /// The migrations to apply, in order, or every problem that forbids it.
+    /// The migrations to apply, in order, or every problem that forbids it. Versions
+    /// to adopt are not among them: see [`Plan::adoptable`].
     pub fn check(
         &self,
         out_of_order: OutOfOrder,
@@ -511,5 +752,214 @@ mod tests {
         let plan = Plan::new(&s, &[]);
         assert_eq!(plan.pending().count(), 2);
         assert!(Plan::new(&s, &[row(1, "a"), row(2, "b")]).is_up_to_date());
+    }
+
+    /// Exactly what `supabase db push` (CLI 2.117.0) recorded for these files.
+    const CLI_RECORDED: &[(&str, &str, &[&str])] = &[
+        (
+            "20240101000001_plain.sql",
+            "-- a comment at the top\ncreate table a (id int primary key, note text default 'x;y');\n\n/* block comment */\ncreate function f() returns int language plpgsql as $$\nbegin\n  return 1;\nend;\n$$;\ninsert into a values (1, 'it''s');\nselect 1\n",
+            &[
+                "-- a comment at the top\ncreate table a (id int primary key, note text default 'x;y')",
+                "/* block comment */\ncreate function f() returns int language plpgsql as $$\nbegin\n  return 1;\nend;\n$$",
+                "insert into a values (1, 'it''s')",
+                "select 1",
+            ],
+        ),
+        (
+            "20240101000002_wrapped.sql",
+            "BEGIN;\ncreate table b (id int);\nCOMMIT;\n",
+            &["BEGIN", "create table b (id int)", "COMMIT"],
+        ),
+        (
+            "20240101000003_trail.sql",
+            "create table c (id int);   \n\n-- trailing comment\n",
+            &["create table c (id int)", "-- trailing comment"],
+        ),
+        (
+            "20240101000004_atomic.sql",
+            "create function one() returns int language sql\nbegin atomic\n  select 1;\nend;\ncreate table t1 (id int);;\n;\ncreate table t2 (id int) -- trailing inline\n;\n",
+            &[
+                "create function one() returns int language sql\nbegin atomic\n  select 1;\nend",
+                "create table t1 (id int)",
+                "create table t2 (id int) -- trailing inline",
+            ],
+        ),
+        (
+            "20240101000005_crlf.sql",
+            "begin;\r\ncreate table crlf (id int);\r\ncommit",
+            &["begin", "create table crlf (id int)", "commit"],
+        ),
+        (
+            "20240101000006_cic.sql",
+            "-- plover:no-transaction\ncreate index concurrently i on t1 (id);\n",
+            &["-- plover:no-transaction\ncreate index concurrently i on t1 (id)"],
+        ),
+        (
+            "20240101000007_blocks.sql",
+            "create table d (id int);\nbegin;\ninsert into d values (1);\ncommit;\nend;\n",
+            &[
+                "create table d (id int)",
+                "begin",
+                "insert into d values (1)",
+                "commit",
+                "end",
+            ],
+        ),
+    ];
+
+    fn recorded(statements: &[&str]) -> Vec<String> {
+        statements.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn what_the_supabase_cli_records_matches_the_file() {
+        let s = source(
+            &CLI_RECORDED
+                .iter()
+                .map(|(file, sql, _)| (*file, *sql))
+                .collect::<Vec<_>>(),
+        );
+        for (m, (file, _, statements)) in s.migrations().iter().zip(CLI_RECORDED) {
+            assert_eq!(
+                supabase_cli_differs(m, Some(&recorded(statements))),
+                None,
+                "{file}"
+            );
+            // What plover's own mirror writes (no wrapper, no comments) matches too.
+            let mirror: Vec<String> = crate::apply::mirror_statements(m)
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            assert_eq!(supabase_cli_differs(m, Some(&mirror)), None, "{file}");
+            // So does the whole file as one statement.
+            assert_eq!(
+                supabase_cli_differs(m, Some(&[m.sql().to_owned()])),
+                None,
+                "{file}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_statements_than_the_files_differ_and_say_where() {
+        let s = source(&[(
+            "1_a.sql",
+            "create table a (id int);\ncreate index on a (id);\n",
+        )]);
+        let m = &s.migrations()[0];
+        let check = |statements: Option<&[&str]>, expected: &str| {
+            let statements = statements.map(recorded);
+            assert_eq!(
+                supabase_cli_differs(m, statements.as_deref()).as_deref(),
+                Some(expected)
+            );
+        };
+        check(
+            Some(&["create table a (id bigint)", "create index on a (id)"]),
+            "statement 1 differs: the CLI ran `create table a (id bigint)` where the file has `create table a (id int)`",
+        );
+        check(
+            Some(&["create table a (id int)"]),
+            "the CLI ran 1 statement(s) where the file has 2",
+        );
+        check(None, "no statements recorded");
+        // Only separators are forgiven: blanks inside a statement count.
+        check(
+            Some(&["create table a (id  int)", "create index on a (id)"]),
+            "statement 1 differs: the CLI ran `create table a (id int)` where the file has `create table a (id int)`",
+        );
+        // Plain BEGIN/COMMIT are left out on both sides, but a ROLLBACK is a statement.
+        check(
+            Some(&[
+                "rollback",
+                "create table a (id int)",
+                "create index on a (id)",
+            ]),
+            "statement 1 differs: the CLI ran `rollback` where the file has `create table a (id int)`",
+        );
+    }
+
+    fn cli(version: &str, statements: Option<&[&str]>) -> SupabaseCliRow {
+        SupabaseCliRow {
+            version: version.into(),
+            statements: statements.map(recorded),
+        }
+    }
+
+    #[test]
+    fn versions_the_supabase_cli_applied_are_adopted_or_refused_never_pending() {
+        let s = source(&[
+            ("1_a.sql", "a"),
+            ("2_b.sql", "b"),
+            ("3_c.sql", "c"),
+            ("4_d.sql", "d"),
+            ("5_e.sql", "e"),
+        ]);
+        let rows = [
+            cli("1", Some(&["changed"])), // in plover's history: plover's own mirror
+            cli("0003", Some(&["c"])),
+            cli("4", Some(&["d2"])),
+            cli("9", Some(&["another app's"])),
+            cli("manual", None),
+        ];
+        let plan = Plan::with_supabase_cli(&s, &[row(1, "a")], &rows, SupabaseCli::Adopt);
+        let differs = State::SupabaseCliDiffers {
+            reason: "statement 1 differs: the CLI ran `d2` where the file has `d`".into(),
+        };
+        assert_eq!(
+            states(&plan),
+            [
+                (1, State::Applied),
+                (2, State::OutOfOrder), // older than what the CLI applied
+                (3, State::AppliedBySupabaseCli),
+                (4, differs),
+                (5, State::Pending),
+            ]
+        );
+        let adopt: Vec<i64> = plan.adoptable().map(|m| m.version()).collect();
+        assert_eq!(adopt, [3]);
+        assert_eq!(plan.newest_applied(), Some(4));
+        let problems = plan.problems(OutOfOrder::Allow, Missing::Refuse);
+        assert_eq!(
+            problems,
+            [Problem::SupabaseCliDiffers {
+                file: "4_d.sql".into(),
+                version: 4,
+                reason: "statement 1 differs: the CLI ran `d2` where the file has `d`".into(),
+            }]
+        );
+        assert!(problems[0].is_supabase_cli());
+        assert_eq!(
+            problems[0].to_string(),
+            "4_d.sql: version 4 was applied by the Supabase CLI (supabase_migrations.schema_migrations) but not with this file's statements (statement 1 differs: the CLI ran `d2` where the file has `d`); plover runs nothing it applied; if the database holds what the file says, record the version without running it with `cargo xtask db adopt --from supabase` (`Migrator::adopt` with `Adopt::Supabase`), else restore the file as it was applied and put the change in a new migration"
+        );
+
+        // Without the differing row: version 2 may run out of order, 3 is adopted.
+        let plan = Plan::with_supabase_cli(&s, &[row(1, "a")], &rows[..2], SupabaseCli::Adopt);
+        let run: Vec<i64> = plan
+            .check(OutOfOrder::Allow, Missing::Refuse)
+            .unwrap()
+            .iter()
+            .map(|m| m.version())
+            .collect();
+        assert_eq!(run, [2, 4, 5]);
+        assert!(!plan.is_up_to_date());
+
+        // Refused by policy: named, never pending.
+        let plan = Plan::with_supabase_cli(&s, &[row(1, "a")], &rows[..2], SupabaseCli::Refuse);
+        let problems = plan.problems(OutOfOrder::Allow, Missing::Refuse);
+        assert_eq!(
+            problems,
+            [Problem::SupabaseCliApplied {
+                file: "3_c.sql".into(),
+                version: 3
+            }]
+        );
+        assert!(
+            problems[0]
+                .to_string()
+                .contains("cargo xtask db adopt --from supabase")
+        );
     }
 }

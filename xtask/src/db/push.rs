@@ -1,6 +1,8 @@
 //! `cargo xtask db push`: the plan, a confirmation on protected targets, then
-//! `Migrator::run` with a progress bar and the lock wait shown (`progress`).
-//! `--dry-run` prints the SQL and changes nothing.
+//! `Migrator::run` with a progress bar and the lock wait shown (`progress`); versions
+//! the Supabase CLI applied with the files' statements are adopted by the run and
+//! listed, others refused with the `db adopt` command. `--dry-run` prints the SQL and
+//! changes nothing.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -31,8 +33,12 @@ impl DbPush {
         let problems = plan.problems(out_of_order, Missing::Refuse);
         if !problems.is_empty() {
             let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+            let adopt = match problems.iter().any(plover::plan::Problem::is_supabase_cli) {
+                true => format!("\n{}", adopt_command(&target)),
+                false => String::new(),
+            };
             bail!(
-                "refusing to push: {} problem(s) in the plan; nothing was applied\n{}",
+                "refusing to push: {} problem(s) in the plan; nothing was applied\n{}{adopt}",
                 problems.len(),
                 list.join("\n")
             );
@@ -41,7 +47,17 @@ impl DbPush {
             eprintln!("warning: {r}");
         }
         let pending: Vec<&plover::Migration> = plan.pending().collect();
-        if pending.is_empty() {
+        let adoptable: Vec<&plover::Migration> = plan.adoptable().collect();
+        if !adoptable.is_empty() {
+            println!(
+                "{} applied by the Supabase CLI with the files' statements, to adopt (record in plover's history without running):",
+                adoptable.len()
+            );
+            for m in &adoptable {
+                println!("  {}  {}", m.version(), m.name());
+            }
+        }
+        if pending.is_empty() && adoptable.is_empty() {
             println!("up to date: nothing to push");
             if self.include_seed && !self.dry_run {
                 confirm(
@@ -54,9 +70,11 @@ impl DbPush {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        println!("{} to apply:", pending.len());
-        for m in &pending {
-            println!("  {}  {}", m.version(), m.name());
+        if !pending.is_empty() {
+            println!("{} to apply:", pending.len());
+            for m in &pending {
+                println!("  {}  {}", m.version(), m.name());
+            }
         }
         if self.dry_run {
             for m in &pending {
@@ -67,7 +85,7 @@ impl DbPush {
             if self.include_seed {
                 println!("\nthe seed files would be loaded afterwards (--include-seed)");
             }
-            println!("\ndry run: nothing was applied");
+            println!("\ndry run: nothing was applied nor adopted");
             return Ok(ExitCode::SUCCESS);
         }
         confirm(
@@ -75,7 +93,11 @@ impl DbPush {
             Ask::WhenProtected,
             self.confirm.as_deref(),
             &format!(
-                "apply {} migration(s){}",
+                "{}apply {} migration(s){}",
+                match adoptable.len() {
+                    0 => String::new(),
+                    n => format!("adopt {n} version(s) the Supabase CLI applied and "),
+                },
                 pending.len(),
                 if self.include_seed {
                     " and load the seed files"
@@ -90,8 +112,18 @@ impl DbPush {
         let report = progress.watch(migrator).run(&mut client).await;
         progress.finish();
         let report = report.with_context(|| format!("pushing to {target}"))?;
+        for a in &report.adopted {
+            println!(
+                "adopted {}  {}  (applied by the Supabase CLI with the file's statements; recorded without running it)",
+                a.version, a.name
+            );
+        }
         println!(
-            "{} applied in {} ms (lock wait {} ms); version now {}",
+            "{}{} applied in {} ms (lock wait {} ms); version now {}",
+            match report.adopted.len() {
+                0 => String::new(),
+                n => format!("{n} adopted from the Supabase CLI, "),
+            },
             report.applied.len(),
             report.total.as_millis(),
             report.lock_wait.as_millis(),
@@ -104,4 +136,13 @@ impl DbPush {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// The line that says how to take over versions the Supabase CLI applied that a push
+/// refuses to adopt on its own: the exact `db adopt` command for `target`.
+pub(super) fn adopt_command(target: &plover::project::Target) -> String {
+    format!(
+        "to record what the Supabase CLI applied without running it, once the database is checked to hold what the files say: cargo xtask db adopt --from supabase --env {}",
+        target.env()
+    )
 }

@@ -1,4 +1,6 @@
-//! `cargo xtask db status`: every migration's state on the target, read-only.
+//! `cargo xtask db status`: every migration's state on the target, read-only; versions
+//! the Supabase CLI applied are shown as what `db push` would do with them (adopt, or
+//! refuse with the `db adopt` command), and nothing is written.
 
 use std::process::ExitCode;
 
@@ -24,10 +26,17 @@ impl DbStatus {
             .collect();
         let renamed: Vec<String> = plan.renamed().iter().map(ToString::to_string).collect();
         let skipped: Vec<String> = migrator.source().skipped_warnings().collect();
-        let attention = plan
-            .entries()
+        let attention = plan.entries().iter().any(|e| {
+            !matches!(
+                e.state,
+                State::Applied | State::Pending | State::AppliedBySupabaseCli
+            )
+        });
+        let adoptable: Vec<&plover::Migration> = plan.adoptable().collect();
+        let cli_problems = plan
+            .problems(OutOfOrder::Refuse, Missing::Refuse)
             .iter()
-            .any(|e| !matches!(e.state, State::Applied | State::Pending));
+            .any(plover::plan::Problem::is_supabase_cli);
         let count =
             |wanted: fn(&State) -> bool| plan.entries().iter().filter(|e| wanted(&e.state)).count();
         let applied = count(|s| *s == State::Applied);
@@ -50,6 +59,10 @@ impl DbStatus {
                 "problems": problems,
                 "renamed": renamed,
                 "skipped": migrator.source().skipped(),
+                "adopt_from_supabase_cli": adoptable
+                    .iter()
+                    .map(|m| json!({"version": m.version(), "name": m.name(), "file": m.file()}))
+                    .collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
         } else {
@@ -64,17 +77,31 @@ impl DbStatus {
             for e in plan.entries() {
                 println!("  {:<14}  {:<width$}  {}", e.version, e.name(), describe(e));
             }
-            let others = plan.entries().len() - applied - pending;
+            let others = plan.entries().len() - applied - pending - adoptable.len();
             print!("{applied} applied, {pending} pending");
+            if !adoptable.is_empty() {
+                print!(", {} applied by the Supabase CLI", adoptable.len());
+            }
             if others > 0 {
                 print!(", {others} need attention");
             }
             println!();
+            if !adoptable.is_empty() {
+                println!(
+                    "push would adopt (record without running) what the Supabase CLI applied with the files' statements:"
+                );
+                for m in &adoptable {
+                    println!("  adopt {}  {}", m.version(), m.name());
+                }
+            }
             if !problems.is_empty() {
                 println!("needs attention:");
                 for p in &problems {
                     println!("  - {p}");
                 }
+            }
+            if cli_problems {
+                println!("{}", super::push::adopt_command(&target));
             }
             for warning in renamed.iter().chain(&skipped) {
                 eprintln!("warning: {warning}");
@@ -96,6 +123,8 @@ fn state_name(state: &State) -> &'static str {
         State::Modified { .. } => "modified",
         State::MissingLocally => "missing-locally",
         State::Dirty => "dirty",
+        State::AppliedBySupabaseCli => "applied-by-supabase-cli",
+        State::SupabaseCliDiffers { .. } => "supabase-cli-differs",
     }
 }
 
