@@ -544,3 +544,60 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// What each migration of tests/fixtures/supabase-features made, checked by using it.
+pub async fn check_supabase_features(client: &Client) -> Result<()> {
+    client
+        .batch_execute(
+            "insert into auth.users (id, email) values ('11111111-1111-1111-1111-111111111111', 'ada@example.com');
+             insert into public.profiles (id, username) values ('11111111-1111-1111-1111-111111111111', 'ada');",
+        )
+        .await?;
+    let checks = [
+        // gen_random_bytes, unqualified, as the default of api_key
+        ("SELECT length(api_key)::text FROM public.profiles", "32"),
+        // the index built concurrently is valid
+        (
+            "SELECT indisvalid::text FROM pg_index WHERE indexrelid = 'public.profiles_created_at_idx'::regclass",
+            "true",
+        ),
+        // the webhook trigger queued one request (never sent)
+        (
+            "SELECT method || ' ' || url FROM net.http_request_queue",
+            "POST https://project.supabase.co/functions/v1/welcome",
+        ),
+        (
+            "SELECT decrypted_secret FROM vault.decrypted_secrets WHERE name = 'welcome_webhook_token'",
+            "local-token",
+        ),
+        (
+            "SELECT obj_description('public.profiles'::regclass, 'pg_class')",
+            "@graphql({\"totalCount\": {\"enabled\": true}})",
+        ),
+        (
+            "SELECT count(*)::text FROM pg_policies WHERE schemaname = 'storage' AND tablename = 'objects'",
+            "2",
+        ),
+        (
+            "SELECT public::text FROM storage.buckets WHERE id = 'avatars'",
+            "true",
+        ),
+        (
+            "SELECT tablename::text FROM pg_publication_tables WHERE pubname = 'supabase_realtime'",
+            "profiles",
+        ),
+        (
+            "SELECT has_function_privilege('supabase_auth_admin', 'public.custom_access_token_hook(jsonb)', 'execute')::text \
+             || ' ' || has_function_privilege('anon', 'public.custom_access_token_hook(jsonb)', 'execute')::text",
+            "true false",
+        ),
+    ];
+    for (sql, expected) in checks {
+        let got = strings(client, sql).await?;
+        anyhow::ensure!(
+            got == [expected],
+            "{sql}\n  expected {expected:?}, got {got:?}"
+        );
+    }
+    Ok(())
+}

@@ -3,13 +3,16 @@
 //! container, and `stop` leaving nothing behind.
 //!
 //! Each test has a state directory, hence a container, of its own, and removes it
-//! when it ends (even on failure). The image comes from `PLOVER_DOCKER_*`; on a
-//! machine without a registry, `.ci/docker-up` builds a local one:
+//! when it ends (even on failure). The image comes from `PLOVER_DOCKER_*` (`cargo
+//! xtask test` sets them to the local image of `cargo xtask db image`):
 //!
 //! ```text
-//! PLOVER_DOCKER_IMAGE=plover-postgres PLOVER_DOCKER_TAG=15 PLOVER_DOCKER_NETWORK=host \
+//! PLOVER_DOCKER_IMAGE=plover-postgres PLOVER_DOCKER_TAG=17-<hash> PLOVER_DOCKER_NETWORK=host \
 //! PLOVER_DOCKER_BARE=1 cargo test -p plover-tests --test docker
 //! ```
+//!
+//! except for the local image's own test, which asks `cargo xtask db image --major 17`
+//! for it (building it first when missing, which needs root).
 //!
 //! Without an engine these tests fail, saying how to get one; `PLOVER_SKIP_DOCKER_TESTS=1`
 //! opts out on machines without Docker.
@@ -20,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use plover::testing::docker::{self, Docker};
 use plover::testing::{self, Provider, Server, quote_ident};
-use plover_tests::{Dir, strings};
+use plover_tests::{Dir, strings, workspace_root, xtask_db};
 use tokio_postgres::Client;
 
 static MIGRATIONS: plover::Embedded =
@@ -54,9 +57,9 @@ fn fixture() -> Result<Option<Fixture>> {
     if let Err(e) = docker::check_engine() {
         bail!(
             "these tests need a Docker engine ({e}). On a CI machine without a registry, \
-             `.ci/docker-up` starts one and builds plover-postgres:15; then set \
-             PLOVER_DOCKER_IMAGE=plover-postgres PLOVER_DOCKER_TAG=15 PLOVER_DOCKER_NETWORK=host \
-             PLOVER_DOCKER_BARE=1. On a machine without Docker, set PLOVER_SKIP_DOCKER_TESTS=1"
+             `.ci/docker-up` starts one and `cargo xtask db image` builds the local image; \
+             `cargo xtask test` does both and sets PLOVER_DOCKER_*. On a machine without \
+             Docker, set PLOVER_SKIP_DOCKER_TESTS=1"
         );
     }
     let dir = tempfile::Builder::new()
@@ -282,6 +285,117 @@ async fn a_dead_container_is_replaced_and_stop_leaves_nothing() -> Result<()> {
     let third = server(&f.docker).await?;
     assert_ne!(started(&third).await?, first_started);
     assert_eq!(f.docker.containers()?.len(), 1);
+    assert!(f.docker.stop()?);
+    assert_gone(&f)
+}
+
+/// The local image of `cargo xtask db image --major 17` (built when missing): the
+/// image's name and tag.
+fn local_image_17() -> Result<(String, String)> {
+    let run = xtask_db(
+        &workspace_root(),
+        &["image", "--major", "17"],
+        &[],
+        None,
+        "no password is involved",
+    )?
+    .expect(0)?;
+    let reference = run.stdout.trim();
+    let (name, tag) = reference
+        .rsplit_once(':')
+        .with_context(|| format!("`db image` printed no image name:\n{run}"))?;
+    Ok((name.to_owned(), tag.to_owned()))
+}
+
+#[tokio::test]
+async fn the_local_image_has_real_supabase_extensions_and_the_stand_ins() -> Result<()> {
+    let Some(mut f) = fixture()? else {
+        return Ok(());
+    };
+    let (image, tag) = local_image_17()?;
+    assert!(tag.starts_with("17-"), "{tag}");
+    f.docker.image = image;
+    f.docker.tag = tag;
+    f.docker.network = docker::Network::Host;
+    f.docker.bare = true;
+    let server = server(&f.docker).await?;
+    let client = plover::connect(&server.url("postgres")).await?;
+    assert_eq!(
+        strings(
+            &client,
+            "SELECT current_setting('server_version_num')::int / 10000 || ''"
+        )
+        .await?,
+        ["17"]
+    );
+
+    // pgvector: a vector column, an HNSW index, a nearest-neighbour query through it.
+    client
+        .batch_execute(
+            "CREATE EXTENSION vector;
+             CREATE TABLE documents (id int PRIMARY KEY, embedding vector(3));
+             CREATE INDEX documents_embedding ON documents USING hnsw (embedding vector_cosine_ops);
+             INSERT INTO documents VALUES (1, '[1,0,0]'), (2, '[0,1,0]'), (3, '[0,0,1]');
+             SET enable_seqscan = off;",
+        )
+        .await
+        .context("pgvector")?;
+    assert_eq!(
+        strings(
+            &client,
+            "SELECT id || '' FROM documents ORDER BY embedding <=> '[0.1,0.9,0]' LIMIT 1"
+        )
+        .await?,
+        ["2"]
+    );
+    let plan = strings(
+        &client,
+        "EXPLAIN SELECT id FROM documents ORDER BY embedding <=> '[0.1,0.9,0]' LIMIT 1",
+    )
+    .await?
+    .join("\n");
+    assert!(plan.contains("documents_embedding"), "{plan}");
+
+    // pg_cron needs shared_preload_libraries: the image's configuration has it.
+    client
+        .batch_execute(
+            "CREATE EXTENSION pg_cron;
+             SELECT cron.schedule('nightly', '0 3 * * *', 'SELECT 1');",
+        )
+        .await
+        .context("pg_cron")?;
+    assert_eq!(
+        strings(&client, "SELECT jobname FROM cron.job").await?,
+        ["nightly"]
+    );
+
+    // pgTAP, plpgsql_check and http load.
+    client
+        .batch_execute(
+            "CREATE EXTENSION pgtap; CREATE EXTENSION plpgsql_check; CREATE EXTENSION http;",
+        )
+        .await
+        .context("pgtap, plpgsql_check, http")?;
+    client.batch_execute("SELECT no_plan()").await?;
+    assert_eq!(
+        strings(&client, "SELECT ok(true, 'pgtap runs')").await?,
+        ["ok 1 - pgtap runs"]
+    );
+
+    // Every stand-in of crates/plover/extensions is installable.
+    let available = strings(&client, "SELECT name FROM pg_available_extensions").await?;
+    let dir = workspace_root().join("crates/plover/extensions");
+    for entry in std::fs::read_dir(&dir).into_iter().flatten() {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if let Some(extension) = name.strip_suffix(".control") {
+            assert!(
+                available.iter().any(|a| a == extension),
+                "stand-in {extension} is not in the image"
+            );
+        }
+    }
+
+    drop(client);
     assert!(f.docker.stop()?);
     assert_gone(&f)
 }

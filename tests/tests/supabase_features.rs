@@ -9,65 +9,7 @@
 
 use anyhow::{Result, ensure};
 use plover::testing::{Shim, TestDatabase};
-use plover_tests::{Fixture, strings};
-use tokio_postgres::Client;
-
-/// What each migration of the features project made, checked by using it.
-async fn check_features(client: &Client) -> Result<()> {
-    client
-        .batch_execute(
-            "insert into auth.users (id, email) values ('11111111-1111-1111-1111-111111111111', 'ada@example.com');
-             insert into public.profiles (id, username) values ('11111111-1111-1111-1111-111111111111', 'ada');",
-        )
-        .await?;
-    let checks = [
-        // gen_random_bytes, unqualified, as the default of api_key
-        ("SELECT length(api_key)::text FROM public.profiles", "32"),
-        // the index built concurrently is valid
-        (
-            "SELECT indisvalid::text FROM pg_index WHERE indexrelid = 'public.profiles_created_at_idx'::regclass",
-            "true",
-        ),
-        // the webhook trigger queued one request (never sent)
-        (
-            "SELECT method || ' ' || url FROM net.http_request_queue",
-            "POST https://project.supabase.co/functions/v1/welcome",
-        ),
-        (
-            "SELECT decrypted_secret FROM vault.decrypted_secrets WHERE name = 'welcome_webhook_token'",
-            "local-token",
-        ),
-        (
-            "SELECT obj_description('public.profiles'::regclass, 'pg_class')",
-            "@graphql({\"totalCount\": {\"enabled\": true}})",
-        ),
-        (
-            "SELECT count(*)::text FROM pg_policies WHERE schemaname = 'storage' AND tablename = 'objects'",
-            "2",
-        ),
-        (
-            "SELECT public::text FROM storage.buckets WHERE id = 'avatars'",
-            "true",
-        ),
-        (
-            "SELECT tablename::text FROM pg_publication_tables WHERE pubname = 'supabase_realtime'",
-            "profiles",
-        ),
-        (
-            "SELECT has_function_privilege('supabase_auth_admin', 'public.custom_access_token_hook(jsonb)', 'execute')::text \
-             || ' ' || has_function_privilege('anon', 'public.custom_access_token_hook(jsonb)', 'execute')::text",
-            "true false",
-        ),
-    ];
-    for (sql, expected) in checks {
-        let got = strings(client, sql).await?;
-        ensure!(
-            got == [expected],
-            "{sql}\n  expected {expected:?}, got {got:?}"
-        );
-    }
-    Ok(())
-}
+use plover_tests::{Fixture, check_supabase_features, strings};
 
 #[tokio::test]
 async fn the_features_project_applies_on_a_fresh_test_database() -> Result<()> {
@@ -79,7 +21,7 @@ async fn the_features_project_applies_on_a_fresh_test_database() -> Result<()> {
         "seed.sql is skipped as the Supabase CLI skips it"
     );
     let db = TestDatabase::fresh(&migrator, Shim::Apply).await?;
-    check_features(&db.client().await?).await
+    check_supabase_features(&db.client().await?).await
 }
 
 #[tokio::test]
@@ -102,7 +44,7 @@ async fn reset_local_native_applies_the_features_project() -> Result<()> {
         "a missing seed file is a warning, as with the Supabase CLI: {run}"
     );
     let client = plover::connect(&project.url()).await?;
-    check_features(&client).await
+    check_supabase_features(&client).await
 }
 
 #[tokio::test]
@@ -156,5 +98,61 @@ fn a_relative_workdir_reaches_the_native_local_database() -> Result<()> {
             || stderr.contains("/var/tmp/plover-db-"),
         "the data is not where the project is: {stderr}"
     );
+    Ok(())
+}
+
+/// `db reset-local --docker` on plover's local image (`PLOVER_DOCKER_IMAGE` when
+/// `cargo xtask test` set it, else the image of `[db] major_version`).
+fn docker_reset(project: &Fixture) -> Result<Option<plover_tests::Run>> {
+    if std::env::var("PLOVER_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
+        eprintln!("skipped: PLOVER_SKIP_DOCKER_TESTS=1");
+        return Ok(None);
+    }
+    if let Err(e) = plover::testing::docker::check_engine() {
+        anyhow::bail!(
+            "this test needs a Docker engine ({e}); `cargo xtask test` starts one, or set PLOVER_SKIP_DOCKER_TESTS=1"
+        );
+    }
+    let run = project.db(&["reset-local", "--docker"])?;
+    ensure!(run.code == Some(0), "{run}");
+    Ok(Some(run))
+}
+
+#[tokio::test]
+async fn reset_local_docker_applies_the_features_project() -> Result<()> {
+    let project = Fixture::new("supabase-features")?;
+    let Some(_) = docker_reset(&project)? else {
+        return Ok(());
+    };
+    let client = plover::connect(&project.url()).await?;
+    check_supabase_features(&client).await
+}
+
+#[tokio::test]
+async fn reset_local_docker_applies_the_vector_project_with_its_hnsw_index() -> Result<()> {
+    let project = Fixture::new("supabase-vector")?;
+    let Some(_) = docker_reset(&project)? else {
+        return Ok(());
+    };
+    let client = plover::connect(&project.url()).await?;
+    client
+        .batch_execute(
+            "insert into public.documents (content, embedding) values
+               ('north', '[0,1,0]'), ('east', '[1,0,0]'), ('north-east', '[0.7,0.7,0]')",
+        )
+        .await?;
+    let nearest = strings(
+        &client,
+        "SELECT content FROM public.match_documents('[0.1,0.9,0]', 2)",
+    )
+    .await?;
+    ensure!(nearest == ["north", "north-east"], "{nearest:?}");
+    let method = strings(
+        &client,
+        "SELECT amname::text FROM pg_class c JOIN pg_am a ON a.oid = c.relam \
+         WHERE c.oid = 'public.documents_embedding_idx'::regclass",
+    )
+    .await?;
+    ensure!(method == ["hnsw"], "{method:?}");
     Ok(())
 }

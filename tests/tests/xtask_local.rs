@@ -3,8 +3,9 @@
 //! an engine answers) on a free port, in a copy of the repository's `supabase/`
 //! folder. A guard stops it and deletes its data whatever happens.
 //!
-//! The docker test needs an engine and PLOVER_DOCKER_IMAGE (set by `cargo xtask test`);
-//! without them it fails, saying how to get one; `PLOVER_SKIP_DOCKER_TESTS=1` opts out.
+//! The docker tests need an engine, and the local image of `cargo xtask db image`
+//! (`cargo xtask test` starts the one and builds the other; building needs root);
+//! without them they fail, saying how to get them; `PLOVER_SKIP_DOCKER_TESTS=1` opts out.
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
@@ -481,6 +482,91 @@ async fn reset_local_docker_is_repeatable_and_leaves_no_container() -> Result<()
     {
         let _stopper = Stopper(&w);
         reset_twice_then_stop(&w, &["--docker"]).await?;
+    }
+    let left = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("name=^{container}$")])
+        .output()?;
+    ensure!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "container {container} left behind"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn reset_local_docker_defaults_to_the_local_image_with_real_extensions() -> Result<()> {
+    if std::env::var("PLOVER_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
+        eprintln!("skipped: PLOVER_SKIP_DOCKER_TESTS=1");
+        return Ok(());
+    }
+    if let Err(e) = plover::testing::docker::check_engine() {
+        bail!(
+            "this test needs a Docker engine ({e}); `cargo xtask test` starts one, or set PLOVER_SKIP_DOCKER_TESTS=1"
+        );
+    }
+    let w = Workdir::new()?;
+    // A container of its own, PostgreSQL 17, and migrations that need the image's
+    // extensions.
+    let config = w.path().join("supabase/config.toml");
+    let text = std::fs::read_to_string(&config)?;
+    let major = text
+        .lines()
+        .find(|l| l.starts_with("major_version"))
+        .context("config.toml has no [db] major_version")?;
+    let text = text
+        .replace(
+            "project_id = \"money-tracker\"",
+            &format!("project_id = \"plover-test-{}\"", w.port),
+        )
+        .replace(major, "major_version = 17");
+    std::fs::write(&config, text)?;
+    std::fs::write(
+        w.path()
+            .join("supabase/migrations/20990101000000_extensions.sql"),
+        "create extension vector;\n\
+         create table public.documents (id int primary key, embedding vector(3));\n\
+         create index documents_embedding on public.documents using hnsw (embedding vector_cosine_ops);\n\
+         create extension pg_cron;\n\
+         select cron.schedule('nightly', '0 3 * * *', 'select 1');\n\
+         create extension pgtap;\n",
+    )?;
+    let container = format!("plover-db-plover-test-{}", w.port);
+    {
+        let _stopper = Stopper(&w);
+        // Neither PLOVER_DOCKER_IMAGE nor --image: the local image of `db image`.
+        let vars = [("PLOVER_DOCKER_IMAGE", ""), ("PLOVER_DOCKER_TAG", "")];
+        let run = xtask_db(
+            w.path(),
+            &["reset-local", "--docker", "--no-seed"],
+            &vars,
+            None,
+            "postgres:postgres@",
+        )?
+        .expect(0)?;
+        assert!(run.stdout.contains("applied 7 migration(s)"), "{run}");
+        let image = Command::new("docker")
+            .args(["inspect", "-f", "{{.Config.Image}}", &container])
+            .output()?;
+        let image = String::from_utf8_lossy(&image.stdout);
+        assert!(image.starts_with("plover-postgres:17-"), "{image}");
+
+        let client = plover::connect(&w.url()).await?;
+        // pgTAP wants a plan before its first test.
+        client.batch_execute("SELECT no_plan()").await?;
+        let row = client
+            .query_one(
+                "SELECT current_setting('server_version_num')::int / 10000,
+                        (SELECT amname::text FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+                          WHERE c.relname = 'documents_embedding'),
+                        (SELECT jobname FROM cron.job),
+                        ok(true)",
+                &[],
+            )
+            .await?;
+        assert_eq!(row.get::<_, i32>(0), 17);
+        assert_eq!(row.get::<_, String>(1), "hnsw");
+        assert_eq!(row.get::<_, String>(2), "nightly");
+        assert_eq!(row.get::<_, String>(3), "ok 1");
     }
     let left = Command::new("docker")
         .args(["ps", "-aq", "--filter", &format!("name=^{container}$")])

@@ -19,7 +19,6 @@
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -29,10 +28,8 @@ use plover::redact::redact;
 use plover::testing::docker::{Docker as DockerProvider, Network};
 use plover::testing::{Claimed, Server, Shim, TestDatabase, quote_ident, state_dir, template_key};
 use serde_json::json;
+use testcontainers::ImageExt;
 use testcontainers::bollard;
-use testcontainers::core::IntoContainerPort;
-use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerRequest, GenericImage, ImageExt};
 use tokio_postgres::Client;
 
 use crate::bench::{APP, COUNT_TABLES, SERVER_VERSION, Workload, fmt_ms, fmt_ratio, ms};
@@ -707,126 +704,30 @@ impl Docker {
         }
     }
 
-    /// The request for a new container (not the provider's shared one), set up as the
-    /// provider sets up its own: the test server's durability settings; on host
-    /// networking, 127.0.0.1 at a free port with trust; on a published port, a random
-    /// password, passed in the environment, never in argv. Returns the port to use
-    /// (`None`: the one 5432 is published on) and the password.
-    fn request(&self) -> Result<(ContainerRequest<GenericImage>, Option<u16>, Option<String>)> {
-        let s = &self.settings;
-        let host = s.network == Network::Host;
-        let supabase = s.image.contains("supabase");
-        let port = if host { free_port()? } else { 5432 };
-        let password = (!host || (supabase && !s.bare))
-            .then(random_hex)
-            .transpose()?;
-        let listen = if host { "127.0.0.1" } else { "*" };
-        let settings = [
-            "fsync=off",
-            "synchronous_commit=off",
-            "full_page_writes=off",
-        ];
-        let mut image = GenericImage::new(s.image.as_str(), s.tag.as_str());
-        if !host {
-            image = image.with_exposed_port(5432.tcp());
-        }
-        let (cmd, env) = if s.bare {
-            let (save, auth, hba, env) = match &password {
-                Some(p) => (
-                    "printf %s \"$PLOVER_PASSWORD\" > /tmp/pw && ",
-                    "--pwfile=/tmp/pw -A scram-sha-256",
-                    "rm -f /tmp/pw && echo 'host all all all scram-sha-256' >> /tmp/pgdata/pg_hba.conf && ",
-                    vec![("PLOVER_PASSWORD", p.clone())],
-                ),
-                None => ("", "-A trust", "", vec![]),
-            };
-            let options: String = settings.iter().map(|o| format!(" -c {o}")).collect();
-            let script = format!(
-                "{save}initdb -D /tmp/pgdata -U postgres -E UTF8 --locale=C --no-sync {auth} \
-                 >/dev/null && {hba}exec postgres -D /tmp/pgdata -k /tmp -p {port} \
-                 -c listen_addresses='{listen}'{options}"
-            );
-            (vec!["sh".to_owned(), "-c".to_owned(), script], env)
-        } else {
-            let mut cmd = vec!["postgres".to_owned()];
-            if supabase {
-                // Supabase's images load their extensions through this file.
-                cmd.extend([
-                    "-c".into(),
-                    "config_file=/etc/postgresql/postgresql.conf".into(),
-                ]);
-            }
-            if host {
-                cmd.extend(["-p".into(), port.to_string()]);
-                cmd.extend(["-c".into(), format!("listen_addresses={listen}")]);
-            }
-            for o in settings {
-                cmd.extend(["-c".into(), o.into()]);
-            }
-            let env = match &password {
-                Some(p) => vec![("POSTGRES_PASSWORD", p.clone())],
-                None => vec![("POSTGRES_HOST_AUTH_METHOD", "trust".to_owned())],
-            };
-            (cmd, env)
-        };
-        let mut request = image
-            .with_cmd(cmd)
-            .with_label(LABEL, format!("fresh-{}", std::process::id()))
-            .with_startup_timeout(CONTAINER_READY);
-        for (name, value) in env {
-            request = request.with_env_var(name, value);
-        }
-        if host {
-            request = request.with_network("host");
-        }
-        Ok((request, host.then_some(port), password))
-    }
-
-    /// A new container, timed until its server accepts a connection and the migrations
-    /// are applied (what a test needs); removed after, untimed.
-    /// Returns the time a test waits and, of it, the time until the server accepted a
-    /// connection.
+    /// A new container (not the provider's shared one), started as the provider
+    /// starts its own (`ContainerSpec::launch` of `Docker::disposable_spec`), timed
+    /// until its server answers (what `launch` waits for) and the migrations are
+    /// applied (what a test needs); removed after, untimed.
+    /// Returns the time a test waits and, of it, the time until the server answered.
     async fn sample(&self, migrator: &Migrator, tables: i64) -> Result<(Duration, Duration)> {
-        let (request, port, password) = self.request()?;
+        let spec = self
+            .settings
+            .disposable_spec()
+            .context("choosing the container's port and password")?;
+        let request = spec
+            .request()
+            .with_label(LABEL, format!("fresh-{}", std::process::id()));
         self.open.store(true, Ordering::Relaxed);
         let started = Instant::now();
-        let container = request
-            .start()
+        let launched = spec
+            .launch(request, CONTAINER_READY)
             .await
             .with_context(|| format!("starting a container of {}", describe(&self.settings)))?;
-        let (host, port) = match port {
-            Some(p) => ("127.0.0.1".to_owned(), p),
-            None => (
-                container
-                    .get_host()
-                    .await
-                    .context("finding the container's host")?
-                    .to_string(),
-                container
-                    .get_host_port_ipv4(5432.tcp())
-                    .await
-                    .context("finding the container's mapped port")?,
-            ),
-        };
-        let password = password.map(|p| format!(":{p}")).unwrap_or_default();
-        let url = format!("postgres://postgres{password}@{host}:{port}/postgres");
-        let deadline = started + CONTAINER_READY;
-        let mut client = loop {
-            match plover::connect(&url).await {
-                Ok(c) => break c,
-                Err(e) if Instant::now() > deadline => {
-                    return Err(anyhow!(e)).with_context(|| {
-                        format!(
-                            "the container's server did not accept connections at {} within {} s",
-                            redact(&url),
-                            CONTAINER_READY.as_secs()
-                        )
-                    });
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            }
-        };
         let ready = started.elapsed();
+        let url = launched.url("postgres");
+        let mut client = plover::connect(&url)
+            .await
+            .with_context(|| format!("connecting to {}", redact(&url)))?;
         let report = migrator
             .run(&mut client)
             .await
@@ -844,7 +745,11 @@ impl Docker {
         );
         check_tables(&client, tables, "the container's database").await?;
         drop(client);
-        container.rm().await.context("removing the container")?;
+        launched
+            .container
+            .rm()
+            .await
+            .context("removing the container")?;
         self.open.store(false, Ordering::Relaxed);
         Ok((took, ready))
     }
@@ -880,20 +785,6 @@ impl Docker {
         }
         Ok(())
     }
-}
-
-/// 16 random bytes as hex, for a container's password.
-fn random_hex() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .context("reading /dev/urandom for a password")?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
-    Ok(listener.local_addr().context("finding a free port")?.port())
 }
 
 /// Every measurement; the misses are samples that did not get the pool state asked

@@ -38,10 +38,12 @@ pub enum Command {
     ///
     /// Starts what the tests need and stops it afterwards: libclang for the lint's
     /// parser (`.ci/libclang-up`, which installs it as root); when no Docker engine
-    /// answers and this runs as root, `.ci/docker-up` installs and starts one and
-    /// builds the local Postgres image (otherwise the Docker provider's tests are
-    /// skipped, with a note); then `cargo test --workspace`, a check that no test
-    /// database was left behind, and the test servers stopped.
+    /// answers and this runs as root, `.ci/docker-up` installs and starts one
+    /// (otherwise the Docker provider's tests are skipped, with a note); the local
+    /// Postgres image of `cargo xtask db image` for this workspace's `[db]
+    /// major_version` (built when missing, as root), which the Docker provider's
+    /// tests then run on host networking; then `cargo test --workspace`, a check that
+    /// no test database was left behind, and the test servers stopped.
     Test(Test),
     /// The shared disposable Postgres server that test suites use.
     #[command(subcommand)]
@@ -270,11 +272,13 @@ pub enum DbCommand {
     /// /var/tmp/plover-db-<hash>/ instead, and the command says so.
     ///
     /// Docker mode (the default where only a Docker engine answers): a container
-    /// `plover-db-<project_id>` of PLOVER_DOCKER_IMAGE:PLOVER_DOCKER_TAG (default
-    /// postgres:17; --image overrides), port published on 127.0.0.1, or host
-    /// networking with PLOVER_DOCKER_NETWORK=host. --bare (or PLOVER_DOCKER_BARE=1) for
-    /// an image without an entrypoint, such as one imported from a Debian root
-    /// filesystem.
+    /// `plover-db-<project_id>` of the local image of `cargo xtask db image` for
+    /// `[db] major_version` (PostgreSQL with pgvector, pg_cron, pgTAP and the other
+    /// extensions Debian ships, plus plover's stand-ins; built first when missing,
+    /// which needs root), port published on 127.0.0.1, or host networking with
+    /// PLOVER_DOCKER_NETWORK=host. --image (or PLOVER_DOCKER_IMAGE and
+    /// PLOVER_DOCKER_TAG) runs another image instead; --bare (or
+    /// PLOVER_DOCKER_BARE=1) for one without an entrypoint.
     ///
     /// `start`, `stop` and `reset-local` take turns on supabase/.temp/plover-db/lock:
     /// a second one says whom it waits for. What an interrupted run left (a data
@@ -325,6 +329,27 @@ pub enum DbCommand {
     /// false`. Only ever touches the local database, never DATABASE_URL or --env.
     /// Waits for another `start`, `stop` or `reset-local` of this project to finish.
     ResetLocal(DbResetLocal),
+    /// Build the local PostgreSQL image (or find it built) and print its name.
+    ///
+    /// `plover-postgres:<major>-<hash>`: Debian's PostgreSQL (15 from Debian 12, 17
+    /// from Debian 13) with the Supabase extensions Debian packages (17: pgvector,
+    /// pg_cron, http, pgTAP, plpgsql_check, pg_partman, hypopg, pg_repack, pgaudit,
+    /// rum, wal2json; 15: the same but pgvector and http), pg_cron and pgaudit
+    /// preloaded, plus plover's stand-ins for Supabase-only extensions (every
+    /// `*.control` and `*.sql` of crates/plover/extensions/). No registry is used:
+    /// debootstrap and apt-get from Debian's archive (the mirror apt uses here), then
+    /// `docker import`. The default image of `db start --docker`, `db reset-local
+    /// --docker` and `cargo xtask test`.
+    ///
+    /// Cached by content hash: the tag's hash covers the recipe (release, packages,
+    /// configuration, builder version) and the stand-ins' bytes, so an unchanged
+    /// recipe reuses the image and a changed stand-in rebuilds it in seconds. The
+    /// root filesystem is cached as a tarball in /var/cache/plover by its own hash,
+    /// so debootstrap runs again only when the packages change. The first build
+    /// takes a few minutes and needs root (debootstrap, chroot) and a Docker engine
+    /// (as root, `.ci/docker-up` starts one). Progress goes to stderr, the image's
+    /// name to stdout.
+    Image(DbImage),
     /// Reset the app on a target: drop exactly what its migrations made, back up,
     /// re-apply every migration.
     ///
@@ -583,7 +608,7 @@ pub struct LocalMode {
     #[arg(long)]
     pub docker: bool,
     /// The Docker image (`name` or `name:tag`) [default: PLOVER_DOCKER_IMAGE and
-    /// PLOVER_DOCKER_TAG, else postgres:17].
+    /// PLOVER_DOCKER_TAG, else the local image of `cargo xtask db image`].
     #[arg(long, value_name = "IMAGE", requires = "docker")]
     pub image: Option<String>,
     /// The Docker image has no entrypoint: the container runs initdb, then postgres
@@ -609,6 +634,18 @@ pub struct DbExtensions {
     /// Write plover's stand-ins into the native server's extension directory.
     #[arg(long)]
     pub install: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DbImage {
+    /// The PostgreSQL major version, 15 or 17 [default: `[db] major_version` of
+    /// supabase/config.toml, else 17 as for the Supabase CLI].
+    #[arg(long, value_name = "MAJOR")]
+    pub major: Option<u16>,
+    /// The Debian mirror for debootstrap [default: the one apt uses on this machine,
+    /// else http://deb.debian.org/debian].
+    #[arg(long, value_name = "URL")]
+    pub mirror: Option<String>,
 }
 
 #[derive(Debug, Args)]

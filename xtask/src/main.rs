@@ -7,6 +7,7 @@ mod bench_lint;
 mod db;
 mod dev;
 mod flags;
+mod image;
 mod test;
 mod test_server;
 

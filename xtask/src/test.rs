@@ -5,11 +5,9 @@ use anyhow::{Context, Result, bail};
 use xshell::{Shell, cmd};
 
 use crate::flags::Test;
+use crate::image::{self, Missing};
 use crate::test_server;
-
-/// The local image `.ci/docker-up` builds from Debian's packages.
-const LOCAL_IMAGE: &str = "plover-postgres";
-const LOCAL_TAG: &str = "15";
+use plover::project::Project;
 
 impl Test {
     pub async fn run(self, sh: &Shell) -> Result<()> {
@@ -17,7 +15,7 @@ impl Test {
         if self.no_docker {
             sh.set_var("PLOVER_SKIP_DOCKER_TESTS", "1");
         } else if !engine_answers(sh) {
-            if is_root() && sh.path_exists(".ci/docker-up") {
+            if image::is_root() && sh.path_exists(".ci/docker-up") {
                 // docker-down needs the pid file docker-up leaves in this directory.
                 let dir =
                     std::env::temp_dir().join(format!("plover-docker-{}", std::process::id()));
@@ -33,11 +31,23 @@ impl Test {
                 sh.set_var("PLOVER_SKIP_DOCKER_TESTS", "1");
             }
         }
-        if started_engine.is_some() || (!self.no_docker && local_image_present(sh)) {
-            // No registry here: the local image, on the host network.
-            if std::env::var_os("PLOVER_DOCKER_IMAGE").is_none() {
-                sh.set_var("PLOVER_DOCKER_IMAGE", LOCAL_IMAGE);
-                sh.set_var("PLOVER_DOCKER_TAG", LOCAL_TAG);
+        if !self.no_docker
+            && (started_engine.is_some() || engine_answers(sh))
+            && std::env::var_os("PLOVER_DOCKER_IMAGE").is_none()
+        {
+            // No registry here: the local image (built when missing, as root), on the
+            // host network. Without it the provider's default (postgres:17) is pulled.
+            let root = crate::project_root();
+            let major = Project::load(&root)
+                .context("reading supabase/config.toml for `[db] major_version`")?
+                .config()
+                .db_major_version;
+            if let Some(reference) = image::ensure(&root, major, None, Missing::BuildIfPossible)?
+                && let Some((name, tag)) = reference.split_once(':')
+            {
+                eprintln!("the Docker provider's tests run on {reference}");
+                sh.set_var("PLOVER_DOCKER_IMAGE", name);
+                sh.set_var("PLOVER_DOCKER_TAG", tag);
                 sh.set_var("PLOVER_DOCKER_NETWORK", "host");
                 sh.set_var("PLOVER_DOCKER_BARE", "1");
             }
@@ -45,7 +55,7 @@ impl Test {
 
         // The stand-ins for Supabase-only extensions, which the tests create on the
         // native test server.
-        if is_root() {
+        if image::is_root() {
             crate::db::install_stand_ins().context(
                 "installing the stand-in extensions (cargo xtask db extensions --install)",
             )?;
@@ -98,22 +108,6 @@ fn engine_answers(sh: &Shell) -> bool {
         .ignore_stderr()
         .run()
         .is_ok()
-}
-
-fn local_image_present(sh: &Shell) -> bool {
-    let image = format!("{LOCAL_IMAGE}:{LOCAL_TAG}");
-    engine_answers(sh)
-        && cmd!(sh, "docker image inspect {image}")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()
-            .is_ok()
-}
-
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// The real Supabase CLI for tests/tests/supabase_cli.rs: installed by npm outside the

@@ -224,6 +224,10 @@ fn dotenv_line(all: &str, text: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
+/// The Supabase CLI's `[db] major_version` when `config.toml` has none (its
+/// `supabase init` template's value).
+pub const DEFAULT_MAJOR_VERSION: u16 = 17;
+
 /// What plover reads of `supabase/config.toml` (the Supabase CLI's file).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SupabaseConfig {
@@ -231,6 +235,9 @@ pub struct SupabaseConfig {
     pub project_id: Option<String>,
     /// `[db] port` (default 54322): the local database's port.
     pub db_port: u16,
+    /// `[db] major_version` (default 17, as the Supabase CLI's template has it): the
+    /// PostgreSQL major of the local Docker database (`cargo xtask db image`).
+    pub db_major_version: u16,
     /// `[db.seed] sql_paths` (default `["./seed.sql"]`), relative to `supabase/`.
     pub seed_paths: Vec<String>,
     /// `[db.seed] enabled` (default true): whether a local reset loads the seed files.
@@ -244,6 +251,7 @@ impl Default for SupabaseConfig {
         SupabaseConfig {
             project_id: None,
             db_port: 54322,
+            db_major_version: DEFAULT_MAJOR_VERSION,
             seed_paths: vec!["./seed.sql".into()],
             seed_enabled: true,
             api_schemas: vec!["public".into()],
@@ -263,6 +271,7 @@ struct RawConfig {
 #[derive(Deserialize, Default)]
 struct RawDb {
     port: Option<u16>,
+    major_version: Option<u16>,
     #[serde(default)]
     seed: RawSeed,
 }
@@ -286,6 +295,7 @@ impl SupabaseConfig {
         Ok(SupabaseConfig {
             project_id: raw.project_id,
             db_port: raw.db.port.unwrap_or(default.db_port),
+            db_major_version: raw.db.major_version.unwrap_or(default.db_major_version),
             seed_paths: raw.db.seed.sql_paths.unwrap_or(default.seed_paths),
             seed_enabled: raw.db.seed.enabled.unwrap_or(default.seed_enabled),
             api_schemas: raw.api.schemas.unwrap_or(default.api_schemas),
@@ -913,6 +923,7 @@ protected = true
         assert_eq!(empty.db_port, 54322);
         assert_eq!(empty.seed_paths, ["./seed.sql"]);
         assert_eq!(empty.api_schemas, ["public"]);
+        assert_eq!(empty.db_major_version, 17);
 
         let repo = include_str!("../../../supabase/config.toml");
         let c = SupabaseConfig::parse("c", repo).unwrap();
@@ -929,6 +940,8 @@ protected = true
             (c.db_port, c.seed_paths.len(), c.seed_enabled),
             (1, 2, true)
         );
+        let c = SupabaseConfig::parse("c", "[db]\nmajor_version = 15\n").unwrap();
+        assert_eq!(c.db_major_version, 15);
         let c = SupabaseConfig::parse("c", "[db.seed]\nenabled = false\n").unwrap();
         assert!(!c.seed_enabled);
 

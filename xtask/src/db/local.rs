@@ -1,6 +1,7 @@
 //! `cargo xtask db start|stop|reset-local`: the project's local development database,
-//! a native cluster under `supabase/.temp/plover-db/` or a Docker container, on
-//! 127.0.0.1:<[db] port>. Which mode runs is recorded in `supabase/.temp/plover-db/mode`,
+//! a native cluster under `supabase/.temp/plover-db/` or a Docker container (of the
+//! local image of `cargo xtask db image` unless told otherwise, started through
+//! `plover::testing::docker::ContainerSpec`), on 127.0.0.1:<[db] port>. Which mode runs is recorded in `supabase/.temp/plover-db/mode`,
 //! so `stop` finds it. The password is the well-known local one (`postgres`), and it
 //! still never goes into argv.
 //!
@@ -20,16 +21,20 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use plover::project::{LOCAL, Project};
 use plover::redact::redact;
-use plover::testing::docker::{Docker, Network};
+use plover::testing::docker::{ContainerSpec, Docker, Named};
 use plover::testing::{NativeServer, apply_supabase_shim, find_binaries, persistent_data_dir};
 use xshell::{Shell, cmd};
 
 use super::Ctx;
 use super::progress::Progress;
 use crate::flags::{DbResetLocal, DbStart, DbStop, LocalMode};
+use crate::image::{self, Missing};
 
 /// The local database's password (as the Supabase CLI's local stack has it).
 const PASSWORD: &str = "postgres";
+
+/// The label on the local database's container.
+const LOCAL_DB_LABEL: &str = "plover.local-db";
 
 /// SQLSTATE invalid_catalog_name: the database asked for does not exist.
 const INVALID_CATALOG_NAME: &str = "3D000";
@@ -240,7 +245,7 @@ async fn start(project: &Project, mode: &LocalMode) -> Result<Started> {
             format!("local database: {}", describe(&running))
         }
         Running::Docker { container } => {
-            start_container(container, port, mode)?;
+            start_container(project, container, port, mode)?;
             format!("local database: {}", describe(&running))
         }
     };
@@ -459,84 +464,79 @@ fn container_runs(name: &str) -> bool {
         .is_ok_and(|s| s.trim() == "true")
 }
 
-/// Starts the container: found running, restarted when stopped, else created.
-fn start_container(name: &str, port: u16, mode: &LocalMode) -> Result<()> {
-    let sh = Shell::new()?;
-    let format = "{{.State.Running}}";
-    let exists = cmd!(sh, "docker inspect -f {format} {name}")
+/// Starts the container: found running, restarted when stopped, else created from
+/// the image [`docker_image`] chooses, through the library's `ContainerSpec` (the
+/// password travels in the container's environment, never argv).
+fn start_container(project: &Project, name: &str, port: u16, mode: &LocalMode) -> Result<()> {
+    let settings = Docker::from_env();
+    let (image, tag, bare) = docker_image(project, mode, &settings)?;
+    let spec = ContainerSpec {
+        network: settings.network,
+        bare,
+        port,
+        password: Some(PASSWORD.into()),
+        ..ContainerSpec::new(image, tag)
+    };
+    let started = spec
+        .start_named(name, &[(LOCAL_DB_LABEL, "1")])
+        .with_context(|| format!("starting the container {name}"))?;
+    if started != Named::Created {
+        let runs = container_image(name);
+        if let Some(runs) = runs.filter(|runs| *runs != spec.descriptor()) {
+            eprintln!(
+                "note: the local database runs {runs}, not {}; to move to it, `cargo xtask db stop --no-backup` (deletes the local data), then start again",
+                spec.descriptor()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The image of a new local container, and whether it is bare: --image, else
+/// PLOVER_DOCKER_IMAGE (and _TAG, _BARE), else the local image of `cargo xtask db
+/// image` for `[db] major_version`, built first when missing.
+fn docker_image(
+    project: &Project,
+    mode: &LocalMode,
+    settings: &Docker,
+) -> Result<(String, String, bool)> {
+    if let Some(image) = &mode.image {
+        let (name, tag) = split_reference(image).unwrap_or((image, &settings.tag));
+        return Ok((name.into(), tag.into(), mode.bare || settings.bare));
+    }
+    if std::env::var_os("PLOVER_DOCKER_IMAGE").is_some_and(|v| !v.is_empty()) {
+        return Ok((
+            settings.image.clone(),
+            settings.tag.clone(),
+            mode.bare || settings.bare,
+        ));
+    }
+    let major = project.config().db_major_version;
+    let reference = image::ensure(&crate::project_root(), major, None, Missing::Build)
+        .context("finding the local PostgreSQL image (`[db] major_version` of supabase/config.toml); or pass --image")?
+        .with_context(|| format!("the local image for PostgreSQL {major} is missing; build it with `sudo cargo xtask db image --major {major}`"))?;
+    let (name, tag) = split_reference(&reference)
+        .with_context(|| format!("the local image's name {reference} has no tag"))?;
+    Ok((name.into(), tag.into(), true))
+}
+
+/// `name:tag` split at the tag's colon (a registry's `host:port/` is part of the name).
+fn split_reference(reference: &str) -> Option<(&str, &str)> {
+    reference
+        .rsplit_once(':')
+        .filter(|(_, tag)| !tag.contains('/'))
+}
+
+/// The image the container `name` was created from.
+fn container_image(name: &str) -> Option<String> {
+    let sh = Shell::new().ok()?;
+    let format = "{{.Config.Image}}";
+    cmd!(sh, "docker inspect -f {format} {name}")
         .quiet()
         .ignore_stderr()
         .read()
-        .ok();
-    match exists.as_deref().map(str::trim) {
-        Some("true") => return Ok(()),
-        Some(_) => {
-            cmd!(sh, "docker start {name}")
-                .quiet()
-                .ignore_stdout()
-                .run()
-                .with_context(|| format!("starting the container {name}"))?;
-            return Ok(());
-        }
-        None => {}
-    }
-    let settings = Docker::from_env();
-    let image = match &mode.image {
-        Some(image) if image.contains(':') => image.clone(),
-        Some(image) => format!("{image}:{}", settings.tag),
-        None => settings.descriptor(),
-    };
-    let bare = mode.bare || settings.bare;
-    let host = settings.network == Network::Host;
-    let mut args: Vec<String> = vec![
-        "--label".into(),
-        "plover.local-db".into(),
-        "--name".into(),
-        name.into(),
-    ];
-    let (listen, pg_port) = if host {
-        args.extend(["--network".into(), "host".into()]);
-        ("127.0.0.1", port)
-    } else {
-        args.extend(["-p".into(), format!("127.0.0.1:{port}:5432")]);
-        ("*", 5432)
-    };
-    let password_var = if bare {
-        "PLOVER_PASSWORD"
-    } else {
-        "POSTGRES_PASSWORD"
-    };
-    // `-e NAME` without a value: docker takes it from our environment, not argv.
-    args.extend(["-e".into(), password_var.into(), image]);
-    if bare {
-        // No entrypoint: initdb (once, password from the environment), then postgres.
-        args.extend([
-            "sh".into(),
-            "-c".into(),
-            format!(
-                "if [ ! -f /tmp/pgdata/PG_VERSION ]; then \
-                 printf %s \"$PLOVER_PASSWORD\" > /tmp/pw && \
-                 initdb -D /tmp/pgdata -U postgres -E UTF8 --locale=C --pwfile=/tmp/pw \
-                 --auth-host=scram-sha-256 --auth-local=trust >/dev/null && rm -f /tmp/pw && \
-                 echo 'host all all all scram-sha-256' >> /tmp/pgdata/pg_hba.conf; fi && \
-                 exec postgres -D /tmp/pgdata -k /tmp -p {pg_port} -c listen_addresses='{listen}'"
-            ),
-        ]);
-    } else if host {
-        args.extend([
-            "-p".into(),
-            port.to_string(),
-            "-c".into(),
-            "listen_addresses=127.0.0.1".into(),
-        ]);
-    }
-    cmd!(sh, "docker run -d {args...}")
-        .env(password_var, PASSWORD)
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .with_context(|| format!("starting the container {name}"))?;
-    Ok(())
+        .ok()
+        .map(|s| s.trim().to_owned())
 }
 
 /// What [`wait_ready`] found.

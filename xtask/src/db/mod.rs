@@ -6,6 +6,7 @@
 //! must never print a connection string unredacted, nor take a secret from argv.
 
 mod adopt;
+mod image;
 mod link;
 #[cfg(feature = "lint")]
 mod lint;
@@ -61,6 +62,7 @@ impl Db {
                 DbCommand::Start(cmd) => cmd.run(&ctx).await,
                 DbCommand::Stop(cmd) => cmd.run(&ctx),
                 DbCommand::ResetLocal(cmd) => cmd.run(&ctx).await,
+                DbCommand::Image(cmd) => cmd.run(&ctx),
                 DbCommand::Repair(cmd) => cmd.run(&ctx).await,
                 DbCommand::Adopt(cmd) => cmd.run(&ctx).await,
                 DbCommand::Reset(cmd) => cmd.run(&ctx).await,

@@ -12,6 +12,14 @@
 //! loopback) and `host` (host networking, Postgres on 127.0.0.1 at a port chosen
 //! here; for machines without bridge networking).
 //!
+//! How a PostgreSQL container starts has one owner here, [`ContainerSpec`]: the
+//! command (for an image without an entrypoint, a script that runs `initdb` once,
+//! then `postgres`), the environment, the network, the port, the password and the
+//! wait until the server answers. The provider's shared test server, `cargo xtask db
+//! start --docker` (a persistent named container, [`ContainerSpec::start_named`]) and
+//! `cargo xtask bench fresh` (a container per sample, [`ContainerSpec::launch`]) all
+//! go through it.
+//!
 //! Must not: pull any image but the configured one, leave a container without the
 //! `plover.test-server` label, or send a password in a command line.
 
@@ -27,7 +35,7 @@ use testcontainers::bollard::query_parameters::{
 };
 use testcontainers::core::IntoContainerPort;
 use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt, ReuseDirective};
+use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, ImageExt, ReuseDirective};
 
 use super::provider::{Provider, Server};
 use super::{TestingError, state_dir};
@@ -45,13 +53,432 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long the engine may take to answer a ping.
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often a starting server is asked whether it answers.
+const READY_POLL: Duration = Duration::from_millis(20);
+/// The shared memory a container gets (parallel queries need more than Docker's 64 MB).
+const SHM_BYTES: u64 = 256 * 1024 * 1024;
+/// The port the server listens on inside a container whose port is published.
+const CONTAINER_PORT: u16 = 5432;
 /// Settings for a disposable server: durability off, room for parallel tests.
-const SETTINGS: [&str; 4] = [
+pub const DISPOSABLE_SETTINGS: [&str; 4] = [
     "fsync=off",
     "synchronous_commit=off",
     "full_page_writes=off",
     "max_connections=300",
 ];
+
+/// How a PostgreSQL container starts: image, network, port, password, settings.
+///
+/// The password travels to the container in its environment (`PLOVER_PASSWORD` for an
+/// image without an entrypoint, `POSTGRES_PASSWORD` for the official image's), never
+/// in a command line. The superuser is `postgres`.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), plover::testing::TestingError> {
+/// use plover::testing::docker::{ContainerSpec, Network};
+///
+/// let spec = ContainerSpec {
+///     network: Network::Host,
+///     bare: true,
+///     port: 40123,
+///     ..ContainerSpec::new("plover-postgres", "17-0123456789ab")
+/// };
+/// let launched = spec.launch(spec.request(), std::time::Duration::from_secs(60)).await?;
+/// let client = plover::connect(&launched.url("postgres")).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerSpec {
+    /// Image name.
+    pub image: String,
+    /// Image tag.
+    pub tag: String,
+    /// How the server is reached.
+    pub network: Network,
+    /// The image has no entrypoint (such as an image imported from a Debian root
+    /// filesystem, like `cargo xtask db image`'s): the container runs `initdb` (once,
+    /// into its own `/tmp/pgdata`), then `postgres`.
+    pub bare: bool,
+    /// The port on the host. With [`Network::Host`] the server listens on
+    /// 127.0.0.1 there; with [`Network::Mapped`] the container's port 5432 is
+    /// published on 127.0.0.1 there, or on a random port of every interface when 0.
+    pub port: u16,
+    /// Server settings, `name=value`, passed as `-c` options.
+    pub settings: Vec<String>,
+    /// The `postgres` user's password; `None` for trust authentication (only
+    /// sensible when the server listens on loopback).
+    pub password: Option<String>,
+}
+
+impl ContainerSpec {
+    /// `image:tag` with a published random port, no settings, no password.
+    pub fn new(image: impl Into<String>, tag: impl Into<String>) -> ContainerSpec {
+        ContainerSpec {
+            image: image.into(),
+            tag: tag.into(),
+            network: Network::Mapped,
+            bare: false,
+            port: 0,
+            settings: Vec::new(),
+            password: None,
+        }
+    }
+
+    /// `image:tag`.
+    pub fn descriptor(&self) -> String {
+        format!("{}:{}", self.image, self.tag)
+    }
+
+    /// A Supabase image: it keeps its own configuration file.
+    pub fn is_supabase(&self) -> bool {
+        self.image.contains("supabase")
+    }
+
+    /// Whether the server should get a password: when its port is published (it may be
+    /// reachable beyond loopback), or for a Supabase image with its entrypoint (its
+    /// setup scripts expect one).
+    pub fn needs_password(&self) -> bool {
+        self.network == Network::Mapped || (self.is_supabase() && !self.bare)
+    }
+
+    /// The port `postgres` listens on inside the container.
+    fn server_port(&self) -> u16 {
+        match self.network {
+            Network::Host => self.port,
+            Network::Mapped => CONTAINER_PORT,
+        }
+    }
+
+    /// The container's command.
+    pub fn command(&self) -> Vec<String> {
+        let listen = match self.network {
+            Network::Host => "127.0.0.1",
+            Network::Mapped => "*",
+        };
+        let port = self.server_port();
+        if self.bare {
+            // The data directory sits in the container's /tmp: it lives as long as the
+            // container, and a restarted container keeps it (initdb runs once). The
+            // password comes from the environment, never argv.
+            let init = if self.password.is_some() {
+                "printf %s \"$PLOVER_PASSWORD\" > /tmp/pw && \
+                 initdb -D /tmp/pgdata -U postgres -E UTF8 --locale=C --no-sync --pwfile=/tmp/pw \
+                 --auth-local=trust --auth-host=scram-sha-256 >/dev/null && rm -f /tmp/pw && \
+                 echo 'host all all all scram-sha-256' >> /tmp/pgdata/pg_hba.conf"
+            } else {
+                "initdb -D /tmp/pgdata -U postgres -E UTF8 --locale=C --no-sync -A trust >/dev/null"
+            };
+            let options: String = self.settings.iter().map(|s| format!(" -c {s}")).collect();
+            let script = format!(
+                "if [ ! -s /tmp/pgdata/PG_VERSION ]; then {init}; fi && \
+                 exec postgres -D /tmp/pgdata -k /tmp -p {port} -c listen_addresses='{listen}'{options}"
+            );
+            return vec!["sh".into(), "-c".into(), script];
+        }
+        let mut cmd = vec!["postgres".to_string()];
+        let mut settings = Vec::new();
+        if self.is_supabase() {
+            // Supabase's images load their extensions through this file.
+            settings.push("config_file=/etc/postgresql/postgresql.conf".to_string());
+        }
+        settings.extend(self.settings.iter().cloned());
+        if self.network == Network::Host {
+            cmd.extend(["-p".into(), port.to_string()]);
+            settings.push(format!("listen_addresses={listen}"));
+        }
+        for s in settings {
+            cmd.extend(["-c".into(), s]);
+        }
+        cmd
+    }
+
+    /// The container's environment (values go to the engine, never into argv).
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        match (self.bare, &self.password) {
+            (true, Some(p)) => vec![("PLOVER_PASSWORD", p.clone())],
+            (true, None) => vec![],
+            (false, Some(p)) => vec![("POSTGRES_PASSWORD", p.clone())],
+            (false, None) => vec![("POSTGRES_HOST_AUTH_METHOD", "trust".into())],
+        }
+    }
+
+    /// The testcontainers request: command, environment, network, port, shared
+    /// memory. Callers add labels, a name, a reuse directive.
+    pub fn request(&self) -> ContainerRequest<GenericImage> {
+        let mut image = GenericImage::new(self.image.clone(), self.tag.clone());
+        if self.network == Network::Mapped && self.port == 0 {
+            image = image.with_exposed_port(CONTAINER_PORT.tcp());
+        }
+        let mut request = image.with_cmd(self.command()).with_shm_size(SHM_BYTES);
+        for (name, value) in self.env() {
+            request = request.with_env_var(name, value);
+        }
+        match self.network {
+            Network::Host => request.with_network("host"),
+            Network::Mapped if self.port == 0 => request,
+            Network::Mapped => request
+                .with_mapped_port(self.port, CONTAINER_PORT.tcp())
+                // Published on loopback only.
+                .with_host_config_modifier(|config| {
+                    for bindings in config.port_bindings.iter_mut().flat_map(|b| b.values_mut()) {
+                        for binding in bindings.iter_mut().flatten() {
+                            binding.host_ip = Some("127.0.0.1".into());
+                        }
+                    }
+                }),
+        }
+    }
+
+    /// Starts `request` (made from [`ContainerSpec::request`]) and waits until its
+    /// server accepts a connection as `postgres` and answers a query, at most
+    /// `timeout`. A container that exits fails at once, with its last output. The
+    /// container is removed when the returned handle drops, unless the request says
+    /// otherwise.
+    pub async fn launch(
+        &self,
+        request: ContainerRequest<GenericImage>,
+        timeout: Duration,
+    ) -> Result<Launched, TestingError> {
+        let began = Instant::now();
+        let container = request
+            .with_startup_timeout(timeout)
+            .start()
+            .await
+            .map_err(|e| TestingError::Docker(self.start_error(&e.to_string())))?;
+        let (host, port) = self.address(&container).await?;
+        let launched = Launched {
+            container,
+            host,
+            port,
+            password: self.password.clone(),
+        };
+        let left = timeout.saturating_sub(began.elapsed());
+        launched.wait_ready(left).await.map_err(|reason| {
+            TestingError::Docker(format!(
+                "the container of {} did not accept connections: {reason}{}",
+                self.descriptor(),
+                if self.bare {
+                    ""
+                } else {
+                    "; for an image without an entrypoint set PLOVER_DOCKER_BARE=1"
+                }
+            ))
+        })?;
+        Ok(launched)
+    }
+
+    /// Starts the container called `name` with this spec: found running, started
+    /// again when stopped (a bare image's data directory survives), else created
+    /// with `labels` and kept when this returns. Does not wait for the server.
+    pub fn start_named(&self, name: &str, labels: &[(&str, &str)]) -> Result<Named, TestingError> {
+        let spec = self.clone();
+        let name = name.to_owned();
+        let labels: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        blocking(async move {
+            let engine = engine().await?;
+            match engine.inspect_container(&name, None).await {
+                Ok(c) if c.state.as_ref().and_then(|s| s.running) == Some(true) => {
+                    return Ok(Named::Running);
+                }
+                Ok(_) => {
+                    engine.start_container(&name, None).await.map_err(|e| {
+                        TestingError::Docker(format!("starting container {name}: {e}"))
+                    })?;
+                    return Ok(Named::Restarted);
+                }
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => {}
+                Err(e) => {
+                    return Err(TestingError::Docker(format!(
+                        "inspecting container {name}: {e}"
+                    )));
+                }
+            }
+            let mut request = spec
+                .request()
+                .with_container_name(name)
+                // Kept when the handle drops: `cargo xtask db stop` stops or removes it.
+                .with_reuse(ReuseDirective::Always);
+            for (key, value) in labels {
+                request = request.with_label(key, value);
+            }
+            request
+                .start()
+                .await
+                .map_err(|e| TestingError::Docker(spec.start_error(&e.to_string())))?;
+            Ok(Named::Created)
+        })
+    }
+
+    /// Where the started container's server is reached.
+    async fn address(
+        &self,
+        container: &ContainerAsync<GenericImage>,
+    ) -> Result<(String, u16), TestingError> {
+        if self.network == Network::Host {
+            return Ok(("127.0.0.1".into(), self.port));
+        }
+        let host = container
+            .get_host()
+            .await
+            .map_err(|e| TestingError::Docker(format!("reading the container's host: {e}")))?
+            .to_string();
+        let port = container
+            .get_host_port_ipv4(CONTAINER_PORT)
+            .await
+            .map_err(|e| {
+                TestingError::Docker(format!(
+                    "reading the container's mapped port: {e}; without bridge networking set PLOVER_DOCKER_NETWORK=host"
+                ))
+            })?;
+        let host = if host == "localhost" {
+            "127.0.0.1".into()
+        } else {
+            host
+        };
+        Ok((host, port))
+    }
+
+    fn start_error(&self, e: &str) -> String {
+        format!(
+            "could not start a container of {}: {e}; check that the image exists \
+             (`docker image inspect {0}`; without a registry build the local one with \
+             `cargo xtask db image`) or set PLOVER_DOCKER_IMAGE and PLOVER_DOCKER_TAG{}",
+            self.descriptor(),
+            if self.network == Network::Mapped {
+                "; without bridge networking set PLOVER_DOCKER_NETWORK=host"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// What [`ContainerSpec::start_named`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Named {
+    /// The container was running already.
+    Running,
+    /// The container existed, stopped, and was started again.
+    Restarted,
+    /// The container was created.
+    Created,
+}
+
+/// A container started by [`ContainerSpec::launch`], its server answering.
+pub struct Launched {
+    /// The container (removed on drop unless its request said to keep it).
+    pub container: ContainerAsync<GenericImage>,
+    /// Where the server is reached.
+    pub host: String,
+    /// The server's port on `host`.
+    pub port: u16,
+    password: Option<String>,
+}
+
+impl std::fmt::Debug for Launched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launched")
+            .field("id", &self.container.id())
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Launched {
+    /// `postgres://postgres[:password]@host:port/database` (show it through
+    /// [`crate::redact::redact`]).
+    pub fn url(&self, database: &str) -> String {
+        let password = self
+            .password
+            .as_deref()
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
+        format!(
+            "postgres://postgres{password}@{}:{}/{database}",
+            self.host, self.port
+        )
+    }
+
+    /// The server's password, if it has one.
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
+    /// Polls until the server answers; fails early if the container exits.
+    async fn wait_ready(&self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = match probe(
+                &self.host,
+                self.port,
+                self.password.as_deref(),
+                PROBE_TIMEOUT,
+            )
+            .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            if !self.container.is_running().await.unwrap_or(false) {
+                let logs = self.container.stderr_to_vec().await.unwrap_or_default();
+                let logs = String::from_utf8_lossy(&logs);
+                let tail: Vec<&str> = logs.lines().rev().take(15).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                return Err(format!(
+                    "the container exited; its last output:\n{}",
+                    tail.join("\n")
+                ));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("after {} s: {last}", timeout.as_secs()));
+            }
+            tokio::time::sleep(READY_POLL).await;
+        }
+    }
+}
+
+/// Connects as `postgres` and reads the server's `cluster_name`.
+async fn probe(
+    host: &str,
+    port: u16,
+    password: Option<&str>,
+    timeout: Duration,
+) -> Result<String, String> {
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host(host)
+        .port(port)
+        .user("postgres")
+        .dbname("postgres")
+        .connect_timeout(timeout);
+    if let Some(p) = password {
+        config.password(p);
+    }
+    let check = async {
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|e| e.to_string())?;
+        let connection = tokio::spawn(connection);
+        let name: String = client
+            .query_one("SELECT current_setting('cluster_name')", &[])
+            .await
+            .map_err(|e| e.to_string())?
+            .get(0);
+        drop(client);
+        let _ = connection.await;
+        Ok(name)
+    };
+    tokio::time::timeout(timeout, check)
+        .await
+        .map_err(|_| format!("no answer within {} s", timeout.as_secs()))?
+}
 
 /// A PostgreSQL container for tests: which image, and how it is reached.
 ///
@@ -84,10 +511,10 @@ pub struct Docker {
 /// How a container's server is reached.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Network {
-    /// Port 5432 published on a random host port (bridge networking).
+    /// Port 5432 published on a host port (bridge networking).
     #[default]
     Mapped,
-    /// Host networking; the server listens on 127.0.0.1 at a free port chosen here.
+    /// Host networking; the server listens on 127.0.0.1 at a port chosen by the caller.
     Host,
 }
 
@@ -153,6 +580,16 @@ impl Docker {
         format!("{}:{}", self.image, self.tag)
     }
 
+    /// The spec of a new container of these settings, without port, password or
+    /// settings yet.
+    pub fn container_spec(&self) -> ContainerSpec {
+        ContainerSpec {
+            network: self.network,
+            bare: self.bare,
+            ..ContainerSpec::new(self.image.clone(), self.tag.clone())
+        }
+    }
+
     /// The ids of this state directory's containers (normally none or one), running
     /// or not.
     pub fn containers(&self) -> Result<Vec<String>, TestingError> {
@@ -168,7 +605,7 @@ impl Docker {
     }
 
     /// Everything a running container must match to be reused.
-    fn spec(&self) -> String {
+    fn fingerprint(&self) -> String {
         format!(
             "{} network={} bare={}",
             self.descriptor(),
@@ -177,70 +614,42 @@ impl Docker {
         )
     }
 
-    fn is_supabase(&self) -> bool {
-        self.image.contains("supabase")
+    /// A throwaway server's spec: disposable settings (and the cluster named after
+    /// `token`), on `port` (host networking) or a random published port.
+    fn spec(&self, port: u16, token: Option<&str>, password: Option<String>) -> ContainerSpec {
+        let mut settings: Vec<String> = DISPOSABLE_SETTINGS.iter().map(|s| s.to_string()).collect();
+        if let Some(token) = token {
+            settings.push(format!("cluster_name=plover-{token}"));
+        }
+        ContainerSpec {
+            port: if self.network == Network::Host {
+                port
+            } else {
+                0
+            },
+            settings,
+            password,
+            ..self.container_spec()
+        }
     }
 
-    /// A password unless the server listens on loopback only with trust (a Supabase
-    /// image always gets one: its setup scripts expect it).
-    fn needs_password(&self) -> bool {
-        self.network == Network::Mapped || (self.is_supabase() && !self.bare)
+    /// The spec of a new throwaway container of these settings: durability off
+    /// ([`DISPOSABLE_SETTINGS`]); with host networking a free port of 127.0.0.1, else
+    /// a random published port; a random password when it needs one.
+    pub fn disposable_spec(&self) -> Result<ContainerSpec, TestingError> {
+        self.disposable_named(None)
     }
 
-    /// The container's command: listen on `port`, name the cluster after `token`.
-    fn command(&self, port: u16, token: &str, password: bool) -> Vec<String> {
-        let listen = match self.network {
-            Network::Host => "127.0.0.1",
-            Network::Mapped => "*",
+    fn disposable_named(&self, token: Option<&str>) -> Result<ContainerSpec, TestingError> {
+        let port = match self.network {
+            Network::Host => super::native::free_port()?,
+            Network::Mapped => 0,
         };
-        let mut settings: Vec<String> = SETTINGS.iter().map(|s| s.to_string()).collect();
-        settings.push(format!("cluster_name=plover-{token}"));
-        if self.bare {
-            // The data directory sits in the container's /tmp: it is thrown away with
-            // the container. The password travels in the environment, never argv.
-            let (auth, setup) = if password {
-                (
-                    "--pwfile=/tmp/pw -A scram-sha-256",
-                    "rm -f /tmp/pw && echo 'host all all all scram-sha-256' >> /tmp/pgdata/pg_hba.conf && ",
-                )
-            } else {
-                ("-A trust", "")
-            };
-            let save_password = if password {
-                "printf %s \"$PLOVER_PASSWORD\" > /tmp/pw && "
-            } else {
-                ""
-            };
-            let options: String = settings.iter().map(|s| format!(" -c {s}")).collect();
-            let script = format!(
-                "{save_password}initdb -D /tmp/pgdata -U postgres -E UTF8 --locale=C --no-sync {auth} >/dev/null && {setup}\
-                 exec postgres -D /tmp/pgdata -k /tmp -p {port} -c listen_addresses='{listen}'{options}"
-            );
-            return vec!["sh".into(), "-c".into(), script];
+        let mut spec = self.spec(port, token, None);
+        if spec.needs_password() {
+            spec.password = Some(random_hex(16));
         }
-        let mut cmd = vec!["postgres".to_string()];
-        if self.is_supabase() {
-            // Supabase's images load their extensions through this file.
-            settings.insert(0, "config_file=/etc/postgresql/postgresql.conf".into());
-        }
-        if self.network == Network::Host {
-            cmd.extend(["-p".into(), port.to_string()]);
-            settings.push(format!("listen_addresses={listen}"));
-        }
-        for s in settings {
-            cmd.extend(["-c".into(), s]);
-        }
-        cmd
-    }
-
-    /// The container's environment.
-    fn env(&self, password: Option<&str>) -> Vec<(&'static str, String)> {
-        match (self.bare, password) {
-            (true, Some(p)) => vec![("PLOVER_PASSWORD", p.into())],
-            (true, None) => vec![],
-            (false, Some(p)) => vec![("POSTGRES_PASSWORD", p.into())],
-            (false, None) => vec![("POSTGRES_HOST_AUTH_METHOD", "trust".into())],
-        }
+        Ok(spec)
     }
 
     /// Finds the running container of the state directory or starts one, under the
@@ -256,19 +665,19 @@ impl Docker {
             })??;
         let previous = State::read(&dir);
         if let Some(state) = &previous
-            && state.spec == self.spec()
+            && state.spec == self.fingerprint()
             && state.probe(PROBE_TIMEOUT).await.is_ok()
         {
             return Ok(state.clone());
         }
         let engine = engine().await?;
         if let Some(state) = &previous
-            && state.spec == self.spec()
+            && state.spec == self.fingerprint()
             && is_running(&engine, &state.id).await
         {
             // Running but slow to answer (a busy machine): give it time before
             // replacing a server other processes may be using.
-            if state.wait_ready(&engine, None, READY_TIMEOUT).await.is_ok() {
+            if state.wait_ready(&engine, READY_TIMEOUT).await.is_ok() {
                 return Ok(state.clone());
             }
         }
@@ -277,7 +686,7 @@ impl Docker {
         let _ = fs::remove_file(dir.join(STATE_FILE));
         let mut attempt = 1;
         let state = loop {
-            match self.start(&engine, &dir).await {
+            match self.start(&dir).await {
                 Ok(state) => break state,
                 Err(e) => {
                     // Nothing half-started stays behind.
@@ -297,93 +706,35 @@ impl Docker {
         Ok(state)
     }
 
-    async fn start(&self, engine: &bollard::Docker, dir: &Path) -> Result<State, TestingError> {
+    async fn start(&self, dir: &Path) -> Result<State, TestingError> {
         let token = random_hex(8);
-        let password = self.needs_password().then(|| random_hex(16));
-        let port = match self.network {
-            Network::Host => super::native::free_port()?,
-            Network::Mapped => 5432,
-        };
-        let mut image = GenericImage::new(self.image.clone(), self.tag.clone());
-        if self.network == Network::Mapped {
-            image = image.with_exposed_port(5432.tcp());
-        }
+        let spec = self.disposable_named(Some(&token))?;
         let hash = dir_hash(dir);
-        let mut request = image
-            .with_cmd(self.command(port, &token, password.is_some()))
+        let request = spec
+            .request()
             .with_container_name(format!("plover-test-{hash}"))
             .with_label(LABEL, "1")
             .with_label(DIR_LABEL, hash)
             .with_label("plover.token", token.clone())
-            .with_shm_size(256 * 1024 * 1024)
-            .with_startup_timeout(READY_TIMEOUT)
             // Kept when the handle drops: later processes reuse it; stop() removes it.
             .with_reuse(ReuseDirective::Always);
-        for (name, value) in self.env(password.as_deref()) {
-            request = request.with_env_var(name, value);
-        }
-        if self.network == Network::Host {
-            request = request.with_network("host");
-        }
         let began = Instant::now();
-        let container = request.start().await.map_err(|e| {
+        let launched = spec.launch(request, READY_TIMEOUT).await?;
+        let state = State {
+            id: launched.container.id().to_owned(),
+            host: launched.host.clone(),
+            port: launched.port,
+            password: spec.password.clone(),
+            token,
+            spec: self.fingerprint(),
+        };
+        // The server that answered is this container's (not another on a recycled port).
+        state.probe(PROBE_TIMEOUT).await.map_err(|reason| {
             TestingError::Docker(format!(
-                "could not start a container of {}: {e}; check that the image exists \
-                 (`docker image inspect {0}`; without a registry build one with .ci/docker-up) \
-                 or set PLOVER_DOCKER_IMAGE and PLOVER_DOCKER_TAG{}",
-                self.descriptor(),
-                if self.network == Network::Mapped {
-                    "; without bridge networking set PLOVER_DOCKER_NETWORK=host"
-                } else {
-                    ""
-                }
+                "the container of {} did not answer as itself: {reason}",
+                self.descriptor()
             ))
         })?;
-        let (host, port) = match self.network {
-            Network::Host => ("127.0.0.1".to_string(), port),
-            Network::Mapped => {
-                let host = container
-                    .get_host()
-                    .await
-                    .map_err(|e| {
-                        TestingError::Docker(format!("reading the container's host: {e}"))
-                    })?
-                    .to_string();
-                let port = container.get_host_port_ipv4(5432).await.map_err(|e| {
-                    TestingError::Docker(format!(
-                        "reading the container's mapped port: {e}; without bridge networking set PLOVER_DOCKER_NETWORK=host"
-                    ))
-                })?;
-                let host = if host == "localhost" {
-                    "127.0.0.1".into()
-                } else {
-                    host
-                };
-                (host, port)
-            }
-        };
-        let state = State {
-            id: container.id().to_owned(),
-            host,
-            port,
-            password,
-            token,
-            spec: self.spec(),
-        };
-        state
-            .wait_ready(engine, Some(&container), READY_TIMEOUT)
-            .await
-            .map_err(|reason| {
-                TestingError::Docker(format!(
-                    "the container of {} did not accept connections: {reason}{}",
-                    self.descriptor(),
-                    if self.bare {
-                        ""
-                    } else {
-                        "; for an image without an entrypoint set PLOVER_DOCKER_BARE=1"
-                    }
-                ))
-            })?;
         tracing::debug!(
             id = %state.id,
             port = state.port,
@@ -505,51 +856,19 @@ impl State {
 
     /// Connects and checks the server is this container's (its `cluster_name`).
     async fn probe(&self, timeout: Duration) -> Result<(), String> {
-        let mut config = tokio_postgres::Config::new();
-        config
-            .host(&self.host)
-            .port(self.port)
-            .user("postgres")
-            .dbname("postgres")
-            .connect_timeout(timeout);
-        if let Some(p) = &self.password {
-            config.password(p);
+        let name = probe(&self.host, self.port, self.password.as_deref(), timeout).await?;
+        if name == format!("plover-{}", self.token) {
+            Ok(())
+        } else {
+            Err(format!(
+                "port {} is served by another server ({name:?})",
+                self.port
+            ))
         }
-        let check = async {
-            let (client, connection) = config
-                .connect(tokio_postgres::NoTls)
-                .await
-                .map_err(|e| e.to_string())?;
-            let connection = tokio::spawn(connection);
-            let name: String = client
-                .query_one("SELECT current_setting('cluster_name')", &[])
-                .await
-                .map_err(|e| e.to_string())?
-                .get(0);
-            drop(client);
-            let _ = connection.await;
-            if name == format!("plover-{}", self.token) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "port {} is served by another server ({name:?})",
-                    self.port
-                ))
-            }
-        };
-        tokio::time::timeout(timeout, check)
-            .await
-            .map_err(|_| format!("no answer within {} s", timeout.as_secs()))?
     }
 
-    /// Polls until the server answers; fails early if the container exits (with its
-    /// output when the handle is at hand).
-    async fn wait_ready(
-        &self,
-        engine: &bollard::Docker,
-        container: Option<&ContainerAsync<GenericImage>>,
-        timeout: Duration,
-    ) -> Result<(), String> {
+    /// Polls until the server answers; fails early if the container exits.
+    async fn wait_ready(&self, engine: &bollard::Docker, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
             let last = match self.probe(PROBE_TIMEOUT).await {
@@ -557,22 +876,12 @@ impl State {
                 Err(e) => e,
             };
             if !is_running(engine, &self.id).await {
-                let Some(c) = container else {
-                    return Err("the container exited".into());
-                };
-                let logs = c.stderr_to_vec().await.unwrap_or_default();
-                let logs = String::from_utf8_lossy(&logs);
-                let tail: Vec<&str> = logs.lines().rev().take(15).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
-                return Err(format!(
-                    "the container exited; its last output:\n{}",
-                    tail.join("\n")
-                ));
+                return Err("the container exited".into());
             }
             if Instant::now() >= deadline {
                 return Err(format!("after {} s: {last}", timeout.as_secs()));
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(READY_POLL).await;
         }
     }
 }
@@ -710,15 +1019,17 @@ mod tests {
     }
 
     #[test]
-    fn official_image_in_mapped_mode_gets_a_password_and_default_port() {
-        let d = Docker::new("postgres", "17");
-        assert!(d.needs_password());
+    fn official_image_in_mapped_mode_gets_a_password_and_a_random_port() {
+        let mut spec = Docker::new("postgres", "17").spec(40123, Some("t"), None);
+        assert!(spec.needs_password());
+        assert_eq!(spec.port, 0);
+        spec.password = Some("pw".into());
         assert_eq!(
-            d.command(5432, "t", true).join(" "),
+            spec.command().join(" "),
             "postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
              -c max_connections=300 -c cluster_name=plover-t"
         );
-        assert_eq!(d.env(Some("pw")), [("POSTGRES_PASSWORD", "pw".to_string())]);
+        assert_eq!(spec.env(), [("POSTGRES_PASSWORD", "pw".to_string())]);
     }
 
     #[test]
@@ -727,49 +1038,54 @@ mod tests {
             network: Network::Host,
             ..Docker::new("postgres", "17")
         };
-        assert!(!d.needs_password());
-        let cmd = d.command(40123, "t", false).join(" ");
+        let spec = d.spec(40123, Some("t"), None);
+        assert!(!spec.needs_password());
+        let cmd = spec.command().join(" ");
         assert!(cmd.starts_with("postgres -p 40123 -c fsync=off"), "{cmd}");
         assert!(cmd.ends_with("-c listen_addresses=127.0.0.1"), "{cmd}");
         assert_eq!(
-            d.env(None),
+            spec.env(),
             [("POSTGRES_HOST_AUTH_METHOD", "trust".to_string())]
         );
     }
 
     #[test]
-    fn bare_images_run_initdb_then_postgres_and_keep_passwords_out_of_argv() {
-        let cmd = bare_host().command(40123, "t", false);
+    fn bare_images_run_initdb_once_then_postgres_and_keep_passwords_out_of_argv() {
+        let cmd = bare_host().spec(40123, Some("t"), None).command();
         assert_eq!(cmd[..2], ["sh", "-c"]);
         assert_eq!(
             cmd[2],
-            "initdb -D /tmp/pgdata -U postgres -E UTF8 --locale=C --no-sync -A trust >/dev/null && \
+            "if [ ! -s /tmp/pgdata/PG_VERSION ]; then \
+             initdb -D /tmp/pgdata -U postgres -E UTF8 --locale=C --no-sync -A trust >/dev/null; fi && \
              exec postgres -D /tmp/pgdata -k /tmp -p 40123 -c listen_addresses='127.0.0.1' \
              -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
              -c max_connections=300 -c cluster_name=plover-t"
         );
-        let mapped = Docker {
+        let mapped = ContainerSpec {
             network: Network::Mapped,
-            ..bare_host()
+            port: 54322,
+            password: Some("secret".into()),
+            ..bare_host().container_spec()
         };
-        let script = &mapped.command(5432, "t", true)[2];
+        let script = &mapped.command()[2];
         assert!(script.contains("\"$PLOVER_PASSWORD\""), "{script}");
+        assert!(!script.contains("secret"), "{script}");
         assert!(
             script.contains("host all all all scram-sha-256"),
             "{script}"
         );
-        assert!(script.contains("listen_addresses='*'"), "{script}");
-        assert_eq!(
-            mapped.env(Some("secret")),
-            [("PLOVER_PASSWORD", "secret".to_string())]
+        assert!(
+            script.contains("-p 5432 -c listen_addresses='*'"),
+            "{script}"
         );
+        assert_eq!(mapped.env(), [("PLOVER_PASSWORD", "secret".to_string())]);
     }
 
     #[test]
     fn supabase_images_keep_their_configuration_file() {
-        let d = Docker::new("supabase/postgres", "15.8.1.060");
-        assert!(d.needs_password());
-        let cmd = d.command(5432, "t", true).join(" ");
+        let spec = Docker::new("supabase/postgres", "15.8.1.060").spec(0, Some("t"), None);
+        assert!(spec.needs_password());
+        let cmd = spec.command().join(" ");
         assert!(
             cmd.starts_with("postgres -c config_file=/etc/postgresql/postgresql.conf -c fsync=off"),
             "{cmd}"
@@ -786,7 +1102,7 @@ mod tests {
             port: 40123,
             password: None,
             token: "t".into(),
-            spec: bare_host().spec(),
+            spec: bare_host().fingerprint(),
         };
         state.write(&dir).unwrap();
         assert_eq!(State::read(&dir), Some(state));
@@ -796,10 +1112,13 @@ mod tests {
     }
 
     #[test]
-    fn the_spec_tells_configurations_apart() {
-        assert_ne!(bare_host().spec(), Docker::new("postgres", "17").spec());
+    fn the_fingerprint_tells_configurations_apart() {
+        assert_ne!(
+            bare_host().fingerprint(),
+            Docker::new("postgres", "17").fingerprint()
+        );
         assert_eq!(
-            bare_host().spec(),
+            bare_host().fingerprint(),
             "plover-postgres:15 network=host bare=true"
         );
     }
