@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use plover::testing::docker::{self, Docker};
 use plover::testing::{self, Provider, Server, quote_ident};
-use plover_tests::{Dir, strings, workspace_root, xtask_db};
+use plover_tests::{Dir, check_supabase_features, fixture_dir, strings, workspace_root, xtask_db};
 use tokio_postgres::Client;
 
 static MIGRATIONS: plover::Embedded =
@@ -398,4 +398,50 @@ async fn the_local_image_has_real_supabase_extensions_and_the_stand_ins() -> Res
     drop(client);
     assert!(f.docker.stop()?);
     assert_gone(&f)
+}
+
+/// The test database of a project with what real Supabase projects use: the
+/// Supabase features fixture and pgvector (with an HNSW index), on a database of the
+/// provider's container with the baseline.
+#[tokio::test]
+async fn real_supabase_features_and_pgvector_apply_on_a_test_database_of_the_container()
+-> Result<()> {
+    let Some(f) = fixture()? else { return Ok(()) };
+    let server = server(&f.docker).await?;
+    let admin = plover::connect(&server.url("postgres")).await?;
+    let name = "plover_docker_features";
+    admin
+        .batch_execute(&format!("CREATE DATABASE {}", quote_ident(name)))
+        .await?;
+    let mut client = plover::connect(&server.url(name)).await?;
+    testing::apply_supabase_shim(&client).await?;
+    for (project, app) in [
+        ("supabase-features", "features"),
+        ("supabase-vector", "documents"),
+    ] {
+        let source = plover::Source::from_dir(fixture_dir(project).join("supabase/migrations"))?;
+        plover::Migrator::new(source)
+            .app(app)
+            .run(&mut client)
+            .await?;
+    }
+    // A new session, as a test would open: the baseline's search path holds.
+    let client = plover::connect(&server.url(name)).await?;
+    check_supabase_features(&client).await?;
+    client
+        .batch_execute("insert into public.documents (content, embedding) values ('a', '[1,0,0]'), ('b', '[0,1,0]')")
+        .await?;
+    assert_eq!(
+        strings(
+            &client,
+            "SELECT content FROM public.match_documents('[0,1,0.1]', 1)"
+        )
+        .await?,
+        ["b"]
+    );
+    drop(client);
+    admin
+        .batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", quote_ident(name)))
+        .await?;
+    Ok(())
 }
