@@ -113,18 +113,18 @@ async fn rollback_savepoint_and_modes_are_still_refused_before_anything_runs() -
 }
 
 /// Plain BEGIN/COMMIT that do not wrap the whole file, as real projects have them
-/// (a block in the middle, two blocks, a stray COMMIT at the end): the Supabase CLI
-/// runs them; plover leaves them out, says so, and runs the file in one transaction.
+/// (a block in the middle, two blocks, a stray COMMIT at the end): psql and the
+/// Supabase CLI run them as written, and so does plover, statement by statement with
+/// a notice, each block's `SET LOCAL` ending with it.
 #[tokio::test]
-async fn begin_and_commit_elsewhere_are_left_out_with_a_notice_and_the_file_stays_atomic()
--> Result<()> {
+async fn begin_commit_blocks_run_as_written_statement_by_statement_with_a_notice() -> Result<()> {
     let db = TestDatabase::create().await?;
     let mut client = db.client().await?;
     let dir = Dir::with(&[
         (
             "20240101000000_blocks.sql",
-            "create table a (id int);\nbegin;\ninsert into a values (1);\nend;\n\
-             begin;\ninsert into a values (2);\ncommit;\n",
+            "create table a (id int);\nbegin;\nset local search_path = nowhere;\nend;\n\
+             begin;\ninsert into a values (1);\ncommit;\ninsert into a values (2);\n",
         ),
         (
             "20240102000000_stray.sql",
@@ -136,10 +136,10 @@ async fn begin_and_commit_elsewhere_are_left_out_with_a_notice_and_the_file_stay
     let report = dir
         .migrator("shop")?
         .on_event(move |e| {
-            if let Event::TransactionControlLeftOut(l) = e {
+            if let Event::OwnTransactions(o) = e {
                 seen.lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .push((l.file.clone(), l.lines.clone()));
+                    .push((o.file.clone(), o.lines.clone()));
             }
         })
         .run(&mut client)
@@ -153,28 +153,52 @@ async fn begin_and_commit_elsewhere_are_left_out_with_a_notice_and_the_file_stay
     let lines: Vec<Vec<usize>> = notices.iter().map(|(_, l)| l.clone()).collect();
     assert_eq!(lines, [vec![2, 4, 5, 7], vec![1, 3, 5]]);
     assert!(notices[0].0.ends_with("20240101000000_blocks.sql"));
-    // The mirror holds the statements that ran.
+    // The mirror holds the statements that ran, as the CLI's does.
     assert_eq!(
         strings(
             &client,
             "SELECT array_to_string(statements, ' | ') FROM supabase_migrations.schema_migrations WHERE version = '20240102000000'"
         )
         .await?,
-        ["insert into a values (3); | insert into a values (4);"]
+        ["BEGIN; | insert into a values (3); | COMMIT; | insert into a values (4); | COMMIT;"]
     );
+    assert_supabase_history_agrees(&client).await?;
 
-    // A COMMIT in the middle does not commit: a failure after it leaves nothing.
+    // A failure inside a block rolls the block back; what a COMMIT committed stays,
+    // and the file is dirty until repaired.
     dir.write(
         "20240103000000_half.sql",
-        "create table b (id int);\ncommit;\ninsert into a values (1 / 0);\n",
+        "begin;\ncreate table b (id int);\ncommit;\nbegin;\ncreate table c (id int);\ninsert into a values (1 / 0);\ncommit;\n",
     )?;
-    let before = snapshot(&client).await?;
-    let e = refused(&db, &dir.migrator("shop")?).await?;
+    let Err(e) = dir.migrator("shop")?.run(&mut client).await else {
+        panic!("a division by zero was applied");
+    };
     let Error::Migration(f) = &e else {
         panic!("{e}")
     };
-    assert!(f.line == 3 && f.sqlstate == "22012" && !f.dirty, "{e}");
-    assert_eq!(snapshot(&client).await?, before, "table b was committed");
+    assert!(f.line == 6 && f.sqlstate == "22012" && f.dirty, "{e}");
+    assert_eq!(
+        strings(
+            &client,
+            "SELECT coalesce(to_regclass('b')::text, '-') || ' ' || coalesce(to_regclass('c')::text, '-')"
+        )
+        .await?,
+        ["b -"]
+    );
+    // The session is usable and the lock free: the next run reports the dirty file.
+    let e = refused(&db, &dir.migrator("shop")?).await?;
+    assert!(e.to_string().contains("20240103000000"), "{e}");
+
+    // A BEGIN that is never committed is refused before anything runs.
+    let other = Dir::with(&[(
+        "20240104000000_open.sql",
+        "create table d (id int);\nbegin;\ninsert into d values (1);\n",
+    )])?;
+    let e = refused(&db, &other.migrator("other")?).await?;
+    assert!(
+        matches!(&e, Error::UnclosedTransaction { line: 2, .. }),
+        "{e}"
+    );
     Ok(())
 }
 

@@ -87,28 +87,29 @@ pub enum Event {
     /// a transaction block, so it runs statement by statement as if it had the
     /// directive. Sent before its `Applying`; also logged as a warning.
     OutsideTransaction(OutsideTransaction),
-    /// A file holds `BEGIN`/`COMMIT` statements that are not a wrapper around the whole
-    /// file: they are left out and the file runs in one transaction. Sent before its
-    /// `Applying`; also logged as a warning.
-    TransactionControlLeftOut(LeftOut),
+    /// A file holds plain `BEGIN`/`COMMIT` statements that do not wrap the whole file,
+    /// so it runs statement by statement with its own transactions, as psql and the
+    /// Supabase CLI run it. Sent before its `Applying`; also logged as a warning.
+    OwnTransactions(OwnTransactions),
 }
 
-/// The plain `BEGIN`/`COMMIT` statements left out of a file
-/// ([`split::without_transaction_blocks`]). Its `Display` is the notice shown.
+/// Why a file without `-- plover:no-transaction` runs statement by statement with its
+/// own transactions ([`split::without_transaction_blocks`]). Its `Display` is the
+/// notice shown.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LeftOut {
+pub struct OwnTransactions {
     pub version: i64,
     pub file: String,
-    /// 1-based lines of the statements left out.
+    /// 1-based lines of its `BEGIN`/`COMMIT` statements.
     pub lines: Vec<usize>,
 }
 
-impl std::fmt::Display for LeftOut {
+impl std::fmt::Display for OwnTransactions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let lines: Vec<String> = self.lines.iter().map(usize::to_string).collect();
         write!(
             f,
-            "{}: BEGIN/COMMIT at line(s) {} left out: plover runs the file as one migration with its history row, in one transaction unless a statement cannot run in one (the Supabase CLI would commit at each COMMIT); remove them, or wrap the whole file in a single BEGIN; … COMMIT;, to silence this",
+            "{}: BEGIN/COMMIT at line(s) {} do not wrap the whole file, so it runs statement by statement with its own transactions, as psql and the Supabase CLI run it, with its progress recorded (a failure midway leaves it dirty: what its COMMITs committed stays); put `-- plover:no-transaction` on its first line to say so, or wrap the whole file in one BEGIN; … COMMIT;",
             self.file,
             lines.join(", ")
         )
@@ -156,15 +157,15 @@ pub(crate) struct Prepared<'a> {
     /// cannot run in a transaction block (then `outside` says which).
     pub transaction: Transaction,
     pub outside: Option<OutsideTransaction>,
-    /// `BEGIN`/`COMMIT` statements left out of a transactional file.
-    pub left_out: Option<LeftOut>,
+    /// Plain `BEGIN`/`COMMIT` statements that make it run statement by statement.
+    pub own: Option<OwnTransactions>,
 }
 
 /// Splits a migration and refuses what cannot run: a NUL byte (the protocol cannot
 /// carry one), transaction control in a transactional file (but for a wrapper around
 /// the whole file, which is left out: [`split::unwrap_transaction`], and plain
-/// `BEGIN`/`COMMIT` statements elsewhere, left out with a notice:
-/// [`split::without_transaction_blocks`]), and a `COPY`
+/// `BEGIN`/`COMMIT` blocks elsewhere, which make the file run statement by statement
+/// with a notice: [`split::without_transaction_blocks`]), and a `COPY`
 /// that streams data through the client. A transactional file with a statement that
 /// cannot run in a transaction block ([`split::outside_transaction`]) and no wrapper
 /// runs without a transaction.
@@ -183,24 +184,32 @@ pub(crate) fn prepare(m: &Migration) -> Result<Prepared<'_>, Error> {
     })?;
     let mut transaction = m.transaction();
     let mut outside = None;
-    let mut left_out = None;
+    let mut own = None;
     if transaction == Transaction::Wrapped {
         if let Some(inner) = split::unwrap_transaction(&statements) {
             // A wrapper around the whole file: its statements run in plover's
             // transaction, as psql runs them in the wrapper's.
             statements = inner.to_vec();
         } else {
-            if let Some((kept, lines)) = split::without_transaction_blocks(&statements) {
-                statements = kept;
-                left_out = Some(LeftOut {
+            if let Some((_, lines)) = split::without_transaction_blocks(&statements) {
+                if let Some(begin) = split::unclosed_begin(&statements) {
+                    return Err(Error::UnclosedTransaction {
+                        file: m.file().to_owned(),
+                        line: begin.line,
+                        column: begin.column,
+                    });
+                }
+                transaction = Transaction::None;
+                own = Some(OwnTransactions {
                     version: m.version(),
                     file: m.file().to_owned(),
                     lines,
                 });
             }
-            if !statements
-                .iter()
-                .any(|st| split::is_transaction_control(st.sql))
+            if own.is_none()
+                && !statements
+                    .iter()
+                    .any(|st| split::is_transaction_control(st.sql))
             {
                 outside = statements.iter().find_map(|st| {
                     Some(OutsideTransaction {
@@ -250,7 +259,7 @@ pub(crate) fn prepare(m: &Migration) -> Result<Prepared<'_>, Error> {
         statements,
         transaction,
         outside,
-        left_out,
+        own,
     })
 }
 
@@ -454,9 +463,6 @@ async fn in_transaction(
         settings.take_bootstrap().run(&tx).await?;
         let recorder = settings.recorder(&tx).await?;
         for p in batch {
-            if let Some(left_out) = &p.left_out {
-                (settings.on_event)(&Event::TransactionControlLeftOut(left_out.clone()));
-            }
             let a = execute(&tx, settings, p, applied.len() + 1, &before).await?;
             let statements = statement_texts(p);
             tokio::try_join!(
@@ -543,8 +549,8 @@ async fn without_transaction(
     let total = i32::try_from(p.statements.len()).unwrap_or(i32::MAX);
     settings.take_bootstrap().run_alone(client).await?;
     history::insert_dirty(&*client, app, m, settings.applied_by, total).await?;
-    if let Some(left_out) = &p.left_out {
-        (settings.on_event)(&Event::TransactionControlLeftOut(left_out.clone()));
+    if let Some(own) = &p.own {
+        (settings.on_event)(&Event::OwnTransactions(own.clone()));
     }
     if let Some(outside) = &p.outside {
         (settings.on_event)(&Event::OutsideTransaction(outside.clone()));
@@ -558,6 +564,11 @@ async fn without_transaction(
     let started = Instant::now();
     for (i, st) in p.statements.iter().enumerate() {
         if let Err(e) = client.batch_execute(st.sql).await {
+            if p.own.is_some() {
+                // Inside one of the file's own transactions: end it (rolled back), so
+                // the session can record the failure and hand back the lock.
+                let _ = client.batch_execute("ROLLBACK").await;
+            }
             let err = migration_error(p, Some(st), &e, &before, true);
             let err = crate::lock::name_blockers(client, err).await;
             if let Error::Migration(f) = &err {
@@ -594,20 +605,15 @@ async fn without_transaction(
 
 /// The statements the Supabase CLI's history records for a migration recorded
 /// without running it (repair, adoption): its statements as a run would send them (a
-/// `BEGIN; … COMMIT;` wrapper or plain `BEGIN`/`COMMIT` statements left out), or the
-/// whole file when it does not split.
+/// `BEGIN; … COMMIT;` wrapper left out), or the whole file when it does not split.
 pub(crate) fn mirror_statements(m: &Migration) -> Vec<&str> {
     match split::split(m.sql()) {
         Ok(statements) => {
             let ran = match m.transaction() {
-                Transaction::Wrapped => split::unwrap_transaction(&statements)
-                    .map(<[_]>::to_vec)
-                    .or_else(|| {
-                        split::without_transaction_blocks(&statements).map(|(kept, _)| kept)
-                    }),
+                Transaction::Wrapped => split::unwrap_transaction(&statements),
                 Transaction::None => None,
             };
-            ran.unwrap_or(statements).iter().map(|s| s.sql).collect()
+            ran.unwrap_or(&statements).iter().map(|s| s.sql).collect()
         }
         Err(_) => vec![m.sql()],
     }

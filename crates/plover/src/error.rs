@@ -80,17 +80,27 @@ pub enum Error {
         source: SplitError,
     },
 
-    /// Transaction control other than plain `BEGIN`/`COMMIT` (which are left out):
-    /// `ROLLBACK`, `SAVEPOINT`, `BEGIN ISOLATION LEVEL …`, `PREPARE TRANSACTION`… in a
-    /// file that plover runs in a transaction.
+    /// Transaction control other than plain `BEGIN`/`COMMIT` blocks (`ROLLBACK`,
+    /// `SAVEPOINT`, `BEGIN ISOLATION LEVEL …`, `PREPARE TRANSACTION`…) in a file that
+    /// plover runs in a transaction.
     #[error(
-        "{file}:{line}:{column}: `{statement}` in a transactional migration; plover runs each file in its own transaction (plain BEGIN and COMMIT are left out), so remove it (or put `-- plover:no-transaction` on the first line to manage transactions yourself)"
+        "{file}:{line}:{column}: `{statement}` in a transactional migration; plover runs each file in its own transaction (a file of plain BEGIN/COMMIT blocks runs statement by statement instead), so remove it, or put `-- plover:no-transaction` on the first line to manage transactions yourself"
     )]
     TransactionControl {
         file: String,
         line: usize,
         column: usize,
         statement: String,
+    },
+
+    /// A file of plain `BEGIN`/`COMMIT` blocks whose last `BEGIN` is never committed.
+    #[error(
+        "{file}:{line}:{column}: this BEGIN is never committed, so the file would end inside a transaction; add a COMMIT after its statements, or remove the BEGIN"
+    )]
+    UnclosedTransaction {
+        file: String,
+        line: usize,
+        column: usize,
     },
 
     /// A NUL byte in a migration: the protocol cannot carry one in SQL text.

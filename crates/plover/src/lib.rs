@@ -36,7 +36,7 @@ pub mod split;
 pub mod testing;
 
 pub use adopt::{Adopt, Adopted, SupabaseCliAdopted};
-pub use apply::{Applied, Event, LeftOut, OutsideTransaction, TransactionMode};
+pub use apply::{Applied, Event, OutsideTransaction, OwnTransactions, TransactionMode};
 pub use error::{Error, MigrationFailed};
 pub use history::SupabaseHistory;
 pub use migrator::{Migrator, Repair, Report, connect};

@@ -302,12 +302,12 @@ impl Migrator {
             .iter()
             .map(|m| apply::prepare(m))
             .collect::<Result<_, _>>()?;
-        for left_out in prepared.iter().filter_map(|p| p.left_out.as_ref()) {
+        for own in prepared.iter().filter_map(|p| p.own.as_ref()) {
             tracing::warn!(
                 app = self.app,
-                version = left_out.version,
-                file = left_out.file,
-                "{left_out}"
+                version = own.version,
+                file = own.file,
+                "{own}"
             );
         }
         for outside in prepared.iter().filter_map(|p| p.outside.as_ref()) {

@@ -256,9 +256,9 @@ pub fn unwrap_transaction<'s, 'a>(statements: &'s [Statement<'a>]) -> Option<&'s
 /// least one and no other transaction control (`ROLLBACK`, `SAVEPOINT`, `BEGIN
 /// ISOLATION LEVEL …`, `PREPARE TRANSACTION`…). `None` otherwise.
 ///
-/// The Supabase CLI sends a file's statements to the server as they are, so a
-/// `COMMIT` in the middle commits what came before it and a failure later leaves
-/// the file half-applied; plover runs what is left in one transaction instead.
+/// Such a file manages its own transactions, as psql and the Supabase CLI run it:
+/// plover runs it statement by statement ([`apply`](crate::apply)); the Supabase
+/// CLI's history comparison leaves these statements out on both sides.
 ///
 /// ```
 /// use plover::split::{split, without_transaction_blocks};
@@ -286,6 +286,39 @@ pub fn without_transaction_blocks<'a>(
         }
     }
     (!lines.is_empty()).then_some((kept, lines))
+}
+
+/// The first `BEGIN` (or `START TRANSACTION`) that no later `COMMIT`/`END` closes:
+/// run as written, the file would end inside a transaction.
+///
+/// ```
+/// use plover::split::{split, unclosed_begin};
+///
+/// assert_eq!(unclosed_begin(&split("begin;\nselect 1;\ncommit;\nbegin;\nselect 2;\n")?).map(|s| s.line), Some(4));
+/// assert!(unclosed_begin(&split("begin;\nbegin;\nselect 1;\nend;\ncommit;\n")?).is_none());
+/// # Ok::<(), plover::split::SplitError>(())
+/// ```
+pub fn unclosed_begin<'s, 'a>(statements: &'s [Statement<'a>]) -> Option<&'s Statement<'a>> {
+    let mut open = None;
+    for st in statements {
+        if !is_plain_begin_or_commit(st.sql) {
+            continue;
+        }
+        let opens = matches!(
+            bare_words(st.sql)
+                .as_deref()
+                .and_then(<[String]>::first)
+                .map(String::as_str),
+            Some("BEGIN" | "START")
+        );
+        if opens {
+            // A BEGIN inside an open block only warns on the server.
+            open = open.or(Some(st));
+        } else {
+            open = None;
+        }
+    }
+    open
 }
 
 /// `BEGIN`, `BEGIN WORK|TRANSACTION`, `START TRANSACTION`, `COMMIT`, `END`,

@@ -109,8 +109,8 @@ fn show(bar: &ProgressBar, shown: &mut Shown, event: &Event) {
         Event::OutsideTransaction(outside) => {
             bar.suspend(|| eprintln!("notice: {outside}"));
         }
-        Event::TransactionControlLeftOut(left_out) => {
-            bar.suspend(|| eprintln!("notice: {left_out}"));
+        Event::OwnTransactions(own) => {
+            bar.suspend(|| eprintln!("notice: {own}"));
         }
         Event::LockTaken { waited, .. } => {
             bar.suspend(|| eprintln!("took the migration lock after {} s", seconds(*waited)));

@@ -135,7 +135,7 @@ rules! {
         "a failed CREATE INDEX CONCURRENTLY leaves an invalid index behind, and the re-run then fails",
         "write CREATE INDEX CONCURRENTLY IF NOT EXISTS / DROP INDEX CONCURRENTLY IF EXISTS";
     TransactionControl = "transaction-control", Error, Transactions,
-        "BEGIN/COMMIT/ROLLBACK/SAVEPOINT fight the transaction plover manages; plover refuses them",
+        "BEGIN/COMMIT/ROLLBACK/SAVEPOINT fight the transaction plover manages: BEGIN/COMMIT blocks make the file run statement by statement (not atomic), anything else is refused",
         "remove it: each file already runs in one transaction (or none, with -- plover:no-transaction)";
     EnumValueSameTransaction = "enum-value-same-transaction", Error, Transactions,
         "an enum value added by ALTER TYPE ... ADD VALUE cannot be used before its transaction commits",
