@@ -240,6 +240,9 @@ impl ContainerSpec {
         timeout: Duration,
     ) -> Result<Launched, TestingError> {
         let began = Instant::now();
+        if self.network == Network::Mapped {
+            ports_can_be_published(&engine().await?).await?;
+        }
         let container = request
             .with_startup_timeout(timeout)
             .start()
@@ -297,6 +300,9 @@ impl ContainerSpec {
                         "inspecting container {name}: {e}"
                     )));
                 }
+            }
+            if spec.network == Network::Mapped {
+                ports_can_be_published(&engine).await?;
             }
             let mut request = spec
                 .request()
@@ -887,6 +893,19 @@ impl State {
 }
 
 /// The engine, pinged: an error says how to get one.
+/// A published port needs the engine's `bridge` network; an engine started with
+/// `--bridge=none` has none, and the container's port could never be reached.
+async fn ports_can_be_published(engine: &bollard::Docker) -> Result<(), TestingError> {
+    match engine.inspect_network("bridge", None).await {
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Err(TestingError::Docker(
+            "this Docker engine has no `bridge` network (it was started with --bridge=none?), so a container's published port cannot be reached; set PLOVER_DOCKER_NETWORK=host to run the container on the host's network (listening on 127.0.0.1)".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 async fn engine() -> Result<bollard::Docker, TestingError> {
     let how = "start a Docker engine (e.g. `systemctl start docker`; on CI `.ci/docker-up`), \
                point DOCKER_HOST at one, or use PLOVER_TEST_PROVIDER=native";

@@ -9,7 +9,7 @@
 --   uuid-ossp in `extensions`; the search path `"$user", public, extensions`;
 --   the publication supabase_realtime; Supabase's default privileges for anon,
 --   authenticated and service_role. Extensions Supabase enables by default
---   (pg_graphql, supabase_vault, pg_net, pgjwt, pg_stat_statements) are created
+--   (pg_graphql, pgsodium, supabase_vault, pg_net, pgjwt, pg_stat_statements) are created
 --   when the server has them; without pgjwt, pgjwt's functions are defined here.
 --   Written for plover from Supabase's public init scripts and services'
 --   migrations: the objects and signatures, not their implementation.
@@ -974,8 +974,8 @@ end
 $baseline$;
 
 -- 6. The extensions Supabase enables by default, when this server has them ---
--- (pg_graphql makes schema graphql, supabase_vault schema vault, pg_net schema
--- net; their control files name the schema.)
+-- (pg_graphql makes schema graphql, pgsodium schema pgsodium, supabase_vault
+-- schema vault, pg_net schema net; their control files name the schema.)
 do $baseline$
 declare
   ext text;
@@ -984,7 +984,7 @@ begin
     return;
   end if;
 
-  foreach ext in array array['pg_graphql', 'supabase_vault'] loop
+  foreach ext in array array['pg_graphql', 'pgsodium', 'supabase_vault'] loop
     if exists (select from pg_catalog.pg_available_extensions where name = ext) then
       execute format('create extension if not exists %I cascade', ext);
     end if;
