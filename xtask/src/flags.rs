@@ -52,7 +52,7 @@ pub enum Command {
     ///
     /// Starts (or reuses) the local development database of `cargo xtask db start`
     /// (127.0.0.1:<[db] port>, native where server binaries exist), applies the
-    /// Supabase shim, lets the app apply `supabase/migrations` (a no-op after `cargo
+    /// Supabase baseline, lets the app apply `supabase/migrations` (a no-op after `cargo
     /// xtask db reset-local`), loads `supabase/seed.sql` (idempotent), and serves
     /// until interrupted. `cargo xtask db stop` stops the PostgreSQL.
     Dev(Dev),
@@ -322,7 +322,7 @@ pub enum DbCommand {
     /// Recreate the local development database: migrations, then seed files.
     ///
     /// Starts it if needed (see `db start`), drops and recreates the `postgres`
-    /// database, applies the Supabase shim (on plain Postgres; Supabase images have the
+    /// database, applies the Supabase baseline (on plain Postgres; Supabase images have the
     /// real thing), every migration through plover (the app of supabase/plover.toml),
     /// then the files of `[db.seed] sql_paths` in supabase/config.toml (relative to
     /// supabase/, `*` allowed in file names) unless --no-seed or `[db.seed] enabled =
@@ -381,7 +381,7 @@ pub enum DbCommand {
     ///
     /// Into the database it came from (after the reset: the re-applied objects and
     /// history rows are dropped first, exactly as `db reset` would, with the same
-    /// refusals), or into a fresh database (on plain Postgres the Supabase shim is
+    /// refusals), or into a fresh database (on plain Postgres the Supabase baseline is
     /// applied first when schema `auth` is missing). One transaction under the app's
     /// migration lock: it all goes in or nothing changes. A foreign key to a table
     /// outside the backup (e.g. auth.users) whose rows are missing here is added NOT
@@ -417,7 +417,7 @@ pub enum DbCommand {
     /// What this version covers: with no migration yet, the new file is a schema-only
     /// pg_dump of the app's schemas (`schemas` in supabase/plover.toml, default
     /// `public`) on the target. Otherwise the migrations are applied (after the
-    /// Supabase shim) to a shadow database `plover_shadow_<pid>` on the local
+    /// Supabase baseline) to a shadow database `plover_shadow_<pid>` on the local
     /// development server (started if needed; see `db start`; the shadow database is
     /// dropped afterwards), both are dumped, and the file gets every object the
     /// target has and the migrations do not create, as pg_dump writes it. Objects
@@ -490,7 +490,7 @@ pub struct DbLint {
     #[arg(long)]
     pub list_rules: bool,
     /// Also apply the migrations to a disposable database (the test server of
-    /// `plover::testing`, with the Supabase shim) and run catalog checks there: RLS
+    /// `plover::testing`, with the Supabase baseline) and run catalog checks there: RLS
     /// off on exposed tables, policies with RLS off, functions without a fixed
     /// search_path, views without security_invoker, foreign keys without an index,
     /// tables without a primary key. Each finding is placed at the statement that
