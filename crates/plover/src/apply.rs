@@ -562,6 +562,10 @@ async fn without_transaction(
         total: settings.total,
     });
     let started = Instant::now();
+    // Inside one of the file's own transactions the session may be another role
+    // (`SET LOCAL ROLE`) and a failure rolls the block back: progress is recorded
+    // after the statements that leave no transaction open.
+    let open_after = split::open_after(&p.statements);
     for (i, st) in p.statements.iter().enumerate() {
         if let Err(e) = client.batch_execute(st.sql).await {
             if p.own.is_some() {
@@ -576,6 +580,9 @@ async fn without_transaction(
                 let _ = history::failed(&*client, app, m.version(), &f.message).await;
             }
             return Err(err);
+        }
+        if open_after[i] {
+            continue;
         }
         let done = i32::try_from(i + 1).unwrap_or(i32::MAX);
         history::progress(&*client, app, m.version(), done).await?;

@@ -321,6 +321,35 @@ pub fn unclosed_begin<'s, 'a>(statements: &'s [Statement<'a>]) -> Option<&'s Sta
     open
 }
 
+/// For each statement, whether a transaction the file opened with a plain `BEGIN` is
+/// still open after it runs (a `COMMIT` or `END` closes it).
+///
+/// ```
+/// use plover::split::{split, open_after};
+///
+/// let statements = split("select 1;\nbegin;\nselect 2;\ncommit;\nselect 3;\n")?;
+/// assert_eq!(open_after(&statements), [false, true, true, false, false]);
+/// # Ok::<(), plover::split::SplitError>(())
+/// ```
+pub fn open_after(statements: &[Statement<'_>]) -> Vec<bool> {
+    let mut open = false;
+    statements
+        .iter()
+        .map(|st| {
+            if is_plain_begin_or_commit(st.sql) {
+                open = matches!(
+                    bare_words(st.sql)
+                        .as_deref()
+                        .and_then(<[String]>::first)
+                        .map(String::as_str),
+                    Some("BEGIN" | "START")
+                );
+            }
+            open
+        })
+        .collect()
+}
+
 /// `BEGIN`, `BEGIN WORK|TRANSACTION`, `START TRANSACTION`, `COMMIT`, `END`,
 /// `COMMIT|END WORK|TRANSACTION`, and nothing else.
 pub fn is_plain_begin_or_commit(sql: &str) -> bool {
