@@ -98,3 +98,42 @@ fn without_tests_it_says_where_to_write_them() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn with_docker_the_suite_runs_on_the_local_image() -> Result<()> {
+    if std::env::var("PLOVER_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
+        eprintln!("skipped: PLOVER_SKIP_DOCKER_TESTS=1");
+        return Ok(());
+    }
+    if let Err(e) = plover::testing::docker::check_engine() {
+        anyhow::bail!(
+            "this test needs a Docker engine ({e}); `cargo xtask test` starts one, or set PLOVER_SKIP_DOCKER_TESTS=1"
+        );
+    }
+    let w = project_with_suite()?;
+    // A state directory of its own: its container is this test's, removed below.
+    let state = tempfile::tempdir()?;
+    let state_dir = state.path().to_string_lossy().into_owned();
+    let run = w.db(
+        &["test", "--docker"],
+        &[("PLOVER_STATE_DIR", &state_dir)],
+        None,
+    );
+    let stopped = std::process::Command::new(plover_tests::binary("xtask")?)
+        .args(["test-server", "stop"])
+        .env("PLOVER_STATE_DIR", &state_dir)
+        .output();
+    let run = run?;
+    assert_eq!(run.code, Some(0), "{run}");
+    assert!(
+        run.stderr
+            .contains("# test server: docker plover-postgres:"),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains("# files=2 tests=12 passed=12 failed=0"),
+        "{run}"
+    );
+    assert!(stopped?.status.success(), "test-server stop failed");
+    Ok(())
+}

@@ -290,8 +290,9 @@ pub enum DbCommand {
     /// Every `*.sql` file under supabase/tests (recursively, in path order), or the
     /// FILES given, runs with psql on a database of its own: a clone of a template
     /// holding the Supabase baseline and every migration of supabase/migrations, on
-    /// the test server (`cargo xtask test-server`; PLOVER_TEST_PROVIDER picks native
-    /// or docker). pgTAP is created in schema `extensions` and the search path is
+    /// the test server (`cargo xtask test-server`; --native or --docker, else
+    /// PLOVER_TEST_PROVIDER, else native where server binaries exist; --docker runs
+    /// plover's local image, which has pgTAP). pgTAP is created in schema `extensions` and the search path is
     /// Supabase's (`"$user", public, extensions`), so tests call `plan()`, `ok()`,
     /// `policies_are()`… unqualified, as with `supabase test db`. Prints the TAP
     /// stream of each file and a summary.
@@ -627,6 +628,11 @@ pub struct DbStart {
 pub struct DbTest {
     /// pgTAP files to run (default: every *.sql under supabase/tests).
     pub files: Vec<std::path::PathBuf>,
+    /// Where the test server runs [default: as the test provider picks it: native
+    /// where server binaries exist]. With --docker, plover's local image for `[db]
+    /// major_version` (built when missing), which has pgTAP and the other extensions.
+    #[command(flatten)]
+    pub mode: LocalMode,
 }
 
 #[derive(Debug, Args)]

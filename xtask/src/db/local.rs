@@ -495,7 +495,7 @@ fn start_container(project: &Project, name: &str, port: u16, mode: &LocalMode) -
 /// The image of a new local container, and whether it is bare: --image, else
 /// PLOVER_DOCKER_IMAGE (and _TAG, _BARE), else the local image of `cargo xtask db
 /// image` for `[db] major_version`, built first when missing.
-fn docker_image(
+pub(crate) fn docker_image(
     project: &Project,
     mode: &LocalMode,
     settings: &Docker,

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use plover::conninfo::ConnInfo;
-use plover::testing::{Shim, TestDatabase};
+use plover::testing::docker::Docker;
+use plover::testing::{AnyProvider, Native, Shim, TestDatabase};
 
 use super::{Ctx, EXIT_ATTENTION};
 use crate::flags::DbTest;
@@ -47,6 +48,7 @@ impl DbTest {
         }
         let psql = psql()?;
         let migrator = ctx.migrator()?;
+        self.choose_server(ctx)?;
         let started = Instant::now();
         println!(
             "# {} file(s); each runs on a fresh database with the {} migration(s) of app `{}`",
@@ -90,6 +92,31 @@ impl DbTest {
             println!("# failed: {}", totals.failed_files.join(", "));
             Ok(ExitCode::from(EXIT_ATTENTION))
         }
+    }
+}
+
+impl DbTest {
+    /// --native or --docker (the local image unless --image or PLOVER_DOCKER_IMAGE
+    /// says otherwise); neither: the test provider's own choice.
+    fn choose_server(&self, ctx: &Ctx) -> Result<()> {
+        let provider = if self.mode.docker {
+            let mut docker = Docker::from_env();
+            let (image, tag, bare) = super::local::docker_image(&ctx.project, &self.mode, &docker)?;
+            (docker.image, docker.tag, docker.bare) = (image, tag, bare);
+            eprintln!(
+                "# test server: docker {} (kept running for the next run; `cargo xtask test-server stop` stops it)",
+                docker.descriptor()
+            );
+            AnyProvider::Docker(docker)
+        } else if self.mode.native {
+            AnyProvider::Native(Native)
+        } else {
+            return Ok(());
+        };
+        if plover::testing::use_provider(provider).is_err() {
+            bail!("the test server was chosen already");
+        }
+        Ok(())
     }
 }
 

@@ -86,11 +86,27 @@ pub struct TestDatabase {
     claimed: Option<Claimed>,
 }
 
-/// The server of this process's provider ([`choose`]), started or found once.
+/// The provider [`use_provider`] set for this process, if any.
+static CHOSEN: std::sync::OnceLock<AnyProvider> = std::sync::OnceLock::new();
+
+/// Makes `provider` this process's provider instead of [`choose`]'s pick, for a
+/// program that decides itself (e.g. `cargo xtask db test --docker`). Only before the
+/// first [`server`] call; a second call returns the provider it was given back.
+pub fn use_provider(provider: AnyProvider) -> Result<(), AnyProvider> {
+    CHOSEN.set(provider)
+}
+
+/// The server of this process's provider ([`use_provider`]'s, else [`choose`]'s),
+/// started or found once.
 pub async fn server() -> Result<Server, TestingError> {
     static SERVER: tokio::sync::OnceCell<Server> = tokio::sync::OnceCell::const_new();
     SERVER
-        .get_or_try_init(|| async { choose()?.server().await })
+        .get_or_try_init(|| async {
+            match CHOSEN.get() {
+                Some(provider) => provider.server().await,
+                None => choose()?.server().await,
+            }
+        })
         .await
         .cloned()
 }
