@@ -601,3 +601,39 @@ pub async fn check_supabase_features(client: &Client) -> Result<()> {
     }
     Ok(())
 }
+
+/// Whether the Docker tests run: `false` (with a note) when
+/// `PLOVER_SKIP_DOCKER_TESTS=1`; an error saying how to get one when no engine
+/// answers.
+pub fn docker_tests_run() -> Result<bool> {
+    if std::env::var("PLOVER_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
+        eprintln!("skipped: PLOVER_SKIP_DOCKER_TESTS=1");
+        return Ok(false);
+    }
+    if let Err(e) = plover::testing::docker::check_engine() {
+        bail!(
+            "this test needs a Docker engine ({e}); `cargo xtask test` starts one, or set PLOVER_SKIP_DOCKER_TESTS=1"
+        );
+    }
+    Ok(true)
+}
+
+/// The Supabase baseline's version in the database (`None` when it has none).
+pub async fn baseline_version(client: &Client) -> Result<Option<i32>> {
+    let present: bool = client
+        .query_one(
+            "SELECT to_regprocedure('extensions.plover_shim_version()') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    if !present {
+        return Ok(None);
+    }
+    Ok(Some(
+        client
+            .query_one("SELECT extensions.plover_shim_version()", &[])
+            .await?
+            .get(0),
+    ))
+}

@@ -24,7 +24,6 @@ use anyhow::{Context, Result, bail};
 use plover::testing::docker::{self, Docker};
 use plover::testing::{self, Provider, Server, quote_ident};
 use plover_tests::{Dir, check_supabase_features, fixture_dir, strings, workspace_root, xtask_db};
-use tokio_postgres::Client;
 
 static MIGRATIONS: plover::Embedded =
     plover::embed_migrations!("$CARGO_MANIFEST_DIR/../supabase/migrations");
@@ -93,25 +92,6 @@ async fn started(server: &Server) -> Result<String> {
         .remove(0))
 }
 
-async fn shim_version(client: &Client) -> Result<Option<i32>> {
-    let installed: bool = client
-        .query_one(
-            "SELECT to_regprocedure('extensions.plover_shim_version()') IS NOT NULL",
-            &[],
-        )
-        .await?
-        .get(0);
-    if !installed {
-        return Ok(None);
-    }
-    Ok(Some(
-        client
-            .query_one("SELECT extensions.plover_shim_version()", &[])
-            .await?
-            .get(0),
-    ))
-}
-
 /// Gone means: no container of the state directory, and no state file.
 fn assert_gone(f: &Fixture) -> Result<()> {
     assert_eq!(f.docker.containers()?, Vec::<String>::new());
@@ -146,7 +126,7 @@ async fn migrates_a_database_on_the_container_with_the_supabase_shim() -> Result
         .get(0);
     if !real_supabase {
         assert_eq!(
-            shim_version(&client).await?,
+            plover_tests::baseline_version(&client).await?,
             Some(testing::SHIM_VERSION as i32)
         );
     }

@@ -7,7 +7,6 @@
 use anyhow::{Result, ensure};
 use plover::testing::{self, SHIM_VERSION, Shim, TestDatabase};
 use plover_tests::{Dir, snapshot, strings};
-use tokio_postgres::Client;
 
 /// What real projects' first migrations do on Supabase, and the baseline must take.
 const PROJECT: &str = r#"
@@ -133,25 +132,6 @@ async fn check_project(db: &TestDatabase) -> Result<()> {
     Ok(())
 }
 
-async fn version(client: &Client) -> Result<Option<i32>> {
-    let present: bool = client
-        .query_one(
-            "SELECT to_regprocedure('extensions.plover_shim_version()') IS NOT NULL",
-            &[],
-        )
-        .await?
-        .get(0);
-    if !present {
-        return Ok(None);
-    }
-    Ok(Some(
-        client
-            .query_one("SELECT extensions.plover_shim_version()", &[])
-            .await?
-            .get(0),
-    ))
-}
-
 #[tokio::test]
 async fn a_real_projects_migrations_apply_on_pool_clones() -> Result<()> {
     let dir = project()?;
@@ -194,7 +174,10 @@ async fn the_baseline_is_idempotent_and_fills_every_database_of_the_cluster() ->
     );
     for db in [a?, b?] {
         let client = db.client().await?;
-        assert_eq!(version(&client).await?, Some(SHIM_VERSION as i32));
+        assert_eq!(
+            plover_tests::baseline_version(&client).await?,
+            Some(SHIM_VERSION as i32)
+        );
         let before = snapshot(&client).await?;
         for table in [
             "auth.users",
@@ -320,7 +303,10 @@ async fn a_database_prepared_by_the_v1_shim_is_upgraded() -> Result<()> {
         )
         .await?;
     testing::apply_supabase_shim(&client).await?;
-    assert_eq!(version(&client).await?, Some(SHIM_VERSION as i32));
+    assert_eq!(
+        plover_tests::baseline_version(&client).await?,
+        Some(SHIM_VERSION as i32)
+    );
     assert_eq!(
         strings(
             &client,
@@ -351,6 +337,9 @@ async fn an_apps_own_schema_of_a_supabase_name_is_left_as_it_is() -> Result<()> 
         ["files"]
     );
     // The rest of the baseline is there.
-    assert_eq!(version(&client).await?, Some(SHIM_VERSION as i32));
+    assert_eq!(
+        plover_tests::baseline_version(&client).await?,
+        Some(SHIM_VERSION as i32)
+    );
     Ok(())
 }

@@ -104,14 +104,8 @@ fn a_relative_workdir_reaches_the_native_local_database() -> Result<()> {
 /// `db reset-local --docker` on plover's local image (`PLOVER_DOCKER_IMAGE` when
 /// `cargo xtask test` set it, else the image of `[db] major_version`).
 fn docker_reset(project: &Fixture) -> Result<Option<plover_tests::Run>> {
-    if std::env::var("PLOVER_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
-        eprintln!("skipped: PLOVER_SKIP_DOCKER_TESTS=1");
+    if !plover_tests::docker_tests_run()? {
         return Ok(None);
-    }
-    if let Err(e) = plover::testing::docker::check_engine() {
-        anyhow::bail!(
-            "this test needs a Docker engine ({e}); `cargo xtask test` starts one, or set PLOVER_SKIP_DOCKER_TESTS=1"
-        );
     }
     let run = project.db(&["reset-local", "--docker"])?;
     ensure!(run.code == Some(0), "{run}");

@@ -448,14 +448,8 @@ fn local_port(w: &Workdir) -> Result<u16> {
 /// `cargo xtask test`; PLOVER_SKIP_DOCKER_TESTS=1 opts out.
 #[tokio::test]
 async fn docker_pg_dump_dumps_with_the_password_in_its_environment() -> Result<()> {
-    if std::env::var("PLOVER_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
-        eprintln!("skipped: PLOVER_SKIP_DOCKER_TESTS=1");
+    if !plover_tests::docker_tests_run()? {
         return Ok(());
-    }
-    if let Err(e) = plover::testing::docker::check_engine() {
-        anyhow::bail!(
-            "this test needs a Docker engine ({e}); `cargo xtask test` starts one, or set PLOVER_SKIP_DOCKER_TESTS=1"
-        );
     }
     let Some(name) = std::env::var_os("PLOVER_DOCKER_IMAGE") else {
         anyhow::bail!(

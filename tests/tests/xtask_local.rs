@@ -456,14 +456,8 @@ async fn reset_local_native_works_for_an_ordinary_user() -> Result<()> {
 
 #[tokio::test]
 async fn reset_local_docker_is_repeatable_and_leaves_no_container() -> Result<()> {
-    if std::env::var("PLOVER_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
-        eprintln!("skipped: PLOVER_SKIP_DOCKER_TESTS=1");
+    if !plover_tests::docker_tests_run()? {
         return Ok(());
-    }
-    if let Err(e) = plover::testing::docker::check_engine() {
-        bail!(
-            "this test needs a Docker engine ({e}); `cargo xtask test` starts one, or set PLOVER_SKIP_DOCKER_TESTS=1"
-        );
     }
     if std::env::var_os("PLOVER_DOCKER_IMAGE").is_none() {
         bail!(
@@ -495,14 +489,8 @@ async fn reset_local_docker_is_repeatable_and_leaves_no_container() -> Result<()
 
 #[tokio::test]
 async fn reset_local_docker_defaults_to_the_local_image_with_real_extensions() -> Result<()> {
-    if std::env::var("PLOVER_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
-        eprintln!("skipped: PLOVER_SKIP_DOCKER_TESTS=1");
+    if !plover_tests::docker_tests_run()? {
         return Ok(());
-    }
-    if let Err(e) = plover::testing::docker::check_engine() {
-        bail!(
-            "this test needs a Docker engine ({e}); `cargo xtask test` starts one, or set PLOVER_SKIP_DOCKER_TESTS=1"
-        );
     }
     let w = Workdir::new()?;
     // A container of its own, PostgreSQL 17, and migrations that need the image's

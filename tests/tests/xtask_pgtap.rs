@@ -101,14 +101,8 @@ fn without_tests_it_says_where_to_write_them() -> Result<()> {
 
 #[test]
 fn with_docker_the_suite_runs_on_the_local_image() -> Result<()> {
-    if std::env::var("PLOVER_SKIP_DOCKER_TESTS").as_deref() == Ok("1") {
-        eprintln!("skipped: PLOVER_SKIP_DOCKER_TESTS=1");
+    if !plover_tests::docker_tests_run()? {
         return Ok(());
-    }
-    if let Err(e) = plover::testing::docker::check_engine() {
-        anyhow::bail!(
-            "this test needs a Docker engine ({e}); `cargo xtask test` starts one, or set PLOVER_SKIP_DOCKER_TESTS=1"
-        );
     }
     let w = project_with_suite()?;
     // A state directory of its own: its container is this test's, removed below.

@@ -568,7 +568,8 @@ fn mirror_in(text: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn engine_answers(sh: &Shell) -> bool {
+/// Whether a Docker engine answers `docker info`.
+pub fn engine_answers(sh: &Shell) -> bool {
     cmd!(sh, "docker info")
         .quiet()
         .ignore_stdout()

@@ -14,7 +14,7 @@ impl Test {
         let mut started_engine = None;
         if self.no_docker {
             sh.set_var("PLOVER_SKIP_DOCKER_TESTS", "1");
-        } else if !engine_answers(sh) {
+        } else if !image::engine_answers(sh) {
             if image::is_root() && sh.path_exists(".ci/docker-up") {
                 // docker-down needs the pid file docker-up leaves in this directory.
                 let dir =
@@ -32,7 +32,7 @@ impl Test {
             }
         }
         if !self.no_docker
-            && (started_engine.is_some() || engine_answers(sh))
+            && (started_engine.is_some() || image::engine_answers(sh))
             && std::env::var_os("PLOVER_DOCKER_IMAGE").is_none()
         {
             // No registry here: the local image (built when missing, as root), on the
@@ -99,15 +99,6 @@ impl Test {
         println!("no test database left behind");
         Ok(())
     }
-}
-
-fn engine_answers(sh: &Shell) -> bool {
-    cmd!(sh, "docker info")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok()
 }
 
 /// The real Supabase CLI for tests/tests/supabase_cli.rs: installed by npm outside the
