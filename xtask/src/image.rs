@@ -170,6 +170,9 @@ impl Recipe {
         let mut packages = vec![format!("postgresql-{major}")];
         packages.extend(extensions.iter().map(|e| format!("postgresql-{major}-{e}")));
         let sources = match major {
+            // pgsql-http (trixie's 1.6.3-1) would build the same way (build_depends
+            // libcurl4-openssl-dev, depends libcurl4), but the mirror this project is
+            // built from answers 404 for its files in pool/main/p/pgsql-http.
             15 => vec![PGVECTOR],
             _ => Vec::new(),
         };
