@@ -11,8 +11,8 @@
 //! PLOVER_DOCKER_BARE=1 cargo test -p plover-tests --test docker
 //! ```
 //!
-//! except for the local image's own test, which asks `cargo xtask db image --major 17`
-//! for it (building it first when missing, which needs root).
+//! except for the local images' own tests, which ask `cargo xtask db image --major 17`
+//! (and `--major 15`) for them (building them first when missing, which needs root).
 //!
 //! Without an engine these tests fail, saying how to get one; `PLOVER_SKIP_DOCKER_TESTS=1`
 //! opts out on machines without Docker.
@@ -269,12 +269,13 @@ async fn a_dead_container_is_replaced_and_stop_leaves_nothing() -> Result<()> {
     assert_gone(&f)
 }
 
-/// The local image of `cargo xtask db image --major 17` (built when missing): the
-/// image's name and tag.
-fn local_image_17() -> Result<(String, String)> {
+/// The local image of `cargo xtask db image --major <major>` (built when missing):
+/// the image's name and tag.
+fn local_image(major: u16) -> Result<(String, String)> {
+    let major = major.to_string();
     let run = xtask_db(
         &workspace_root(),
-        &["image", "--major", "17"],
+        &["image", "--major", &major],
         &[],
         None,
         "no password is involved",
@@ -292,7 +293,7 @@ async fn the_local_image_has_real_supabase_extensions_and_the_stand_ins() -> Res
     let Some(mut f) = fixture()? else {
         return Ok(());
     };
-    let (image, tag) = local_image_17()?;
+    let (image, tag) = local_image(17)?;
     assert!(tag.starts_with("17-"), "{tag}");
     f.docker.image = image;
     f.docker.tag = tag;
@@ -374,6 +375,78 @@ async fn the_local_image_has_real_supabase_extensions_and_the_stand_ins() -> Res
             );
         }
     }
+
+    drop(client);
+    assert!(f.docker.stop()?);
+    assert_gone(&f)
+}
+
+/// The 15 image has pgvector, built from Debian 13's source package (Debian 12 has
+/// none), and keeps every packaged extension through the build's clean-up.
+#[tokio::test]
+async fn the_local_15_image_has_pgvector_built_from_debian_source() -> Result<()> {
+    let Some(mut f) = fixture()? else {
+        return Ok(());
+    };
+    let (image, tag) = local_image(15)?;
+    assert!(tag.starts_with("15-"), "{tag}");
+    f.docker.image = image;
+    f.docker.tag = tag;
+    f.docker.network = docker::Network::Host;
+    f.docker.bare = true;
+    let server = server(&f.docker).await?;
+    let client = plover::connect(&server.url("postgres")).await?;
+    assert_eq!(
+        strings(
+            &client,
+            "SELECT current_setting('server_version_num')::int / 10000 || ''"
+        )
+        .await?,
+        ["15"]
+    );
+
+    client
+        .batch_execute(
+            "CREATE EXTENSION vector;
+             CREATE TABLE documents (id int PRIMARY KEY, embedding vector(3));
+             CREATE INDEX documents_embedding ON documents USING hnsw (embedding vector_cosine_ops);
+             INSERT INTO documents VALUES (1, '[1,0,0]'), (2, '[0,1,0]'), (3, '[0,0,1]');
+             SET enable_seqscan = off;",
+        )
+        .await
+        .context("pgvector")?;
+    assert_eq!(
+        strings(
+            &client,
+            "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
+        )
+        .await?,
+        ["0.8.0"]
+    );
+    assert_eq!(
+        strings(
+            &client,
+            "SELECT id || '' FROM documents ORDER BY embedding <=> '[0.1,0.9,0]' LIMIT 1"
+        )
+        .await?,
+        ["2"]
+    );
+    let plan = strings(
+        &client,
+        "EXPLAIN SELECT id FROM documents ORDER BY embedding <=> '[0.1,0.9,0]' LIMIT 1",
+    )
+    .await?
+    .join("\n");
+    assert!(plan.contains("documents_embedding"), "{plan}");
+
+    // The build's packages are purged, not the image's own.
+    client
+        .batch_execute(
+            "CREATE EXTENSION pg_cron; CREATE EXTENSION pgtap; CREATE EXTENSION plpgsql_check;
+             CREATE EXTENSION hypopg; CREATE EXTENSION pg_stat_statements;",
+        )
+        .await
+        .context("the packaged extensions")?;
 
     drop(client);
     assert!(f.docker.stop()?);

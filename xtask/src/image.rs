@@ -6,8 +6,11 @@
 //!   (bookworm for 15, trixie for 17), then `apt-get install` of PostgreSQL and the
 //!   extension packages in a chroot, the package's own cluster and caches removed, and
 //!   `shared_preload_libraries` (pg_cron and friends) added to the sample
-//!   configuration every `initdb` copies. Kept as a tarball in `/var/cache/plover`
-//!   and imported as `plover-postgres-base:<major>-<rootfs hash>`;
+//!   configuration every `initdb` copies. Extensions the release lacks for the major
+//!   (pgvector for 15 on bookworm) are built in the chroot from a later release's
+//!   Debian source package, pinned by version and SHA-256 and fetched from the same
+//!   mirror's pool, with PGXS; the build packages are then purged. Kept as a tarball
+//!   in `/var/cache/plover` and imported as `plover-postgres-base:<major>-<rootfs hash>`;
 //! - the image `plover-postgres:<major>-<hash>`: the base plus every `*.control` and
 //!   `*.sql` file of `crates/plover/extensions/` (the stand-ins for Supabase-only
 //!   extensions) in the server's extension directory. Its hash covers the rootfs
@@ -17,9 +20,10 @@
 //! The image has no entrypoint (`ContainerSpec::bare`): the container runs `initdb`,
 //! then `postgres`, as `plover::testing::docker` has it.
 //!
-//! Must not: pull anything from a registry, or run debootstrap when the tarball of
-//! the same recipe is cached.
+//! Must not: pull anything from a registry or fetch from anywhere but the Debian
+//! mirror, or run debootstrap when the tarball of the same recipe is cached.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -32,6 +36,9 @@ use xshell::{Shell, cmd};
 
 /// Bumped whenever the build steps below change what an image contains.
 const BUILDER_VERSION: u32 = 1;
+/// Bumped whenever the steps of a source build ([`build_sources`]) change; only
+/// recipes with source packages hash it, so the others keep their images.
+const SOURCE_BUILDER_VERSION: u32 = 1;
 /// The image's repository name; the tag is `<major>-<hash>`.
 pub const REPOSITORY: &str = "plover-postgres";
 /// The base image (the root filesystem alone); the tag is `<major>-<rootfs hash>`.
@@ -57,7 +64,67 @@ pub struct Recipe {
     pub suite: &'static str,
     /// The packages installed (PostgreSQL, then its extensions).
     pub packages: Vec<String>,
+    /// Extensions the release does not package for this major, built from a later
+    /// release's Debian source packages in the root filesystem.
+    pub sources: Vec<SourcePackage>,
 }
+
+/// A Debian source package of an extension, built with PGXS against the recipe's
+/// PostgreSQL. Pinned (version and SHA-256 of each file, as the Sources index of
+/// `suite` lists them) so the recipe's hash covers exactly what is built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourcePackage {
+    /// The source package (`pgvector`).
+    pub name: &'static str,
+    /// Its Debian version (`0.8.0-1`).
+    pub version: &'static str,
+    /// The release whose Sources index the pins were read from.
+    pub suite: &'static str,
+    /// The extension it installs (its `<name>.control`).
+    pub extension: &'static str,
+    /// The `.dsc`, the upstream and the Debian tarballs, each with its SHA-256.
+    pub files: &'static [(&'static str, &'static str)],
+    /// Packages the build needs besides the server headers and a compiler (purged after).
+    pub build_depends: &'static [&'static str],
+    /// Packages the extension needs at run time (kept).
+    pub depends: &'static [&'static str],
+}
+
+impl SourcePackage {
+    /// The package's directory in the archive's pool (`pool/main/p/pgvector`).
+    fn pool_dir(&self) -> String {
+        let prefix = match self.name.strip_prefix("lib") {
+            Some(rest) if !rest.is_empty() => &self.name[..4],
+            _ => &self.name[..1],
+        };
+        format!("pool/main/{prefix}/{}", self.name)
+    }
+}
+
+/// pgvector from Debian 13 (trixie), for PostgreSQL 15 on Debian 12, which has none.
+/// Debian's patch drops upstream's `-march=native`, so the build runs on any x86-64.
+const PGVECTOR: SourcePackage = SourcePackage {
+    name: "pgvector",
+    version: "0.8.0-1",
+    suite: "trixie",
+    extension: "vector",
+    files: &[
+        (
+            "pgvector_0.8.0-1.dsc",
+            "a71780bf7ab9901094a3d9869c489b6e2bcb858a8c14a5fa52d159933e016308",
+        ),
+        (
+            "pgvector_0.8.0.orig.tar.gz",
+            "867a2c328d4928a5a9d6f052cd3bc78c7d60228a9b914ad32aa3db88e9de27b0",
+        ),
+        (
+            "pgvector_0.8.0-1.debian.tar.xz",
+            "6cb10bfdee32a093f0711a53d61f63657514d60058ff76a44ae2a4434f9c7ee5",
+        ),
+    ],
+    build_depends: &[],
+    depends: &[],
+};
 
 impl Recipe {
     /// The recipe for `major`: 15 (Debian 12, bookworm) or 17 (Debian 13, trixie).
@@ -102,10 +169,18 @@ impl Recipe {
         };
         let mut packages = vec![format!("postgresql-{major}")];
         packages.extend(extensions.iter().map(|e| format!("postgresql-{major}-{e}")));
+        let sources = match major {
+            // pgsql-http (trixie's 1.6.3-1) would build the same way (build_depends
+            // libcurl4-openssl-dev, depends libcurl4), but the mirror this project is
+            // built from answers 404 for its files in pool/main/p/pgsql-http.
+            15 => vec![PGVECTOR],
+            _ => Vec::new(),
+        };
         Ok(Recipe {
             major,
             suite,
             packages,
+            sources,
         })
     }
 
@@ -118,15 +193,33 @@ impl Recipe {
         )
     }
 
-    /// The hash of everything the root filesystem is made of.
+    /// The hash of everything the root filesystem is made of. A recipe without source
+    /// builds hashes as it did before they existed (the 17 image keeps its tag).
     pub fn rootfs_hash(&self) -> String {
-        let text = format!(
+        let mut text = format!(
             "plover image builder {BUILDER_VERSION}\nsuite {}\nmajor {}\npackages {}\nconfiguration {}",
             self.suite,
             self.major,
             self.packages.join(" "),
             self.configuration()
         );
+        if !self.sources.is_empty() {
+            text.push_str(&format!("\nsource builder {SOURCE_BUILDER_VERSION}"));
+        }
+        for source in &self.sources {
+            text.push_str(&format!(
+                "\nsource {} {} from {} builds {} with {} needs {}",
+                source.name,
+                source.version,
+                source.suite,
+                source.extension,
+                source.build_depends.join(" "),
+                source.depends.join(" ")
+            ));
+            for (file, sha256) in source.files {
+                text.push_str(&format!("\n  {file} {sha256}"));
+            }
+        }
         Checksum::of(text.as_bytes()).to_hex()[..HASH_LEN].to_owned()
     }
 
@@ -418,6 +511,17 @@ fn rootfs(recipe: &Recipe, tarball: &Path, mirror: Option<&str>) -> Result<()> {
         conf.write_all(recipe.configuration().as_bytes())
             .with_context(|| format!("writing {}", sample.display()))?;
 
+        if !recipe.sources.is_empty() {
+            let step = Instant::now();
+            build_sources(recipe, root, &mirror, &log, &log_path)?;
+            let names: Vec<&str> = recipe.sources.iter().map(|s| s.name).collect();
+            eprintln!(
+                "  built from source ({}): {}",
+                names.join(" "),
+                seconds(step)
+            );
+        }
+
         for leftover in [
             "usr/sbin/policy-rc.d".to_owned(),
             format!("var/lib/postgresql/{}", recipe.major),
@@ -463,6 +567,198 @@ fn rootfs(recipe: &Recipe, tarball: &Path, mirror: Option<&str>) -> Result<()> {
     })();
     dir.remove()?;
     result
+}
+
+/// Where the source packages are unpacked and built, inside the root filesystem.
+const SOURCE_DIR: &str = "usr/src/plover";
+
+/// Builds the recipe's source packages in the chroot at `root`: their files fetched
+/// from the archive's pool on `mirror` and checked against the pinned SHA-256,
+/// unpacked with `dpkg-source` (Debian's patches applied), `make` and `make install`
+/// with PGXS against the recipe's `pg_config`; then the build packages purged and the
+/// sources removed, so only the installed extension stays.
+fn build_sources(
+    recipe: &Recipe,
+    root: &Path,
+    mirror: &str,
+    log: &File,
+    log_path: &Path,
+) -> Result<()> {
+    let major = recipe.major;
+    let build_packages: Vec<String> = [
+        format!("postgresql-server-dev-{major}"),
+        "build-essential".into(),
+    ]
+    .into_iter()
+    .chain(
+        recipe
+            .sources
+            .iter()
+            .flat_map(|s| s.build_depends.iter().map(|p| (*p).to_owned())),
+    )
+    .collect();
+    let runtime: Vec<&str> = recipe
+        .sources
+        .iter()
+        .flat_map(|s| s.depends)
+        .copied()
+        .collect();
+    if !runtime.is_empty() {
+        run_logged(
+            Command::new("chroot")
+                .arg(root)
+                .args(["apt-get", "install", "-y", "--no-install-recommends"])
+                .args(&runtime)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+            log,
+            log_path,
+            "apt-get install of the extensions' run-time packages in the chroot",
+        )?;
+    }
+    // What the build installs is purged after it, exactly (apt's autoremove keeps
+    // what an installed package merely suggests: the compilers would stay).
+    let before = installed(root)?;
+    run_logged(
+        Command::new("chroot")
+            .arg(root)
+            .args(["apt-get", "install", "-y", "--no-install-recommends"])
+            .args(&build_packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        log,
+        log_path,
+        "apt-get install of the build packages in the chroot",
+    )?;
+    let added: Vec<String> = installed(root)?.difference(&before).cloned().collect();
+
+    let pg_config = format!("PG_CONFIG=/usr/lib/postgresql/{major}/bin/pg_config");
+    let jobs = format!(
+        "-j{}",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    for source in &recipe.sources {
+        let dir = format!("{SOURCE_DIR}/{}", source.name);
+        let host_dir = root.join(&dir);
+        std::fs::create_dir_all(&host_dir)
+            .with_context(|| format!("creating {}", host_dir.display()))?;
+        for (file, sha256) in source.files {
+            let url = format!(
+                "{}/{}/{file}",
+                mirror.trim_end_matches('/'),
+                source.pool_dir()
+            );
+            let path = host_dir.join(file);
+            // wget is what debootstrap itself fetches with, so it is here.
+            run_logged(
+                Command::new("wget")
+                    .args(["-nv", "-O"])
+                    .arg(&path)
+                    .arg(&url),
+                log,
+                log_path,
+                &format!(
+                    "fetching {url} (the source of {} {} from Debian {}; if the archive no longer has it, pin the version its Sources index lists in xtask/src/image.rs)",
+                    source.name, source.version, source.suite
+                ),
+            )?;
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let actual = Checksum::of(&bytes).to_hex();
+            ensure!(
+                actual == *sha256,
+                "{url} has SHA-256 {actual}, not the {sha256} Debian {}'s Sources index lists: a damaged download or a wrong pin in xtask/src/image.rs; run the build again, or fix the pin",
+                source.suite
+            );
+        }
+        let Some((dsc, _)) = source.files.iter().find(|(f, _)| f.ends_with(".dsc")) else {
+            bail!(
+                "the source package {} in xtask/src/image.rs lists no .dsc file: add it",
+                source.name
+            );
+        };
+        let what = format!("{} {}", source.name, source.version);
+        run_logged(
+            Command::new("chroot").arg(root).args([
+                "dpkg-source",
+                "-x",
+                &format!("/{dir}/{dsc}"),
+                &format!("/{dir}/build"),
+            ]),
+            log,
+            log_path,
+            &format!("unpacking {what} in the chroot"),
+        )?;
+        let build = format!("/{dir}/build");
+        for target in [None, Some("install")] {
+            run_logged(
+                Command::new("chroot")
+                    .arg(root)
+                    .args(["make", "-C", &build, &jobs, "USE_PGXS=1", &pg_config])
+                    .args(target),
+                log,
+                log_path,
+                &format!("make {} of {what} in the chroot", target.unwrap_or("all")),
+            )?;
+        }
+        let control = root.join(format!(
+            "{}/{}.control",
+            recipe.extension_dir().trim_start_matches('/'),
+            source.extension
+        ));
+        ensure!(
+            control.is_file(),
+            "{what} installed no {}; see {}",
+            control.display(),
+            log_path.display()
+        );
+    }
+
+    let sources = root.join(SOURCE_DIR);
+    std::fs::remove_dir_all(&sources).with_context(|| format!("removing {}", sources.display()))?;
+    run_logged(
+        Command::new("chroot")
+            .arg(root)
+            .args(["apt-get", "purge", "-y"])
+            .args(&added)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        log,
+        log_path,
+        "apt-get purge of the build packages in the chroot",
+    )?;
+    let left: Vec<String> = installed(root)?.difference(&before).cloned().collect();
+    ensure!(
+        left.is_empty(),
+        "the build packages {} are still installed after the purge; see {}",
+        left.join(" "),
+        log_path.display()
+    );
+    Ok(())
+}
+
+/// The packages installed in the chroot at `root` (`name:arch` for multi-arch ones).
+fn installed(root: &Path) -> Result<BTreeSet<String>> {
+    let output = Command::new("chroot")
+        .arg(root)
+        .args([
+            "dpkg-query",
+            "-W",
+            "-f",
+            "${db:Status-Abbrev} ${binary:Package}\\n",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .context("running dpkg-query in the chroot")?;
+    ensure!(
+        output.status.success(),
+        "dpkg-query in the chroot failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    // `ii` is installed; a package removed but not purged (`rc`) is not.
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.strip_prefix("ii "))
+        .map(|name| name.trim().to_owned())
+        .collect())
 }
 
 /// The base image plus the stand-ins, committed as `reference`.
@@ -718,6 +1014,53 @@ mod tests {
         );
         let e = Recipe::for_major(16).unwrap_err().to_string();
         assert!(e.contains("15 or 17") && e.contains("major_version"), "{e}");
+    }
+
+    #[test]
+    fn the_15_recipe_builds_pgvector_from_source_and_the_17_recipe_keeps_its_hash() {
+        let seventeen = Recipe::for_major(17).unwrap();
+        assert!(seventeen.sources.is_empty());
+        // The 17 image CI has cached: change this only with the 17 recipe itself.
+        assert_eq!(seventeen.rootfs_hash(), "f6e0e50e6ca8");
+
+        let fifteen = Recipe::for_major(15).unwrap();
+        let names: Vec<&str> = fifteen.sources.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["pgvector"]);
+        assert!(
+            !fifteen
+                .packages
+                .iter()
+                .any(|p| p.contains("pgvector") || p.contains("-http")),
+            "Debian 12 packages neither: {:?}",
+            fifteen.packages
+        );
+        let hash = fifteen.rootfs_hash();
+        let mut without = fifteen.clone();
+        without.sources.clear();
+        assert_ne!(
+            without.rootfs_hash(),
+            hash,
+            "the source build is in the hash"
+        );
+        let mut other_version = fifteen.clone();
+        other_version.sources[0].version = "0.8.1-1";
+        assert_ne!(other_version.rootfs_hash(), hash, "the pinned version");
+        let mut other_file = fifteen.clone();
+        other_file.sources[0].files = &[("pgvector_0.8.0-1.dsc", "00")];
+        assert_ne!(other_file.rootfs_hash(), hash, "the pinned files");
+        assert!(
+            fifteen.sources[0]
+                .files
+                .iter()
+                .any(|(f, _)| f.ends_with(".dsc"))
+        );
+
+        assert_eq!(PGVECTOR.pool_dir(), "pool/main/p/pgvector");
+        let lib = SourcePackage {
+            name: "libpqxx",
+            ..PGVECTOR
+        };
+        assert_eq!(lib.pool_dir(), "pool/main/libp/libpqxx");
     }
 
     #[test]
