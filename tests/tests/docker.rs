@@ -362,6 +362,15 @@ async fn the_local_image_has_real_supabase_extensions_and_the_stand_ins() -> Res
         strings(&client, "SELECT ok(true, 'pgtap runs')").await?,
         ["ok 1 - pgtap runs"]
     );
+    // The real http, not plover's stand-in for servers without it.
+    assert_eq!(
+        strings(
+            &client,
+            "SELECT (comment LIKE '%stand-in%')::text FROM pg_available_extensions WHERE name = 'http'"
+        )
+        .await?,
+        ["false"]
+    );
 
     // Every stand-in of crates/plover/extensions is installable.
     let available = strings(&client, "SELECT name FROM pg_available_extensions").await?;

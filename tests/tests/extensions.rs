@@ -14,11 +14,11 @@ async fn with_stand_ins() -> Result<TestDatabase> {
     let found = strings(
         &client,
         "SELECT name FROM pg_available_extensions \
-         WHERE name IN ('pg_net', 'pg_graphql', 'supabase_vault', 'pgsodium', 'pgjwt', 'wrappers', 'pg_jsonschema', 'pgmq') \
+         WHERE name IN ('pg_net', 'pg_graphql', 'supabase_vault', 'pgsodium', 'pgjwt', 'wrappers', 'pg_jsonschema', 'pgmq', 'http') \
          ORDER BY name",
     )
     .await?;
-    if found.len() != 8 {
+    if found.len() != 9 {
         bail!(
             "the test server has only these stand-ins: {found:?}; install them with `sudo cargo xtask db extensions --install` (cargo xtask test does it as root)"
         );
@@ -288,6 +288,30 @@ async fn pgmq_queues_hand_out_each_message_once_until_its_visibility_timeout() -
         )
         .await?,
         ["1 1"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn http_functions_can_be_created_against_the_extension() -> Result<()> {
+    let db = with_stand_ins().await?;
+    let mut client = db.client().await?;
+    let dir = Dir::with(&[(
+        "20240101000000_http.sql",
+        "create extension if not exists http with schema extensions;\n\
+         create function notify(body text) returns integer language sql as $$\n\
+           select (extensions.http_post('https://hooks.example.com', body, 'application/json')).status\n\
+         $$;\n",
+    )])?;
+    dir.migrator("shop")?.run(&mut client).await?;
+    assert_eq!(
+        strings(
+            &client,
+            "SELECT (extensions.http_header('Accept', 'text/plain')).value::text \
+             || ' ' || extensions.urlencode('a b/c')"
+        )
+        .await?,
+        ["text/plain a%20b%2Fc"]
     );
     Ok(())
 }

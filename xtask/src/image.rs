@@ -90,6 +90,23 @@ pub struct SourcePackage {
     pub depends: &'static [&'static str],
 }
 
+impl Recipe {
+    /// Whether the recipe installs the real extension a stand-in file
+    /// (`<name>.control`, `<name>--<version>.sql`) stands in for: then the stand-in
+    /// stays out of the image (plover has one for `http`, which Debian packages for 17
+    /// and not for 15).
+    fn packages_extension_of(&self, file: &str) -> bool {
+        let name = file.split(['.', '-']).next().unwrap_or(file);
+        let packaged = match plover::extensions::find(name).map(|e| e.origin) {
+            Some(plover::extensions::Origin::Package(package)) => self
+                .packages
+                .contains(&format!("postgresql-{}-{package}", self.major)),
+            _ => false,
+        };
+        packaged || self.sources.iter().any(|s| s.extension == name)
+    }
+}
+
 impl SourcePackage {
     /// The package's directory in the archive's pool (`pool/main/p/pgvector`).
     fn pool_dir(&self) -> String {
@@ -770,7 +787,10 @@ fn add_stand_ins(
     reference: &str,
 ) -> Result<()> {
     let staging = tempdir("plover-stand-ins")?;
-    for file in stand_ins {
+    for file in stand_ins
+        .iter()
+        .filter(|f| !recipe.packages_extension_of(&f.name))
+    {
         write(staging.path(), &file.name, &file.bytes, 0o644)?;
     }
     let source = format!("{}/.", staging.path().display());
@@ -958,6 +978,18 @@ mod tests {
             name: name.into(),
             bytes: text.as_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn a_stand_in_stays_out_of_an_image_that_has_the_real_extension() -> Result<()> {
+        let r17 = Recipe::for_major(17)?;
+        let r15 = Recipe::for_major(15)?;
+        assert!(r17.packages_extension_of("http.control"));
+        assert!(r17.packages_extension_of("http--1.6.sql"));
+        assert!(!r15.packages_extension_of("http.control"));
+        assert!(r15.packages_extension_of("vector.control"));
+        assert!(!r17.packages_extension_of("pg_net.control"));
+        Ok(())
     }
 
     #[test]

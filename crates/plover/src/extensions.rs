@@ -124,10 +124,21 @@ pub const STAND_IN_FILES: &[StandInFile] = stand_in![
     "pg_jsonschema--0.3.3.sql",
     "pgmq.control",
     "pgmq--1.5.1.sql",
+    // pgsql-http is packaged for some majors only (Debian: 17, not 15).
+    "http.control",
+    "http--1.6.sql",
 ];
 
 /// Text every stand-in's control file holds, telling it from a real build's.
 pub const STAND_IN_MARK: &str = "plover stand-in";
+
+/// Whether plover has a stand-in for `name` (also for some packaged extensions,
+/// for the servers whose distribution lacks them: `http`).
+pub fn has_stand_in(name: &str) -> bool {
+    STAND_IN_FILES
+        .iter()
+        .any(|f| f.name.strip_suffix(".control") == Some(name))
+}
 
 /// The extension named `name`, if plover knows it.
 pub fn find(name: &str) -> Option<&'static Extension> {
@@ -177,6 +188,9 @@ pub fn install_hint(name: &str, major: Option<u32>) -> String {
         Some(Origin::Contrib) => format!(
             "{name} is part of PostgreSQL's contrib: install the server's full package (Debian/Ubuntu: `apt-get install postgresql-{major}`)"
         ),
+        Some(Origin::Package(package)) if has_stand_in(name) => format!(
+            "{name} is not installed on this server: install it (Debian/Ubuntu: `apt-get install postgresql-{major}-{package}`, where the distribution has it), or plover's stand-in (`sudo cargo xtask db extensions --install`), or use plover's local image (`cargo xtask db reset-local --docker`)"
+        ),
         Some(Origin::Package(package)) => format!(
             "{name} is not installed on this server: install it (Debian/Ubuntu: `apt-get install postgresql-{major}-{package}`), or use plover's local image, which has it (`cargo xtask db reset-local --docker`)"
         ),
@@ -202,8 +216,12 @@ mod tests {
             .iter()
             .filter(|e| e.origin == Origin::StandIn)
             .collect();
-        assert_eq!(stand_ins.len() * 2, STAND_IN_FILES.len());
-        for e in stand_ins {
+        let packaged_with_stand_in = SUPABASE_EXTENSIONS
+            .iter()
+            .filter(|e| matches!(e.origin, Origin::Package(_)) && has_stand_in(e.name));
+        assert_eq!(packaged_with_stand_in.clone().count(), 1, "http");
+        assert_eq!((stand_ins.len() + 1) * 2, STAND_IN_FILES.len());
+        for e in stand_ins.into_iter().chain(packaged_with_stand_in) {
             let control = STAND_IN_FILES
                 .iter()
                 .find(|f| f.name == format!("{}.control", e.name))

@@ -35,7 +35,12 @@ impl DbExtensions {
                 (Ok(_), _) => "installed".to_owned(),
                 (Err(_), Origin::Package(package)) => {
                     missing += 1;
-                    format!("missing: package postgresql-{major}-{package} (Debian/Ubuntu)")
+                    let or = if plover::extensions::has_stand_in(e.name) {
+                        ", or the stand-in: sudo cargo xtask db extensions --install"
+                    } else {
+                        ""
+                    };
+                    format!("missing: package postgresql-{major}-{package} (Debian/Ubuntu){or}")
                 }
                 (Err(_), Origin::StandIn) => {
                     missing += 1;
