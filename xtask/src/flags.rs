@@ -238,9 +238,9 @@ pub enum DbCommand {
     /// e.g. `create-without-if-not-exists = "off"` or `rename = "error"`.
     /// --list-rules prints every rule with its severity, reason and fix.
     ///
-    /// The parser (pg_query) needs libclang to build, so the default xtask leaves it
-    /// out: the first `db lint` builds an xtask with it into target/lint (minutes,
-    /// once) and runs that.
+    /// The parser (pg_query) needs libclang to build: `cargo xtask` builds it in
+    /// where libclang is installed; an xtask built without it builds one with it
+    /// into target/lint (minutes, once, with cargo's progress) and runs that.
     ///
     /// --env is used only when given on the command line (the linked environment is
     /// not consulted), so the lint works offline by default.

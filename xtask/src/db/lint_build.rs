@@ -1,6 +1,7 @@
-//! `cargo xtask db lint` in an xtask built without the `lint` feature (the default, so
-//! that every other command builds where libclang is missing): builds an xtask with
-//! it into `target/lint` and runs that with the same arguments.
+//! `cargo xtask db lint` in an xtask built without the `lint` feature (`cargo xtask`
+//! turns it on where libclang is installed, see xtask/launch; without libclang, or
+//! run as `cargo run -p xtask`, it is off): builds an xtask with it into
+//! `target/lint`, with cargo's progress, and runs that with the same arguments.
 
 use std::process::{Command, ExitCode};
 
@@ -20,10 +21,13 @@ impl DbLint {
         let root = crate::project_root();
         let target = root.join("target").join("lint");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        eprintln!(
+            "building `db lint` (the Postgres parser, pg_query) into {} once: minutes the first time",
+            target.display()
+        );
         let built = Command::new(&cargo)
             .args([
                 "build",
-                "--quiet",
                 "--package",
                 "xtask",
                 "--features",
