@@ -24,6 +24,7 @@ use anyhow::{Context, Result, bail};
 use plover::testing::docker::{self, Docker};
 use plover::testing::{self, Provider, Server, quote_ident};
 use plover_tests::{Dir, check_supabase_features, fixture_dir, strings, workspace_root, xtask_db};
+use tokio_postgres::Client;
 
 static MIGRATIONS: plover::Embedded =
     plover::embed_migrations!("$CARGO_MANIFEST_DIR/../supabase/migrations");
@@ -288,13 +289,14 @@ fn local_image(major: u16) -> Result<(String, String)> {
     Ok((name.to_owned(), tag.to_owned()))
 }
 
-#[tokio::test]
-async fn the_local_image_has_real_supabase_extensions_and_the_stand_ins() -> Result<()> {
+/// A container of the local image for `major` (host network, a state directory of
+/// its own) and a client of its `postgres` database, whose server is that major.
+async fn on_local_image(major: u16) -> Result<Option<(Fixture, Client)>> {
     let Some(mut f) = fixture()? else {
-        return Ok(());
+        return Ok(None);
     };
-    let (image, tag) = local_image(17)?;
-    assert!(tag.starts_with("17-"), "{tag}");
+    let (image, tag) = local_image(major)?;
+    assert!(tag.starts_with(&format!("{major}-")), "{tag}");
     f.docker.image = image;
     f.docker.tag = tag;
     f.docker.network = docker::Network::Host;
@@ -307,10 +309,13 @@ async fn the_local_image_has_real_supabase_extensions_and_the_stand_ins() -> Res
             "SELECT current_setting('server_version_num')::int / 10000 || ''"
         )
         .await?,
-        ["17"]
+        [major.to_string()]
     );
+    Ok(Some((f, client)))
+}
 
-    // pgvector: a vector column, an HNSW index, a nearest-neighbour query through it.
+/// pgvector: a vector column, an HNSW index, a nearest-neighbour query through it.
+async fn nearest_neighbour_through_hnsw(client: &Client) -> Result<()> {
     client
         .batch_execute(
             "CREATE EXTENSION vector;
@@ -323,19 +328,29 @@ async fn the_local_image_has_real_supabase_extensions_and_the_stand_ins() -> Res
         .context("pgvector")?;
     assert_eq!(
         strings(
-            &client,
+            client,
             "SELECT id || '' FROM documents ORDER BY embedding <=> '[0.1,0.9,0]' LIMIT 1"
         )
         .await?,
         ["2"]
     );
     let plan = strings(
-        &client,
+        client,
         "EXPLAIN SELECT id FROM documents ORDER BY embedding <=> '[0.1,0.9,0]' LIMIT 1",
     )
     .await?
     .join("\n");
     assert!(plan.contains("documents_embedding"), "{plan}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_local_image_has_real_supabase_extensions_and_the_stand_ins() -> Result<()> {
+    let Some((f, client)) = on_local_image(17).await? else {
+        return Ok(());
+    };
+
+    nearest_neighbour_through_hnsw(&client).await?;
 
     // pg_cron needs shared_preload_libraries: the image's configuration has it.
     client
@@ -394,36 +409,11 @@ async fn the_local_image_has_real_supabase_extensions_and_the_stand_ins() -> Res
 /// none), and keeps every packaged extension through the build's clean-up.
 #[tokio::test]
 async fn the_local_15_image_has_pgvector_built_from_debian_source() -> Result<()> {
-    let Some(mut f) = fixture()? else {
+    let Some((f, client)) = on_local_image(15).await? else {
         return Ok(());
     };
-    let (image, tag) = local_image(15)?;
-    assert!(tag.starts_with("15-"), "{tag}");
-    f.docker.image = image;
-    f.docker.tag = tag;
-    f.docker.network = docker::Network::Host;
-    f.docker.bare = true;
-    let server = server(&f.docker).await?;
-    let client = plover::connect(&server.url("postgres")).await?;
-    assert_eq!(
-        strings(
-            &client,
-            "SELECT current_setting('server_version_num')::int / 10000 || ''"
-        )
-        .await?,
-        ["15"]
-    );
 
-    client
-        .batch_execute(
-            "CREATE EXTENSION vector;
-             CREATE TABLE documents (id int PRIMARY KEY, embedding vector(3));
-             CREATE INDEX documents_embedding ON documents USING hnsw (embedding vector_cosine_ops);
-             INSERT INTO documents VALUES (1, '[1,0,0]'), (2, '[0,1,0]'), (3, '[0,0,1]');
-             SET enable_seqscan = off;",
-        )
-        .await
-        .context("pgvector")?;
+    nearest_neighbour_through_hnsw(&client).await?;
     assert_eq!(
         strings(
             &client,
@@ -432,21 +422,6 @@ async fn the_local_15_image_has_pgvector_built_from_debian_source() -> Result<()
         .await?,
         ["0.8.0"]
     );
-    assert_eq!(
-        strings(
-            &client,
-            "SELECT id || '' FROM documents ORDER BY embedding <=> '[0.1,0.9,0]' LIMIT 1"
-        )
-        .await?,
-        ["2"]
-    );
-    let plan = strings(
-        &client,
-        "EXPLAIN SELECT id FROM documents ORDER BY embedding <=> '[0.1,0.9,0]' LIMIT 1",
-    )
-    .await?
-    .join("\n");
-    assert!(plan.contains("documents_embedding"), "{plan}");
 
     // The build's packages are purged, not the image's own.
     client

@@ -26,13 +26,7 @@ impl DbLint {
             target.display()
         );
         let built = Command::new(&cargo)
-            .args([
-                "build",
-                "--package",
-                "xtask",
-                "--features",
-                "lint",
-            ])
+            .args(["build", "--package", "xtask", "--features", "lint"])
             .arg("--manifest-path")
             .arg(root.join("Cargo.toml"))
             .arg("--target-dir")
