@@ -96,7 +96,7 @@ impl Recipe {
     /// stays out of the image (plover has one for `http`, which Debian packages for 17
     /// and not for 15).
     fn packages_extension_of(&self, file: &str) -> bool {
-        let name = file.split(['.', '-']).next().unwrap_or(file);
+        let name = plover::extensions::extension_of(file);
         let packaged = match plover::extensions::find(name).map(|e| e.origin) {
             Some(plover::extensions::Origin::Package(package)) => self
                 .packages

@@ -226,16 +226,13 @@ pub(crate) fn prepare(m: &Migration) -> Result<Prepared<'_>, Error> {
             }
         }
     }
-    // Plain BEGIN/COMMIT are only still here beside other transaction control: name
-    // that one.
-    let refused =
-        |sql: &str| split::is_transaction_control(sql) && !split::is_plain_begin_or_commit(sql);
-    let refuse_plain = !statements.iter().any(|st| refused(st.sql));
     for st in &statements {
         let first_line = || st.sql.lines().next().unwrap_or_default().trim().to_owned();
+        // Plain BEGIN/COMMIT are only still here beside other transaction control
+        // (else the file would run with its own transactions): name that one.
         if transaction == Transaction::Wrapped
             && split::is_transaction_control(st.sql)
-            && (refuse_plain || refused(st.sql))
+            && !split::is_plain_begin_or_commit(st.sql)
         {
             return Err(Error::TransactionControl {
                 file: m.file().to_owned(),

@@ -132,6 +132,12 @@ pub const STAND_IN_FILES: &[StandInFile] = stand_in![
 /// Text every stand-in's control file holds, telling it from a real build's.
 pub const STAND_IN_MARK: &str = "plover stand-in";
 
+/// The extension a stand-in file is part of: `pg_net` for `pg_net.control` and
+/// `pg_net--0.14.0.sql`.
+pub fn extension_of(file: &str) -> &str {
+    file.split(['.', '-']).next().unwrap_or(file)
+}
+
 /// Whether plover has a stand-in for `name` (also for some packaged extensions,
 /// for the servers whose distribution lacks them: `http`).
 pub fn has_stand_in(name: &str) -> bool {

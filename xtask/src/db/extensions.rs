@@ -102,7 +102,7 @@ fn install(dir: &Path) -> Result<()> {
         .collect();
     let mut written = 0;
     for file in STAND_IN_FILES {
-        let extension = file.name.split(['.', '-']).next().unwrap_or(file.name);
+        let extension = plover::extensions::extension_of(file.name);
         if real.contains(&extension) {
             continue;
         }
