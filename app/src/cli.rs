@@ -8,7 +8,7 @@ use std::io::IsTerminal;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use plover::conninfo::ConnInfo;
+use plover::ConnInfo;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 

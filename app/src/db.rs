@@ -8,7 +8,7 @@
 //! build SQL from values or decide HTTP statuses.
 
 use anyhow::{Context, Result};
-use plover::conninfo::ConnInfo;
+use plover::ConnInfo;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::{Client, NoTls, Row, Statement};
 

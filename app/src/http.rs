@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio_postgres::error::SqlState;
 
-use plover::error::describe;
+use plover::describe;
 
 use crate::db::{Budget, Db, NewTransaction, Transaction};
 use crate::input::{self, Month};

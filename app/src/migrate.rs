@@ -8,7 +8,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use plover::conninfo::ConnInfo;
+use plover::ConnInfo;
 
 /// The app's migrations, compiled in. `build.rs` makes adding or removing a file
 /// rebuild the app.

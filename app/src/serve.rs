@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use plover::conninfo::ConnInfo;
+use plover::ConnInfo;
 use tokio::net::TcpListener;
 
 use crate::cli::Serve;

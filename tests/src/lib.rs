@@ -83,7 +83,7 @@ pub async fn refused(db: &TestDatabase, m: &plover::Migrator) -> Result<plover::
         "the database changed: {err}"
     );
     let other = db.client().await?;
-    let key = plover::lock::key(db.name(), m.app_name());
+    let key = plover::lock_key(db.name(), m.app_name());
     let free: bool = other
         .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
         .await?

@@ -51,8 +51,7 @@ VALUES ($1, $2, '2025-01-01T00:00:00Z', '1234567890')";
 async fn supabase_cli_push(client: &mut Client, files: &[(&str, &str)]) -> Result<()> {
     client.batch_execute(SUPABASE_CLI_TABLE).await?;
     for (file, sql) in files {
-        let (version, name) =
-            plover::source::parse_file_name(file).context("a Supabase file name")?;
+        let (version, name) = plover::parse_file_name(file).context("a Supabase file name")?;
         let tx = client.transaction().await?;
         tx.batch_execute(sql).await?;
         tx.execute(SUPABASE_CLI_INSERT, &[&version, &name, &vec![*sql]])
@@ -67,7 +66,7 @@ async fn supabase_cli_push(client: &mut Client, files: &[(&str, &str)]) -> Resul
 async fn sqlx_migrate(client: &mut Client, files: &[(&str, &str)]) -> Result<()> {
     client.batch_execute(SQLX_TABLE).await?;
     for (file, sql) in files {
-        let (version, name) = plover::source::parse_file_name(file).context("a sqlx file name")?;
+        let (version, name) = plover::parse_file_name(file).context("a sqlx file name")?;
         let version: i64 = version.parse()?;
         let tx = client.transaction().await?;
         tx.batch_execute(sql).await?;
@@ -233,7 +232,7 @@ async fn failed_sqlx_migration_is_refused_and_nothing_changes() -> Result<()> {
         "the database changed: {e}"
     );
     // The lock was released on the error path.
-    let key = plover::lock::key(db.name(), "shop");
+    let key = plover::lock_key(db.name(), "shop");
     let free: bool = db
         .client()
         .await?
@@ -297,7 +296,7 @@ async fn to_refinery_runs_on_refinerys_runner_then_plover_adopts_it() -> Result<
         ("20250102000000_create b.sql", B),
     ])?;
 
-    let migrations = plover::adopt::to_refinery(&dir.source()?)?;
+    let migrations = plover::to_refinery(&dir.source()?)?;
     let report = refinery_core::Runner::new(&migrations)
         .run_async(&mut client)
         .await?;
@@ -330,7 +329,7 @@ async fn to_refinery_runs_on_refinerys_runner_then_plover_adopts_it() -> Result<
     assert_eq!(snapshot(&client).await?, before);
 
     // refinery's runner still agrees that everything is applied.
-    let again = refinery_core::Runner::new(&plover::adopt::to_refinery(&dir.source()?)?)
+    let again = refinery_core::Runner::new(&plover::to_refinery(&dir.source()?)?)
         .run_async(&mut client)
         .await?;
     assert!(again.applied_migrations().is_empty());
@@ -340,7 +339,7 @@ async fn to_refinery_runs_on_refinerys_runner_then_plover_adopts_it() -> Result<
         "20250103000000_index.sql",
         "-- plover:no-transaction\ncreate index concurrently b_a on b (a);\n",
     )?;
-    let e = plover::adopt::to_refinery(&dir.source()?).unwrap_err();
+    let e = plover::to_refinery(&dir.source()?).unwrap_err();
     assert!(matches!(e, Error::NoTransactionInRefinery { .. }), "{e}");
     assert!(
         e.to_string()

@@ -231,7 +231,7 @@ async fn a_killed_connection_leaves_nothing_and_the_next_run_applies() -> Result
         .get(0);
     assert!(no_history);
     // The lock died with the session.
-    let key = plover::lock::key(db.name(), "shop");
+    let key = plover::lock_key(db.name(), "shop");
     assert!(
         client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
@@ -461,7 +461,7 @@ async fn lock_wait_is_bounded_and_names_the_holder() -> Result<()> {
     let db = TestDatabase::create().await?;
     let dir = Dir::with(&[("1_a.sql", A)])?;
     let holder = db.client().await?;
-    let key = plover::lock::key(db.name(), "shop");
+    let key = plover::lock_key(db.name(), "shop");
     holder
         .query_one("SELECT pg_advisory_lock($1)", &[&key])
         .await?;

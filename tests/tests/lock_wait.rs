@@ -36,7 +36,7 @@ async fn session(db: &TestDatabase, application_name: &str) -> Result<(Client, i
 async fn push_names_the_lock_holder_while_waiting_and_when_giving_up() -> Result<()> {
     let (db, url) = database().await?;
     let (holder, pid) = session(&db, "lock-holder-test").await?;
-    let key = plover::lock::key(db.name(), APP);
+    let key = plover::lock_key(db.name(), APP);
     holder
         .query_one("SELECT pg_advisory_lock($1)", &[&key])
         .await?;
@@ -80,7 +80,7 @@ async fn push_names_the_lock_holder_while_waiting_and_when_giving_up() -> Result
 async fn push_shows_the_wait_then_applies_once_the_holder_lets_go() -> Result<()> {
     let (db, url) = database().await?;
     let (holder, pid) = session(&db, "lock-holder-test").await?;
-    let key = plover::lock::key(db.name(), APP);
+    let key = plover::lock_key(db.name(), APP);
     holder
         .query_one("SELECT pg_advisory_lock($1)", &[&key])
         .await?;

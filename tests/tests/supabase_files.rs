@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use plover::source::Checksum;
+use plover::Checksum;
 use plover::{Error, Event, OutsideTransaction, TransactionMode};
 use plover_tests::{
     Dir, TestDatabase, Workdir, assert_supabase_history_agrees, database, refused, snapshot,

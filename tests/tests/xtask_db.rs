@@ -28,7 +28,7 @@ fn new_writes_monotonic_versions_and_takes_piped_sql() -> Result<()> {
         .context("no file printed")?
         .to_string_lossy()
         .into_owned();
-    let (version, name) = plover::source::parse_file_name(&file).context("bad name")?;
+    let (version, name) = plover::parse_file_name(&file).context("bad name")?;
     assert_eq!(name, "add_budget_lines");
     assert_eq!(version.len(), 14, "{file}");
     assert!(version.parse::<i64>()? > newest, "{file}");

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
-use plover::conninfo::ConnInfo;
+use plover::ConnInfo;
 use plover_tests::{Run, Workdir, binary, database, snapshot, xtask_db, xtask_db_at_terminal};
 use tokio_postgres::config::Host;
 

@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, ensure};
-use plover::redact::redact;
+use plover::redact;
 use plover::testing::{NativeServer, quote_ident, state_dir};
 use plover::{Migrator, Source, SupabaseHistory};
 use serde_json::json;

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use plover::Migrator;
-use plover::redact::redact;
+use plover::redact;
 use plover::testing::docker::{Docker as DockerProvider, Network};
 use plover::testing::{Claimed, Server, Shim, TestDatabase, quote_ident, state_dir, template_key};
 use serde_json::json;

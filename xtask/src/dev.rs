@@ -2,7 +2,7 @@
 //! db start`), migrated on boot.
 
 use anyhow::{Context, Result};
-use plover::redact::redact;
+use plover::redact;
 use plover::testing::apply_supabase_shim;
 use xshell::{Shell, cmd};
 
@@ -31,7 +31,7 @@ impl Dev {
             client
                 .batch_execute(&seed)
                 .await
-                .map_err(|e| anyhow::anyhow!(plover::error::describe(&e)))
+                .map_err(|e| anyhow::anyhow!(plover::describe(&e)))
                 .context("loading supabase/seed.sql")?;
             eprintln!("seeded from supabase/seed.sql");
         }

@@ -31,7 +31,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
-use plover::source::Checksum;
+use plover::Checksum;
 use xshell::{Shell, cmd};
 
 /// Bumped whenever the build steps below change what an image contains.
@@ -96,9 +96,9 @@ impl Recipe {
     /// stays out of the image (plover has one for `http`, which Debian packages for 17
     /// and not for 15).
     fn packages_extension_of(&self, file: &str) -> bool {
-        let name = plover::extensions::extension_of(file);
-        let packaged = match plover::extensions::find(name).map(|e| e.origin) {
-            Some(plover::extensions::Origin::Package(package)) => self
+        let name = plover::supabase::extensions::extension_of(file);
+        let packaged = match plover::supabase::extensions::find(name).map(|e| e.origin) {
+            Some(plover::supabase::extensions::Origin::Package(package)) => self
                 .packages
                 .contains(&format!("postgresql-{}-{package}", self.major)),
             _ => false,

@@ -11,7 +11,7 @@
 //! Runs adopt on their own what the Supabase CLI applied with the files' statements
 //! ([`SupabaseCli`](crate::plan::SupabaseCli); [`adopt_supabase_cli`] records them, and
 //! each lands in [`Report::adopted`](crate::Report::adopted) as a
-//! [`SupabaseCliAdopted`]); [`Migrator::adopt`] takes over a whole history by hand,
+//! [`SupabaseCliAdopted`]); [`Migrator::adopt`](crate::Migrator::adopt) takes over a whole history by hand,
 //! whatever the statements.
 //!
 //! Architecture invariant: adoption runs no migration SQL. This module decides what
@@ -25,59 +25,11 @@ use tokio_postgres::{Client, GenericClient};
 use crate::apply;
 use crate::error::Error;
 use crate::history;
-use crate::lock;
-use crate::migrator::Migrator;
 use crate::plan::{AppliedRow, supabase_version};
+use crate::settings::Adopt;
 use crate::source::{Migration, Source};
 
-/// Whose history [`Migrator::adopt`] reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Adopt {
-    /// The Supabase CLI: `supabase_migrations.schema_migrations`, keyed by the file
-    /// name's version digits.
-    Supabase,
-    /// sqlx: `_sqlx_migrations`. A row with `success = false` (sqlx's dirty state) is
-    /// refused.
-    Sqlx,
-    /// refinery: `refinery_schema_history` (int4 or int8 versions).
-    Refinery,
-}
-
-impl Adopt {
-    /// The tool's history table, as the tool names it.
-    ///
-    /// ```
-    /// assert_eq!(plover::Adopt::Sqlx.table(), "_sqlx_migrations");
-    /// ```
-    pub fn table(self) -> &'static str {
-        match self {
-            Adopt::Supabase => "supabase_migrations.schema_migrations",
-            Adopt::Sqlx => "_sqlx_migrations",
-            Adopt::Refinery => "refinery_schema_history",
-        }
-    }
-
-    /// The word recorded in `applied_by` ("adopted from sqlx by ...").
-    fn key(self) -> &'static str {
-        match self {
-            Adopt::Supabase => "supabase",
-            Adopt::Sqlx => "sqlx",
-            Adopt::Refinery => "refinery",
-        }
-    }
-}
-
-impl fmt::Display for Adopt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Adopt::Supabase => "the Supabase CLI",
-            Adopt::Sqlx => "sqlx",
-            Adopt::Refinery => "refinery",
-        })
-    }
-}
-
-/// What [`Migrator::adopt`] recorded.
+/// What [`Migrator::adopt`](crate::Migrator::adopt) recorded.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Adopted {
@@ -151,103 +103,13 @@ pub(crate) async fn adopt_supabase_cli(
         .collect())
 }
 
-impl Migrator {
-    /// Adopts another tool's history: records every local migration that `from`
-    /// recorded as applied in plover's history (with the local file's checksum),
-    /// without running anything, in one transaction under the migration lock.
-    /// plover's history tables are created if missing.
-    ///
-    /// With the Supabase history kept (see [`SupabaseHistory`](crate::SupabaseHistory)),
-    /// versions adopted from sqlx or refinery are written to
-    /// `supabase_migrations.schema_migrations` too.
-    ///
-    /// Unlike the adoption that runs do on their own (see
-    /// [`SupabaseCli`](crate::plan::SupabaseCli)), this records what the tool recorded
-    /// whatever the statements it ran: it is the way to take over versions whose files
-    /// changed since, once the database is checked.
-    ///
-    /// Fails, writing nothing, when the tool's table does not exist, when sqlx
-    /// recorded a failed migration, or when the tool recorded versions but none of
-    /// them has a local file (the wrong directory or database, most likely).
-    ///
-    /// ```no_run
-    /// # async fn switch(client: &mut tokio_postgres::Client) -> Result<(), plover::Error> {
-    /// let migrator = plover::Migrator::new(plover::Source::from_dir("supabase/migrations")?);
-    /// let adopted = migrator.adopt(client, plover::Adopt::Sqlx).await?;
-    /// if !adopted.unknown.is_empty() {
-    ///     eprintln!("sqlx applied versions with no local file: {:?}", adopted.unknown);
-    /// }
-    /// migrator.run(client).await?; // applies only what sqlx had not
-    /// # Ok(()) }
-    /// ```
-    pub async fn adopt(&self, client: &mut Client, from: Adopt) -> Result<Adopted, Error> {
-        let app = self.app_name();
-        // The Supabase CLI's own history needs no mirror: it is where the rows came from.
-        let mirror = self.supabase() && from != Adopt::Supabase;
-        let applied_by = format!(
-            "adopted from {} by {}",
-            from.key(),
-            self.applied_by_setting()
-        );
-        let (adopted, _) = lock::with_lock_watched(
-            client,
-            app,
-            self.lock_wait_setting(),
-            self.on_event_setting(),
-            async |client| {
-                let tx = client
-                    .transaction()
-                    .await
-                    .map_err(Error::db("starting a transaction"))?;
-                let (rows, bootstrap) = history::inspect(&tx, app, mirror).await?;
-                let recorded = recorded(&tx, from).await?;
-                let sorted = sort(self.source(), &recorded.versions, &rows);
-                if sorted.adopt.is_empty()
-                    && sorted.already.is_empty()
-                    && (!sorted.unknown.is_empty() || !recorded.unreadable.is_empty())
-                {
-                    return Err(Error::AdoptNoLocalFiles {
-                        from,
-                        versions: sorted
-                            .unknown
-                            .iter()
-                            .map(i64::to_string)
-                            .chain(recorded.unreadable.iter().map(|v| format!("{v:?}")))
-                            .collect(),
-                    });
-                }
-                if !sorted.adopt.is_empty() {
-                    bootstrap.run(&tx).await?;
-                }
-                for m in &sorted.adopt {
-                    history::insert_applied(&tx, app, m, 0, &applied_by).await?;
-                    if mirror {
-                        history::mirror(&tx, m, &apply::mirror_statements(m)).await?;
-                    }
-                }
-                tx.commit()
-                    .await
-                    .map_err(Error::db("committing the adopted history"))?;
-                Ok(Adopted {
-                    adopted: sorted.adopt.iter().map(|m| m.version()).collect(),
-                    already: sorted.already,
-                    unknown: sorted.unknown,
-                    unreadable: recorded.unreadable,
-                })
-            },
-        )
-        .await?;
-        Ok(adopted)
-    }
-}
-
 /// What the other tool recorded as applied.
-struct Recorded {
-    versions: BTreeSet<i64>,
-    unreadable: Vec<String>,
+pub(crate) struct Recorded {
+    pub(crate) versions: BTreeSet<i64>,
+    pub(crate) unreadable: Vec<String>,
 }
 
-async fn recorded(client: &impl GenericClient, from: Adopt) -> Result<Recorded, Error> {
+pub(crate) async fn recorded(client: &impl GenericClient, from: Adopt) -> Result<Recorded, Error> {
     if !history::table_exists(client, from.table()).await? {
         return Err(Error::AdoptTableMissing { from });
     }
@@ -285,13 +147,17 @@ async fn recorded(client: &impl GenericClient, from: Adopt) -> Result<Recorded, 
 
 /// The other tool's versions sorted against the local files and plover's history.
 #[derive(Debug)]
-struct Sorted<'a> {
-    adopt: Vec<&'a Migration>,
-    already: Vec<i64>,
-    unknown: Vec<i64>,
+pub(crate) struct Sorted<'a> {
+    pub(crate) adopt: Vec<&'a Migration>,
+    pub(crate) already: Vec<i64>,
+    pub(crate) unknown: Vec<i64>,
 }
 
-fn sort<'a>(source: &'a Source, recorded: &BTreeSet<i64>, history: &[AppliedRow]) -> Sorted<'a> {
+pub(crate) fn sort<'a>(
+    source: &'a Source,
+    recorded: &BTreeSet<i64>,
+    history: &[AppliedRow],
+) -> Sorted<'a> {
     let in_history: BTreeSet<i64> = history.iter().map(|r| r.version).collect();
     let mut sorted = Sorted {
         adopt: Vec::new(),
@@ -324,7 +190,7 @@ fn sort<'a>(source: &'a Source, recorded: &BTreeSet<i64>, history: &[AppliedRow]
 /// ```no_run
 /// # fn convert() -> Result<(), plover::Error> {
 /// let source = plover::Source::from_dir("supabase/migrations")?;
-/// let migrations = plover::adopt::to_refinery(&source)?;
+/// let migrations = plover::to_refinery(&source)?;
 /// // With refinery-core's `tokio-postgres` driver:
 /// // runner.run_async(&mut client).await
 /// let runner = refinery_core::Runner::new(&migrations);

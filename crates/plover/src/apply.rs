@@ -17,7 +17,9 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, GenericClient};
 
 use crate::error::{Error, MigrationFailed};
+pub(crate) use crate::event::{Event, OutsideTransaction, OwnTransactions};
 use crate::history;
+use crate::settings::TransactionMode;
 use crate::source::{Migration, Transaction};
 use crate::split::{self, Statement};
 
@@ -40,104 +42,6 @@ const RESTORE_SESSION: &str = "
 SELECT set_config(name, value, false)
   FROM unnest($1::text[], $2::text[]) AS s(name, value)
  WHERE name <> 'session_authorization' OR current_setting(name) <> value";
-
-/// How pending migrations are grouped into transactions.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum TransactionMode {
-    /// Each migration with its history row in its own transaction (the default).
-    #[default]
-    PerMigration,
-    /// All pending migrations in one transaction: all or nothing. Refused when a
-    /// pending file is `-- plover:no-transaction`.
-    Single,
-}
-
-/// What happens during a run, for progress output.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum Event {
-    /// The lock is taken and the plan is known: `total` migrations will run.
-    Planned { total: usize },
-    /// A migration starts.
-    Applying {
-        version: i64,
-        name: String,
-        /// 1-based position in this run.
-        index: usize,
-        total: usize,
-    },
-    /// A migration is applied (committed, unless the run is one transaction).
-    Applied {
-        version: i64,
-        name: String,
-        duration: Duration,
-    },
-    /// Another session holds the migration lock: the run waits, at most `limit`.
-    /// Sent when the wait starts and after each attempt while it lasts.
-    LockWait {
-        app: String,
-        /// Who holds it, as last seen (`None` if it could not be seen).
-        holder: Option<crate::lock::Session>,
-        waited: Duration,
-        limit: Duration,
-    },
-    /// The migration lock was taken after a wait.
-    LockTaken { app: String, waited: Duration },
-    /// A file without `-- plover:no-transaction` holds a statement that cannot run in
-    /// a transaction block, so it runs statement by statement as if it had the
-    /// directive. Sent before its `Applying`; also logged as a warning.
-    OutsideTransaction(OutsideTransaction),
-    /// A file holds plain `BEGIN`/`COMMIT` statements that do not wrap the whole file,
-    /// so it runs statement by statement with its own transactions, as psql and the
-    /// Supabase CLI run it. Sent before its `Applying`; also logged as a warning.
-    OwnTransactions(OwnTransactions),
-}
-
-/// Why a file without `-- plover:no-transaction` runs statement by statement with its
-/// own transactions ([`split::without_transaction_blocks`]). Its `Display` is the
-/// notice shown.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OwnTransactions {
-    pub version: i64,
-    pub file: String,
-    /// 1-based lines of its `BEGIN`/`COMMIT` statements.
-    pub lines: Vec<usize>,
-}
-
-impl std::fmt::Display for OwnTransactions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let lines: Vec<String> = self.lines.iter().map(usize::to_string).collect();
-        write!(
-            f,
-            "{}: BEGIN/COMMIT at line(s) {} do not wrap the whole file, so it runs statement by statement with its own transactions, as psql and the Supabase CLI run it, with its progress recorded (a failure midway leaves it dirty: what its COMMITs committed stays); put `-- plover:no-transaction` on its first line to say so, or wrap the whole file in one BEGIN; … COMMIT;",
-            self.file,
-            lines.join(", ")
-        )
-    }
-}
-
-/// Why a file without `-- plover:no-transaction` runs outside a transaction: its
-/// first statement that cannot run in one. Its `Display` is the notice shown.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OutsideTransaction {
-    pub version: i64,
-    pub file: String,
-    /// 1-based line and column of the statement.
-    pub line: usize,
-    pub column: usize,
-    /// What it is, e.g. `CREATE INDEX CONCURRENTLY`.
-    pub statement: &'static str,
-}
-
-impl std::fmt::Display for OutsideTransaction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: `{}` cannot run inside a transaction block, so this file runs statement by statement with its progress recorded, as a `-- plover:no-transaction` file does (a failure midway leaves it dirty); put that directive on its first line to say so",
-            self.file, self.line, self.column, self.statement
-        )
-    }
-}
 
 /// One migration applied by a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -661,8 +565,8 @@ fn migration_error(
                 message.push_str(&format!(" (where: {w})"));
             }
             // A `CREATE EXTENSION` the server has no files for: say how to get them.
-            let hint = crate::extensions::missing_extension(db.message(), db.detail())
-                .map(|(name, major)| crate::extensions::install_hint(&name, major))
+            let hint = crate::supabase::extensions::missing_extension(db.message(), db.detail())
+                .map(|(name, major)| crate::supabase::extensions::install_hint(&name, major))
                 .or_else(|| db.hint().map(str::to_owned));
             (
                 db.code().code().to_owned(),

@@ -11,7 +11,7 @@
 //! into an error: a value that does not parse may be a bare password.
 //!
 //! ```
-//! use plover::conninfo::ConnInfo;
+//! use plover::ConnInfo;
 //!
 //! let c = ConnInfo::parse("postgres://app:s3/cr?t#@db.example.com/money").unwrap();
 //! assert_eq!(c.redacted(), "postgres://app:****@db.example.com:5432/money");
@@ -23,10 +23,8 @@ use std::ffi::OsString;
 use std::fmt;
 use std::str::FromStr;
 
+use tokio_postgres::Config;
 use tokio_postgres::config::{ChannelBinding, Host, SslMode, TargetSessionAttrs};
-use tokio_postgres::{Client, Config, NoTls};
-
-use crate::Error;
 
 /// The libpq variables [`ConnInfo::libpq_env`] may set, and those that would override
 /// them (`PGSERVICE`): clear them all in a child before setting the connection's own.
@@ -129,7 +127,7 @@ impl ConnInfo {
     /// Parses a `postgres://` (or `postgresql://`) URL or libpq `key=value` pairs.
     ///
     /// ```
-    /// use plover::conninfo::{ConnInfo, ConnInfoError};
+    /// use plover::{ConnInfo, ConnInfoError};
     ///
     /// let c = ConnInfo::parse("host=db port=6543 user=app password='a b' dbname=x").unwrap();
     /// assert_eq!(c.redacted(), "postgres://app:****@db:6543/x");
@@ -171,7 +169,7 @@ impl ConnInfo {
     /// ```
     /// let mut config = tokio_postgres::Config::new();
     /// config.host("db.abc.supabase.co").port(5432).user("postgres").password("p@ss/w:rd").dbname("postgres");
-    /// let c = plover::conninfo::ConnInfo::from_config(config);
+    /// let c = plover::ConnInfo::from_config(config);
     /// assert_eq!(c.redacted(), "postgres://postgres:****@db.abc.supabase.co:5432/postgres");
     /// ```
     pub fn from_config(config: Config) -> ConnInfo {
@@ -252,7 +250,7 @@ impl ConnInfo {
     /// settings present are returned.
     ///
     /// ```
-    /// let c = plover::conninfo::ConnInfo::parse("postgres://app:p%40ss@db:6543/x?sslmode=disable").unwrap();
+    /// let c = plover::ConnInfo::parse("postgres://app:p%40ss@db:6543/x?sslmode=disable").unwrap();
     /// let env: Vec<(&str, String)> = c
     ///     .libpq_env()
     ///     .into_iter()
@@ -322,22 +320,6 @@ impl ConnInfo {
             env.push(("PGCHANNELBINDING", binding.into()));
         }
         env
-    }
-
-    /// Opens a connection (no TLS: plover talks to loopback and in-cluster servers) and
-    /// drives it on the current runtime.
-    pub async fn connect(&self) -> Result<Client, Error> {
-        let (client, connection) = self
-            .config
-            .connect(NoTls)
-            .await
-            .map_err(Error::db("connecting to the database"))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "database connection closed");
-            }
-        });
-        Ok(client)
     }
 
     /// `host:port` of every host, comma-separated, as libpq pairs them: one port for
@@ -498,6 +480,25 @@ fn os_from_bytes(bytes: &[u8]) -> OsString {
     String::from_utf8_lossy(bytes).into_owned().into()
 }
 
+/// A `postgres://` URL or `key=value` connection string as a URL of its parsed
+/// fields, the password as `****`; text that does not parse as a connection string
+/// is hidden entirely.
+///
+/// ```
+/// use plover::redact;
+/// assert_eq!(redact("postgres://app:s3cret@db:5432/x"), "postgres://app:****@db:5432/x");
+/// assert_eq!(redact("host=db password=s3cret user=app"), "postgres://app:****@db:5432");
+/// assert_eq!(redact("postgres://app@db/x"), "postgres://app@db:5432/x");
+/// assert_eq!(redact("postgres://app:p/ss?w#rd@db/x"), "postgres://app:****@db:5432/x");
+/// assert_eq!(redact("just-a-password"), "****");
+/// ```
+pub fn redact(conn: &str) -> String {
+    match ConnInfo::parse(conn) {
+        Ok(info) => info.redacted(),
+        Err(_) => "****".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -643,6 +644,27 @@ mod tests {
         );
         for (k, _) in env_of(&c) {
             assert!(LIBPQ_ENV_VARS.contains(&k), "{k}");
+        }
+    }
+
+    #[test]
+    fn passwords_never_survive() {
+        for (input, expected) in [
+            (
+                "postgresql://u:p%40ss@h/db?sslmode=disable",
+                "postgres://u:****@h:5432/db?sslmode=disable",
+            ),
+            (
+                "postgres://u:pw@h:1/db?password=x&application_name=b",
+                "postgres://u:****@h:1/db?application_name=b",
+            ),
+            ("postgres://h/db", "postgres://h:5432/db"),
+            ("host=h password='a b' user=u", "postgres://u:****@h:5432"),
+            ("password = x", "****"),
+            ("postgres://u:p@ss@h/db", "****"),
+            ("s3cr3t", "****"),
+        ] {
+            assert_eq!(redact(input), expected, "{input}");
         }
     }
 }

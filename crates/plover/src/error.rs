@@ -8,8 +8,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::adopt::Adopt;
-use crate::plan::Problem;
+use crate::problem::Problem;
+use crate::settings::Adopt;
 use crate::split::{ClientCopy, SplitError};
 
 /// Everything that can go wrong while loading, planning or applying migrations.
@@ -155,7 +155,7 @@ pub enum Error {
         app: String,
         holder: Option<i32>,
         /// The holder's application_name, state and statement, when they were seen.
-        holder_session: Option<Box<crate::lock::Session>>,
+        holder_session: Option<Box<crate::session::Session>>,
         waited: Duration,
     },
 
@@ -181,11 +181,11 @@ pub enum Error {
     #[error("version {version} has no history row for app `{app}`; nothing to repair")]
     NothingToRepair { app: String, version: i64 },
 
-    /// [`Migrator::reset`](crate::Migrator::reset) refused; nothing was changed.
+    /// `project::reset::reset` refused; nothing was changed.
     #[error("refusing to reset: {reason}; nothing was changed")]
     ResetRefused { reason: String },
 
-    /// [`Migrator::restore`](crate::Migrator::restore) failed at a statement of the
+    /// `project::reset::restore` failed at a statement of the
     /// backup; its transaction was rolled back, so nothing was changed.
     #[error("restoring the backup failed at line {line}: {message}; nothing was changed")]
     RestoreFailed { line: usize, message: String },
@@ -315,7 +315,7 @@ pub struct MigrationFailed {
     pub dirty: bool,
     /// After a `lock_timeout` (SQLSTATE 55P03): the sessions holding relation locks
     /// in open transactions then, oldest first (`lock::blockers`); `None` otherwise.
-    pub blockers: Option<Vec<crate::lock::Session>>,
+    pub blockers: Option<Vec<crate::session::Session>>,
 }
 
 impl fmt::Display for MigrationFailed {

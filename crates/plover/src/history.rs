@@ -117,18 +117,6 @@ const SQLX_VERSIONS: &str = "SELECT version, success FROM _sqlx_migrations ORDER
 const REFINERY_VERSIONS: &str =
     "SELECT version::bigint FROM refinery_schema_history ORDER BY version";
 
-/// Whether the Supabase CLI's table is kept in step.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SupabaseHistory {
-    /// On for a Supabase project (a source from `.../supabase/migrations`), else off.
-    #[default]
-    Auto,
-    /// Always write `supabase_migrations.schema_migrations`.
-    On,
-    /// Never touch it.
-    Off,
-}
-
 /// The tables a first write must create.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Bootstrap {
@@ -205,11 +193,6 @@ pub(crate) async fn inspect(
         rows.iter().map(row_to_applied).collect::<Result<_, _>>()?,
         bootstrap,
     ))
-}
-
-/// This app's history, in version order; empty when the table does not exist yet.
-pub async fn load(client: &impl GenericClient, app: &str) -> Result<Vec<AppliedRow>, Error> {
-    Ok(inspect(client, app, false).await?.0)
 }
 
 fn row_to_applied(row: &Row) -> Result<AppliedRow, Error> {

@@ -13,35 +13,51 @@
 //!
 //! See ARCHITECTURE.md for the module map and its invariants.
 
-pub mod adopt;
-pub mod apply;
-pub mod conninfo;
-pub mod error;
-pub mod extensions;
-pub mod history;
+// The engine's modules are private: what an app uses is re-exported below, one
+// list. Leaves first: `checksum`, `conninfo`, `problem`, `session`, `settings`,
+// `split` and `supabase` import no other plover module, so `error` (which names
+// their types) sits below everything that returns it and the imports form no circle.
+mod adopt;
+mod apply;
+#[cfg(test)]
+mod architecture;
+mod checksum;
+mod conninfo;
+mod error;
+mod event;
+mod history;
+mod lock;
+mod migrator;
+mod plan;
+mod problem;
+mod session;
+mod settings;
+mod source;
+mod split;
+
 #[cfg(feature = "lint")]
 pub mod lint;
-pub mod lock;
-pub mod migrator;
-pub mod plan;
 #[cfg(feature = "project")]
 pub mod project;
-pub mod redact;
-#[cfg(feature = "project")]
-pub mod reset;
-pub mod source;
-pub mod split;
-
+pub mod supabase;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use adopt::{Adopt, Adopted, SupabaseCliAdopted};
-pub use apply::{Applied, Event, OutsideTransaction, OwnTransactions, TransactionMode};
-pub use error::{Error, MigrationFailed};
-pub use history::SupabaseHistory;
-pub use migrator::{Migrator, Repair, Report, connect};
-pub use plan::{Missing, OutOfOrder, Plan, SupabaseCli};
-pub use source::{Embedded, Migration, Source};
+#[cfg(feature = "refinery")]
+pub use adopt::to_refinery;
+pub use adopt::{Adopted, SupabaseCliAdopted};
+pub use apply::Applied;
+pub use checksum::Checksum;
+pub use conninfo::{ConnInfo, ConnInfoError, LIBPQ_ENV_VARS, redact};
+pub use error::{Error, MigrationFailed, describe};
+pub use event::{Event, OutsideTransaction, OwnTransactions};
+pub use lock::key as lock_key;
+pub use migrator::{DEFAULT_APP, Migrator, Repair, Report, connect};
+pub use plan::{AppliedRow, Entry, Plan, Renamed, RowState, State, SupabaseCliRow};
+pub use problem::Problem;
+pub use session::Session;
+pub use settings::{Adopt, Missing, OutOfOrder, SupabaseCli, SupabaseHistory, TransactionMode};
+pub use source::{Embedded, Migration, Source, Transaction, is_migration_name, parse_file_name};
 
 #[doc(hidden)]
 pub mod __private {

@@ -16,14 +16,14 @@
 //! hold relation locks in open transactions attached ([`name_blockers`]): the server
 //! does not say which lock the statement waited for, so they are the candidates.
 
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tokio_postgres::{Client, Row};
 
-use crate::apply::Event;
 use crate::error::Error;
+use crate::event::Event;
+use crate::session::Session;
 
 const TRY_LOCK: &str = "SELECT pg_try_advisory_lock($1)";
 const UNLOCK: &str = "SELECT pg_advisory_unlock($1)";
@@ -67,68 +67,21 @@ const QUERY_SHOWN: usize = 200;
 const FIRST_PAUSE: Duration = Duration::from_millis(10);
 const MAX_PAUSE: Duration = Duration::from_millis(250);
 
-/// Another backend, as `pg_stat_activity` shows it: the holder of a lock plover waits
-/// for. `Display` gives one line: pid, application_name, state and statement.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Session {
-    /// The backend pid (`pg_backend_pid()` in that session).
-    pub pid: i32,
-    /// Its `application_name` (may be empty).
-    pub application_name: String,
-    /// `active`, `idle`, `idle in transaction`, ...; empty when our role may not see
-    /// it.
-    pub state: String,
-    /// Its current statement (`active`) or last one: whitespace collapsed, string
-    /// literals after `password` hidden, cut at 200 characters.
-    pub query: String,
-    /// How long its transaction has been open, when it is in one.
-    pub in_transaction_for: Option<Duration>,
-    /// The relation locks it holds or waits for, e.g. `AccessExclusiveLock on t`
-    /// (only for the candidates of a lock timeout).
-    pub locks: Vec<String>,
-}
-
-impl Session {
-    fn from_row(row: &Row, context: &'static str) -> Result<Session, Error> {
-        let get_str = |i| row.try_get::<_, String>(i).map_err(Error::db(context));
-        let seconds: Option<f64> = row.try_get(4).map_err(Error::db(context))?;
-        Ok(Session {
-            pid: first(row, context)?,
-            application_name: get_str(1)?,
-            state: get_str(2)?,
-            query: shorten(&get_str(3)?),
-            in_transaction_for: seconds
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(Duration::from_secs_f64),
-            locks: row.try_get(5).map_err(Error::db(context))?,
-        })
-    }
-}
-
-impl fmt::Display for Session {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "backend pid {} (application_name '{}'",
-            self.pid, self.application_name
-        )?;
-        if !self.state.is_empty() {
-            write!(f, ", {}", self.state)?;
-        }
-        if let Some(d) = self.in_transaction_for {
-            write!(f, ", transaction open for {} s", d.as_secs())?;
-        }
-        if !self.locks.is_empty() {
-            write!(f, ", holds {}", self.locks.join(", "))?;
-        }
-        let label = if self.state == "active" {
-            "query"
-        } else {
-            "last query"
-        };
-        write!(f, "; {label}: {})", self.query)
-    }
+/// A [`Session`] from a row of `pg_stat_activity` columns (pid, application_name,
+/// state, query, seconds in transaction, locks).
+fn session_from_row(row: &Row, context: &'static str) -> Result<Session, Error> {
+    let get_str = |i| row.try_get::<_, String>(i).map_err(Error::db(context));
+    let seconds: Option<f64> = row.try_get(4).map_err(Error::db(context))?;
+    Ok(Session {
+        pid: first(row, context)?,
+        application_name: get_str(1)?,
+        state: get_str(2)?,
+        query: shorten(&get_str(3)?),
+        in_transaction_for: seconds
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64),
+        locks: row.try_get(5).map_err(Error::db(context))?,
+    })
 }
 
 /// One line of at most [`QUERY_SHOWN`] characters, passwords hidden.
@@ -207,7 +160,7 @@ fn hide_passwords(text: &str) -> String {
 }
 
 /// The lock key of an app in a database: the first 8 bytes of
-/// SHA-256("plover\0<database>\0<app>").
+/// SHA-256(`"plover\0<database>\0<app>"`).
 pub fn key(database: &str, app: &str) -> i64 {
     let digest = Sha256::digest(format!("plover\0{database}\0{app}").as_bytes());
     let mut first = [0u8; 8];
@@ -223,11 +176,6 @@ pub(crate) fn first<'a, T: tokio_postgres::types::FromSql<'a>>(
     row.try_get(0).map_err(Error::db(context))
 }
 
-/// The backend pid holding `key`, if any.
-pub async fn holder(client: &Client, key: i64) -> Result<Option<i32>, Error> {
-    Ok(holder_session(client, key).await?.map(|s| s.pid))
-}
-
 /// The session holding `key`, if any: pid, application_name, state and statement.
 pub async fn holder_session(client: &Client, key: i64) -> Result<Option<Session>, Error> {
     let high = (key as u64 >> 32) as i64;
@@ -238,7 +186,7 @@ pub async fn holder_session(client: &Client, key: i64) -> Result<Option<Session>
         .await
         .map_err(Error::db(context))?
     {
-        Some(row) => Ok(Some(Session::from_row(&row, context)?)),
+        Some(row) => Ok(Some(session_from_row(&row, context)?)),
         None => Ok(None),
     }
 }
@@ -253,7 +201,7 @@ pub async fn blockers(client: &Client) -> Result<Vec<Session>, Error> {
         .await
         .map_err(Error::db(context))?
         .iter()
-        .map(|row| Session::from_row(row, context))
+        .map(|row| session_from_row(row, context))
         .collect()
 }
 

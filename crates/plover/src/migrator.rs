@@ -6,14 +6,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::Client;
+use tokio_postgres::{Client, NoTls};
 
-use crate::adopt::SupabaseCliAdopted;
-use crate::apply::{self, Applied, Event, Prepared, Settings, TransactionMode};
+use crate::adopt::{self, Adopted, SupabaseCliAdopted};
+use crate::apply::{self, Applied, Event, Prepared, Settings};
+use crate::conninfo::ConnInfo;
 use crate::error::Error;
-use crate::history::{self, SupabaseHistory};
+use crate::history;
 use crate::lock;
-use crate::plan::{Missing, OutOfOrder, Plan, Renamed, SupabaseCli};
+use crate::plan::{Plan, Renamed};
+use crate::settings::{Adopt, Missing, OutOfOrder, SupabaseCli, SupabaseHistory, TransactionMode};
 use crate::source::Source;
 
 /// What to record for a version with [`Migrator::repair`].
@@ -217,6 +219,94 @@ impl Migrator {
             SupabaseHistory::On => true,
             SupabaseHistory::Off => false,
         }
+    }
+
+    /// Adopts another tool's history: records every local migration that `from`
+    /// recorded as applied in plover's history (with the local file's checksum),
+    /// without running anything, in one transaction under the migration lock.
+    /// plover's history tables are created if missing.
+    ///
+    /// With the Supabase history kept (see [`SupabaseHistory`](crate::SupabaseHistory)),
+    /// versions adopted from sqlx or refinery are written to
+    /// `supabase_migrations.schema_migrations` too.
+    ///
+    /// Unlike the adoption that runs do on their own (see
+    /// [`SupabaseCli`](crate::SupabaseCli)), this records what the tool recorded
+    /// whatever the statements it ran: it is the way to take over versions whose files
+    /// changed since, once the database is checked.
+    ///
+    /// Fails, writing nothing, when the tool's table does not exist, when sqlx
+    /// recorded a failed migration, or when the tool recorded versions but none of
+    /// them has a local file (the wrong directory or database, most likely).
+    ///
+    /// ```no_run
+    /// # async fn switch(client: &mut tokio_postgres::Client) -> Result<(), plover::Error> {
+    /// let migrator = plover::Migrator::new(plover::Source::from_dir("supabase/migrations")?);
+    /// let adopted = migrator.adopt(client, plover::Adopt::Sqlx).await?;
+    /// if !adopted.unknown.is_empty() {
+    ///     eprintln!("sqlx applied versions with no local file: {:?}", adopted.unknown);
+    /// }
+    /// migrator.run(client).await?; // applies only what sqlx had not
+    /// # Ok(()) }
+    /// ```
+    pub async fn adopt(&self, client: &mut Client, from: Adopt) -> Result<Adopted, Error> {
+        let app = self.app_name();
+        // The Supabase CLI's own history needs no mirror: it is where the rows came from.
+        let mirror = self.supabase() && from != Adopt::Supabase;
+        let applied_by = format!(
+            "adopted from {} by {}",
+            from.key(),
+            self.applied_by_setting()
+        );
+        let (adopted, _) = lock::with_lock_watched(
+            client,
+            app,
+            self.lock_wait_setting(),
+            self.on_event_setting(),
+            async |client| {
+                let tx = client
+                    .transaction()
+                    .await
+                    .map_err(Error::db("starting a transaction"))?;
+                let (rows, bootstrap) = history::inspect(&tx, app, mirror).await?;
+                let recorded = adopt::recorded(&tx, from).await?;
+                let sorted = adopt::sort(self.source(), &recorded.versions, &rows);
+                if sorted.adopt.is_empty()
+                    && sorted.already.is_empty()
+                    && (!sorted.unknown.is_empty() || !recorded.unreadable.is_empty())
+                {
+                    return Err(Error::AdoptNoLocalFiles {
+                        from,
+                        versions: sorted
+                            .unknown
+                            .iter()
+                            .map(i64::to_string)
+                            .chain(recorded.unreadable.iter().map(|v| format!("{v:?}")))
+                            .collect(),
+                    });
+                }
+                if !sorted.adopt.is_empty() {
+                    bootstrap.run(&tx).await?;
+                }
+                for m in &sorted.adopt {
+                    history::insert_applied(&tx, app, m, 0, &applied_by).await?;
+                    if mirror {
+                        history::mirror(&tx, m, &apply::mirror_statements(m)).await?;
+                    }
+                }
+                tx.commit()
+                    .await
+                    .map_err(Error::db("committing the adopted history"))?;
+                Ok(Adopted {
+                    adopted: sorted.adopt.iter().map(|m| m.version()).collect(),
+                    already: sorted.already,
+                    unknown: sorted.unknown,
+                    unreadable: recorded.unreadable,
+                })
+            },
+        )
+        .await?;
+        Ok(adopted)
     }
 
     /// The plan as the database stands now (read-only, no lock taken), with what the
@@ -427,12 +517,32 @@ impl Migrator {
     }
 }
 
+// `ConnInfo` is a leaf (errors name its parse error); its `connect`, which returns
+// the engine's `Error`, lives here beside `connect`.
+impl ConnInfo {
+    /// Opens a connection (no TLS: plover talks to loopback and in-cluster servers) and
+    /// drives it on the current runtime.
+    pub async fn connect(&self) -> Result<Client, Error> {
+        let (client, connection) = self
+            .config()
+            .connect(NoTls)
+            .await
+            .map_err(Error::db("connecting to the database"))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "database connection closed");
+            }
+        });
+        Ok(client)
+    }
+}
+
 /// Parses `url` ([`ConnInfo::parse`](crate::conninfo::ConnInfo::parse): a
 /// `postgres://` URL or `key=value` pairs) and connects (no TLS: plover talks to
 /// loopback and in-cluster servers), driving the connection on the current runtime.
 /// A text that does not parse is never shown in the error.
 pub async fn connect(url: &str) -> Result<Client, Error> {
-    crate::conninfo::ConnInfo::parse(url)?.connect().await
+    ConnInfo::parse(url)?.connect().await
 }
 
 fn default_applied_by() -> String {

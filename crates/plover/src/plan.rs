@@ -12,6 +12,8 @@ use std::fmt;
 use std::time::SystemTime;
 
 use crate::error::Error;
+use crate::problem::Problem;
+use crate::settings::{Missing, OutOfOrder, SupabaseCli};
 use crate::source::{Checksum, Migration, Source};
 use crate::split;
 
@@ -38,43 +40,6 @@ pub enum RowState {
         statements_total: i32,
         error: Option<String>,
     },
-}
-
-/// Whether pending migrations older than the newest applied one may run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OutOfOrder {
-    /// Refuse them (the default): they were probably merged from a branch after a
-    /// newer migration shipped, and may depend on a schema that no longer exists.
-    #[default]
-    Refuse,
-    /// Apply them (the Supabase CLI's `--include-all`).
-    Allow,
-}
-
-/// Whether applied migrations whose files are gone may be ignored.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Missing {
-    /// Refuse to migrate (the default).
-    #[default]
-    Refuse,
-    /// Ignore them.
-    Allow,
-}
-
-/// What a run does with a version the Supabase CLI applied (it is in
-/// `supabase_migrations.schema_migrations`) that this app's history lacks, when it is
-/// one of this app's files. Either way such a version never runs again.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SupabaseCli {
-    /// Adopt it (the default): record it in plover's history with the file's checksum,
-    /// without running it, when the statements the CLI recorded are the ones plover
-    /// would run for the file ([`State::AppliedBySupabaseCli`]); refuse when they are
-    /// not ([`State::SupabaseCliDiffers`]).
-    #[default]
-    Adopt,
-    /// Refuse to migrate until it is adopted by hand (`cargo xtask db adopt --from
-    /// supabase`, or [`Migrator::adopt`](crate::Migrator::adopt)).
-    Refuse,
 }
 
 /// One row of the Supabase CLI's history, `supabase_migrations.schema_migrations`.
@@ -224,121 +189,6 @@ impl Entry<'_> {
             (Some(m), _) => m.name(),
             (None, Some(r)) => &r.name,
             (None, None) => "",
-        }
-    }
-}
-
-/// Something that stops a migration run.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Problem {
-    Modified {
-        file: String,
-        version: i64,
-        recorded: Option<Checksum>,
-        actual: Checksum,
-    },
-    MissingLocally {
-        version: i64,
-        name: String,
-    },
-    OutOfOrder {
-        file: String,
-        version: i64,
-        newest_applied: i64,
-    },
-    Dirty {
-        file: Option<String>,
-        version: i64,
-        statements_done: i32,
-        statements_total: i32,
-        error: Option<String>,
-    },
-    /// The Supabase CLI applied the version with other statements than the file's.
-    SupabaseCliDiffers {
-        file: String,
-        version: i64,
-        reason: String,
-    },
-    /// The Supabase CLI applied the version with the file's statements, and the
-    /// policy is [`SupabaseCli::Refuse`].
-    SupabaseCliApplied {
-        file: String,
-        version: i64,
-    },
-}
-
-impl Problem {
-    /// Whether the problem is a version the Supabase CLI applied and plover's history
-    /// lacks (`cargo xtask db adopt --from supabase` records it).
-    pub fn is_supabase_cli(&self) -> bool {
-        matches!(
-            self,
-            Problem::SupabaseCliDiffers { .. } | Problem::SupabaseCliApplied { .. }
-        )
-    }
-}
-
-/// How to record a version the Supabase CLI applied, said by both Supabase problems.
-const ADOPT_BY_HAND: &str = "plover runs nothing it applied; if the database holds what the file says, record the version without running it with `cargo xtask db adopt --from supabase` (`Migrator::adopt` with `Adopt::Supabase`)";
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Problem::Modified {
-                file,
-                recorded,
-                actual,
-                ..
-            } => write!(
-                f,
-                "{file}: modified after it was applied (checksum recorded {}, file now {actual}); restore the file and put the change in a new migration",
-                recorded.map_or_else(|| "none".to_string(), |c| c.to_string())
-            ),
-            Problem::MissingLocally { version, name } => write!(
-                f,
-                "version {version} ({name}) is applied but its file is missing; restore the file, or allow missing migrations"
-            ),
-            Problem::OutOfOrder {
-                file,
-                newest_applied,
-                ..
-            } => write!(
-                f,
-                "{file}: pending but older than the newest applied version {newest_applied}; give it a new version, or allow out-of-order migrations (--include-all)"
-            ),
-            Problem::Dirty {
-                file,
-                version,
-                statements_done,
-                statements_total,
-                error,
-            } => {
-                write!(
-                    f,
-                    "{}: a no-transaction run stopped after {statements_done} of {statements_total} statements",
-                    file.clone().unwrap_or_else(|| format!("version {version}"))
-                )?;
-                if let Some(e) = error {
-                    write!(f, " ({e})")?;
-                }
-                write!(
-                    f,
-                    "; finish or undo it by hand, then `repair` version {version} as applied or reverted"
-                )
-            }
-            Problem::SupabaseCliDiffers {
-                file,
-                version,
-                reason,
-            } => write!(
-                f,
-                "{file}: version {version} was applied by the Supabase CLI (supabase_migrations.schema_migrations) but not with this file's statements ({reason}); {ADOPT_BY_HAND}, else restore the file as it was applied and put the change in a new migration"
-            ),
-            Problem::SupabaseCliApplied { file, version } => write!(
-                f,
-                "{file}: version {version} was applied by the Supabase CLI (supabase_migrations.schema_migrations) and plover's history lacks it; {ADOPT_BY_HAND}, or let runs adopt such versions (SupabaseCli::Adopt)"
-            ),
         }
     }
 }

@@ -20,46 +20,12 @@
 //! beyond reading the directory it is pointed at.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+pub(crate) use crate::checksum::Checksum;
 use crate::error::Error;
-
-/// SHA-256 of a migration file's bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Checksum(pub [u8; 32]);
-
-impl Checksum {
-    /// The checksum of `bytes`.
-    pub fn of(bytes: &[u8]) -> Checksum {
-        Checksum(Sha256::digest(bytes).into())
-    }
-
-    /// Lowercase hex, as stored and shown.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-
-    /// A checksum read back from the history table; `None` when it is not 32 bytes.
-    pub fn from_slice(bytes: &[u8]) -> Option<Checksum> {
-        Some(Checksum(bytes.try_into().ok()?))
-    }
-}
-
-impl fmt::Debug for Checksum {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Checksum({})", self.to_hex())
-    }
-}
-
-impl fmt::Display for Checksum {
-    /// The first 12 hex digits, enough to tell two versions of a file apart.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex()[..12])
-    }
-}
 
 /// How a file is run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,8 +120,8 @@ impl Migration {
 /// Splits `<digits>_<name>.sql` (the Supabase CLI's `^([0-9]+)_(.*)\.sql$`).
 ///
 /// ```
-/// assert_eq!(plover::source::parse_file_name("20250101120000_init.sql"), Some(("20250101120000", "init")));
-/// assert_eq!(plover::source::parse_file_name("init.sql"), None);
+/// assert_eq!(plover::parse_file_name("20250101120000_init.sql"), Some(("20250101120000", "init")));
+/// assert_eq!(plover::parse_file_name("init.sql"), None);
 /// ```
 pub fn parse_file_name(base: &str) -> Option<(&str, &str)> {
     let stem = base.strip_suffix(".sql")?;
@@ -171,7 +137,7 @@ pub fn parse_file_name(base: &str) -> Option<(&str, &str)> {
 /// a digit must then follow [`parse_file_name`]'s rule.
 ///
 /// ```
-/// use plover::source::is_migration_name;
+/// use plover::is_migration_name;
 ///
 /// assert!(is_migration_name("20250101120000_init.sql"));
 /// assert!(is_migration_name("20250101120000-init.sql")); // a near miss: an error later
@@ -186,6 +152,18 @@ const DIRECTIVE: &str = "-- plover:";
 
 /// The UTF-8 byte-order mark.
 const BOM: char = '\u{FEFF}';
+
+/// Whether `dir` ends in the Supabase CLI's layout, `supabase/migrations`.
+fn is_supabase_layout(dir: &Path) -> bool {
+    let mut last = dir
+        .components()
+        .rev()
+        .filter(|c| !matches!(c, std::path::Component::CurDir));
+    matches!(
+        (last.next(), last.next()),
+        (Some(m), Some(s)) if m.as_os_str() == "migrations" && s.as_os_str() == "supabase"
+    )
+}
 
 /// Reads the leading `-- plover:` comments; the first line that is neither blank nor
 /// a `--` comment ends the header. `lint-ignore` directives belong to the linter and
@@ -225,6 +203,9 @@ pub struct Source {
     migrations: Vec<Migration>,
     skipped: Vec<String>,
     origin: String,
+    /// Whether the set is a Supabase project's: decided once, when the set is built
+    /// (see [`Source::is_supabase`]), never re-read from `origin`, which is for display.
+    supabase: bool,
 }
 
 impl Source {
@@ -263,10 +244,12 @@ impl Source {
             by_version.insert(m.version, m);
         }
         skipped.sort();
+        let origin = origin.into();
         Ok(Source {
             migrations: by_version.into_values().collect(),
             skipped,
-            origin: origin.into(),
+            supabase: is_supabase_layout(Path::new(&origin)),
+            origin,
         })
     }
 
@@ -350,11 +333,25 @@ impl Source {
         &self.origin
     }
 
-    /// Whether the set is a Supabase project's (`.../supabase/migrations`).
+    /// Whether the set is a Supabase project's, so that runs keep the Supabase CLI's
+    /// history in step ([`SupabaseHistory::Auto`](crate::SupabaseHistory::Auto)): by
+    /// default, whether the directory it was built from is `<...>/supabase/migrations`
+    /// (its last two path components); [`Source::with_supabase`] says so explicitly.
     pub fn is_supabase(&self) -> bool {
-        self.origin
-            .trim_end_matches('/')
-            .ends_with("supabase/migrations")
+        self.supabase
+    }
+
+    /// The set, marked as a Supabase project's (`true`) or not, whatever its path.
+    ///
+    /// ```
+    /// let source = plover::Source::from_files("db/migrations", [])?;
+    /// assert!(!source.is_supabase());
+    /// assert!(source.with_supabase(true).is_supabase());
+    /// # Ok::<(), plover::Error>(())
+    /// ```
+    pub fn with_supabase(mut self, supabase: bool) -> Source {
+        self.supabase = supabase;
+        self
     }
 
     /// The migration with this version.
@@ -584,5 +581,14 @@ mod tests {
                 .unwrap()
                 .is_supabase()
         );
+        // Decided on path components, not on the text's ending.
+        let is = |origin: &str| Source::from_files(origin, []).unwrap().is_supabase();
+        assert!(is("/work/app/supabase/migrations/"));
+        assert!(is("./supabase/./migrations"));
+        assert!(!is("/work/app/my-supabase/migrations"));
+        assert!(!is("supabase/migrations/old"));
+        // An explicit say wins over the path.
+        let plain = Source::from_files("db/migrations", []).unwrap();
+        assert!(plain.with_supabase(true).is_supabase());
     }
 }

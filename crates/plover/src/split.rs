@@ -27,16 +27,6 @@ pub struct Statement<'a> {
 }
 
 /// Error for unterminated constructs, carrying 1-based line/column where the construct started.
-///
-/// ```
-/// use plover::split::{split, SplitError};
-///
-/// let err = split("SELECT 1;\nSELECT 'oops;").unwrap_err();
-/// assert_eq!(
-///     err,
-///     SplitError::Unterminated { what: "quoted string", line: 2, column: 8 }
-/// );
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SplitError {
@@ -67,22 +57,6 @@ pub enum SplitError {
 /// or dollar quote is still open at the end of the script.
 ///
 /// # Examples
-///
-/// ```
-/// use plover::split::split;
-///
-/// let script = "CREATE TABLE t (id int, note text);\n\
-///               -- seed data\n\
-///               INSERT INTO t VALUES (1, 'a; b');\n\
-///               CREATE FUNCTION one() RETURNS int LANGUAGE sql\n\
-///               BEGIN ATOMIC SELECT 1; END;";
-/// let statements = split(script)?;
-/// assert_eq!(statements.len(), 3);
-/// assert_eq!(statements[1].sql, "INSERT INTO t VALUES (1, 'a; b');");
-/// assert_eq!((statements[1].line, statements[1].column), (3, 1));
-/// assert!(statements[2].sql.ends_with("BEGIN ATOMIC SELECT 1; END;"));
-/// # Ok::<(), plover::split::SplitError>(())
-/// ```
 pub fn split(script: &str) -> Result<Vec<Statement<'_>>, SplitError> {
     let mut statements = Vec::new();
     let mut position = Position::START;
@@ -121,16 +95,6 @@ pub fn split(script: &str) -> Result<Vec<Statement<'_>>, SplitError> {
 ///
 /// Lines end at `\n` (so `\r\n` works too). An offset past the end is clamped to the
 /// end; an offset inside a multi-byte character points at that character.
-///
-/// ```
-/// use plover::split::line_col;
-///
-/// let text = "-- héllo\r\nSELECT 1;";
-/// assert_eq!(line_col(text, 0), (1, 1));
-/// assert_eq!(line_col(text, 3), (1, 4)); // 'h'
-/// assert_eq!(line_col(text, 6), (1, 6)); // 'l', after the two-byte 'é'
-/// assert_eq!(line_col(text, text.find("SELECT").unwrap()), (2, 1));
-/// ```
 pub fn line_col(text: &str, byte_offset: usize) -> (usize, usize) {
     let bytes = text.as_bytes();
     let mut position = Position::START;
@@ -151,13 +115,6 @@ pub fn line_col(text: &str, byte_offset: usize) -> (usize, usize) {
 ///
 /// Stops early at the first token that is not a bare word (a quote, `(`, `;`, …).
 /// Used to detect transaction control statements.
-///
-/// ```
-/// use plover::split::leading_keywords;
-///
-/// assert_eq!(leading_keywords("/* c */ create -- x\n index i ON t (a);", 2), ["CREATE", "INDEX"]);
-/// assert_eq!(leading_keywords("commit;", 2), ["COMMIT"]);
-/// ```
 pub fn leading_keywords(sql: &str, n: usize) -> Vec<String> {
     let mut keywords = Vec::new();
     if n == 0 {
@@ -186,15 +143,6 @@ pub fn leading_keywords(sql: &str, n: usize) -> Vec<String> {
 /// Only the statement's leading keywords count, so the `BEGIN` of a
 /// `CREATE FUNCTION … BEGIN ATOMIC … END` body or of a `DO` block is not transaction
 /// control, and neither is `PREPARE name AS …`.
-///
-/// ```
-/// use plover::split::is_transaction_control;
-///
-/// assert!(is_transaction_control("-- go\nbegin isolation level serializable;"));
-/// assert!(is_transaction_control("ROLLBACK TO SAVEPOINT s;"));
-/// assert!(!is_transaction_control("PREPARE q AS SELECT 1;"));
-/// assert!(!is_transaction_control("DO $$ BEGIN PERFORM 1; END $$;"));
-/// ```
 pub fn is_transaction_control(sql: &str) -> bool {
     let keywords = leading_keywords(sql, 2);
     let first = keywords.first().map(String::as_str);
@@ -217,17 +165,6 @@ pub fn is_transaction_control(sql: &str) -> bool {
 ///
 /// psql and the Supabase CLI run such a file as one transaction; plover runs the
 /// inner statements in its own, with the history row.
-///
-/// ```
-/// use plover::split::{split, unwrap_transaction};
-///
-/// let statements = split("-- set up\nBEGIN;\ncreate table t (id int);\nCOMMIT;\n")?;
-/// let inner = unwrap_transaction(&statements).unwrap();
-/// assert_eq!(inner.len(), 1);
-/// assert_eq!(inner[0].sql, "create table t (id int);");
-/// assert!(unwrap_transaction(&split("begin; select 1; commit; begin; select 2; commit;")?).is_none());
-/// # Ok::<(), plover::split::SplitError>(())
-/// ```
 pub fn unwrap_transaction<'s, 'a>(statements: &'s [Statement<'a>]) -> Option<&'s [Statement<'a>]> {
     let [first, inner @ .., last] = statements else {
         return None;
@@ -259,18 +196,6 @@ pub fn unwrap_transaction<'s, 'a>(statements: &'s [Statement<'a>]) -> Option<&'s
 /// Such a file manages its own transactions, as psql and the Supabase CLI run it:
 /// plover runs it statement by statement ([`apply`](crate::apply)); the Supabase
 /// CLI's history comparison leaves these statements out on both sides.
-///
-/// ```
-/// use plover::split::{split, without_transaction_blocks};
-///
-/// let statements = split("create table a (id int);\nbegin;\ninsert into a values (1);\ncommit;\nend;\n")?;
-/// let (kept, lines) = without_transaction_blocks(&statements).unwrap();
-/// assert_eq!(kept.iter().map(|s| s.sql).collect::<Vec<_>>(), ["create table a (id int);", "insert into a values (1);"]);
-/// assert_eq!(lines, [2, 4, 5]);
-/// assert!(without_transaction_blocks(&split("begin; select 1; rollback;")?).is_none());
-/// assert!(without_transaction_blocks(&split("select 1;")?).is_none());
-/// # Ok::<(), plover::split::SplitError>(())
-/// ```
 pub fn without_transaction_blocks<'a>(
     statements: &[Statement<'a>],
 ) -> Option<(Vec<Statement<'a>>, Vec<usize>)> {
@@ -290,14 +215,6 @@ pub fn without_transaction_blocks<'a>(
 
 /// The first `BEGIN` (or `START TRANSACTION`) that no later `COMMIT`/`END` closes:
 /// run as written, the file would end inside a transaction.
-///
-/// ```
-/// use plover::split::{split, unclosed_begin};
-///
-/// assert_eq!(unclosed_begin(&split("begin;\nselect 1;\ncommit;\nbegin;\nselect 2;\n")?).map(|s| s.line), Some(4));
-/// assert!(unclosed_begin(&split("begin;\nbegin;\nselect 1;\nend;\ncommit;\n")?).is_none());
-/// # Ok::<(), plover::split::SplitError>(())
-/// ```
 pub fn unclosed_begin<'s, 'a>(statements: &'s [Statement<'a>]) -> Option<&'s Statement<'a>> {
     let mut open = None;
     for st in statements {
@@ -323,14 +240,6 @@ pub fn unclosed_begin<'s, 'a>(statements: &'s [Statement<'a>]) -> Option<&'s Sta
 
 /// For each statement, whether a transaction the file opened with a plain `BEGIN` is
 /// still open after it runs (a `COMMIT` or `END` closes it).
-///
-/// ```
-/// use plover::split::{split, open_after};
-///
-/// let statements = split("select 1;\nbegin;\nselect 2;\ncommit;\nselect 3;\n")?;
-/// assert_eq!(open_after(&statements), [false, true, true, false, false]);
-/// # Ok::<(), plover::split::SplitError>(())
-/// ```
 pub fn open_after(statements: &[Statement<'_>]) -> Vec<bool> {
     let mut open = false;
     statements
@@ -390,15 +299,6 @@ fn bare_words(sql: &str) -> Option<Vec<String>> {
 /// `REINDEX (VERBOSE)` is passed over), so comments and quoted or dollar-quoted text
 /// never match. `ALTER TYPE … ADD VALUE` runs in a transaction since PostgreSQL 12
 /// and is not one.
-///
-/// ```
-/// use plover::split::outside_transaction;
-///
-/// assert_eq!(outside_transaction("create unique index concurrently i on t (a);"), Some("CREATE INDEX CONCURRENTLY"));
-/// assert_eq!(outside_transaction("REINDEX (VERBOSE) TABLE CONCURRENTLY t;"), Some("REINDEX CONCURRENTLY"));
-/// assert_eq!(outside_transaction("select 'vacuum';"), None);
-/// assert_eq!(outside_transaction("alter type mood add value 'meh';"), None);
-/// ```
 pub fn outside_transaction(sql: &str) -> Option<&'static str> {
     let words = keywords_past_options(sql, 4);
     let w: Vec<&str> = words.iter().map(String::as_str).collect();
@@ -459,14 +359,6 @@ pub enum ClientCopy {
 ///
 /// `STDIN` and `STDOUT` count only as bare words after `FROM` or `TO` outside
 /// parentheses, so a `COPY (SELECT … FROM stdin_log) TO '/tmp/x'` is not one.
-///
-/// ```
-/// use plover::split::{client_copy, ClientCopy};
-///
-/// assert_eq!(client_copy("copy t (a, b) from stdin with (format csv);"), Some(ClientCopy::FromStdin));
-/// assert_eq!(client_copy("COPY (SELECT 1) TO STDOUT;"), Some(ClientCopy::ToStdout));
-/// assert_eq!(client_copy("copy t from '/data/t.csv';"), None);
-/// ```
 pub fn client_copy(sql: &str) -> Option<ClientCopy> {
     let mut words = Lexer::new(sql)
         .map_while(Result::ok)
@@ -498,29 +390,6 @@ pub fn client_copy(sql: &str) -> Option<ClientCopy> {
         previous = word.filter(|_| depth == 0);
     }
     None
-}
-
-/// Whether the script contains nothing but whitespace and comments.
-///
-/// A script whose block comment is never closed is not blank: [`split`] reports it.
-///
-/// ```
-/// use plover::split::is_blank;
-///
-/// assert!(is_blank("  -- nothing yet\n/* still /* nothing */ */\n"));
-/// assert!(!is_blank("-- one\n;"));
-/// assert!(!is_blank("/* never closed"));
-/// ```
-pub fn is_blank(sql: &str) -> bool {
-    Lexer::new(sql).all(|token| {
-        matches!(
-            token,
-            Ok(Token {
-                kind: Kind::Space | Kind::Comment,
-                ..
-            })
-        )
-    })
 }
 
 /// A line and column reached by walking the script from its start, so that positions
@@ -894,6 +763,19 @@ fn is_continuation(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether the script holds nothing but whitespace and comments.
+    fn is_blank(sql: &str) -> bool {
+        Lexer::new(sql).all(|token| {
+            matches!(
+                token,
+                Ok(Token {
+                    kind: Kind::Space | Kind::Comment,
+                    ..
+                })
+            )
+        })
+    }
 
     /// Splits `input` and compares the statements' text.
     #[track_caller]
@@ -1585,16 +1467,6 @@ mod tests {
         check("create table copy (stdin int);", None);
     }
 
-    #[test]
-    fn blank_scripts() {
-        assert!(is_blank(""));
-        assert!(is_blank(" \r\n\t"));
-        assert!(is_blank("-- a\n/* b /* c */ */\n-- d"));
-        assert!(!is_blank(";"));
-        assert!(!is_blank("-- a\nSELECT 1"));
-        assert!(!is_blank("/* unterminated"));
-    }
-
     // Invariants over many small scripts.
 
     #[test]
@@ -1742,5 +1614,148 @@ mod tests {
         ] {
             assert_eq!(outside_transaction(sql), None, "{sql:?}");
         }
+    }
+
+    /// The example that documented `SplitError`.
+    #[test]
+    fn example_spliterror() {
+        let err = split("SELECT 1;\nSELECT 'oops;").unwrap_err();
+        assert_eq!(
+            err,
+            SplitError::Unterminated {
+                what: "quoted string",
+                line: 2,
+                column: 8
+            }
+        );
+    }
+
+    /// The example that documented `split`.
+    #[test]
+    fn example_split() -> Result<(), SplitError> {
+        let script = "CREATE TABLE t (id int, note text);\n\
+                      -- seed data\n\
+                      INSERT INTO t VALUES (1, 'a; b');\n\
+                      CREATE FUNCTION one() RETURNS int LANGUAGE sql\n\
+                      BEGIN ATOMIC SELECT 1; END;";
+        let statements = split(script)?;
+        assert_eq!(statements.len(), 3);
+        assert_eq!(statements[1].sql, "INSERT INTO t VALUES (1, 'a; b');");
+        assert_eq!((statements[1].line, statements[1].column), (3, 1));
+        assert!(statements[2].sql.ends_with("BEGIN ATOMIC SELECT 1; END;"));
+        Ok(())
+    }
+
+    /// The example that documented `line_col`.
+    #[test]
+    fn example_line_col() {
+        let text = "-- héllo\r\nSELECT 1;";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 3), (1, 4)); // 'h'
+        assert_eq!(line_col(text, 6), (1, 6)); // 'l', after the two-byte 'é'
+        assert_eq!(line_col(text, text.find("SELECT").unwrap()), (2, 1));
+    }
+
+    /// The example that documented `leading_keywords`.
+    #[test]
+    fn example_leading_keywords() {
+        assert_eq!(
+            leading_keywords("/* c */ create -- x\n index i ON t (a);", 2),
+            ["CREATE", "INDEX"]
+        );
+        assert_eq!(leading_keywords("commit;", 2), ["COMMIT"]);
+    }
+
+    /// The example that documented `is_transaction_control`.
+    #[test]
+    fn example_is_transaction_control() {
+        assert!(is_transaction_control(
+            "-- go\nbegin isolation level serializable;"
+        ));
+        assert!(is_transaction_control("ROLLBACK TO SAVEPOINT s;"));
+        assert!(!is_transaction_control("PREPARE q AS SELECT 1;"));
+        assert!(!is_transaction_control("DO $$ BEGIN PERFORM 1; END $$;"));
+    }
+
+    /// The example that documented `unwrap_transaction`.
+    #[test]
+    fn example_unwrap_transaction() -> Result<(), SplitError> {
+        let statements = split("-- set up\nBEGIN;\ncreate table t (id int);\nCOMMIT;\n")?;
+        let inner = unwrap_transaction(&statements).unwrap();
+        assert_eq!(inner.len(), 1);
+        assert_eq!(inner[0].sql, "create table t (id int);");
+        assert!(
+            unwrap_transaction(&split("begin; select 1; commit; begin; select 2; commit;")?)
+                .is_none()
+        );
+        Ok(())
+    }
+
+    /// The example that documented `without_transaction_blocks`.
+    #[test]
+    fn example_without_transaction_blocks() -> Result<(), SplitError> {
+        let statements =
+            split("create table a (id int);\nbegin;\ninsert into a values (1);\ncommit;\nend;\n")?;
+        let (kept, lines) = without_transaction_blocks(&statements).unwrap();
+        assert_eq!(
+            kept.iter().map(|s| s.sql).collect::<Vec<_>>(),
+            ["create table a (id int);", "insert into a values (1);"]
+        );
+        assert_eq!(lines, [2, 4, 5]);
+        assert!(without_transaction_blocks(&split("begin; select 1; rollback;")?).is_none());
+        assert!(without_transaction_blocks(&split("select 1;")?).is_none());
+        Ok(())
+    }
+
+    /// The example that documented `unclosed_begin`.
+    #[test]
+    fn example_unclosed_begin() -> Result<(), SplitError> {
+        assert_eq!(
+            unclosed_begin(&split("begin;\nselect 1;\ncommit;\nbegin;\nselect 2;\n")?)
+                .map(|s| s.line),
+            Some(4)
+        );
+        assert!(unclosed_begin(&split("begin;\nbegin;\nselect 1;\nend;\ncommit;\n")?).is_none());
+        Ok(())
+    }
+
+    /// The example that documented `open_after`.
+    #[test]
+    fn example_open_after() -> Result<(), SplitError> {
+        let statements = split("select 1;\nbegin;\nselect 2;\ncommit;\nselect 3;\n")?;
+        assert_eq!(open_after(&statements), [false, true, true, false, false]);
+        Ok(())
+    }
+
+    /// The example that documented `outside_transaction`.
+    #[test]
+    fn example_outside_transaction() {
+        assert_eq!(
+            outside_transaction("create unique index concurrently i on t (a);"),
+            Some("CREATE INDEX CONCURRENTLY")
+        );
+        assert_eq!(
+            outside_transaction("REINDEX (VERBOSE) TABLE CONCURRENTLY t;"),
+            Some("REINDEX CONCURRENTLY")
+        );
+        assert_eq!(outside_transaction("select 'vacuum';"), None);
+        assert_eq!(
+            outside_transaction("alter type mood add value 'meh';"),
+            None
+        );
+    }
+
+    /// The example that documented `client_copy`.
+    #[test]
+    fn example_client_copy() {
+        assert_eq!(
+            client_copy("copy t (a, b) from stdin with (format csv);"),
+            Some(ClientCopy::FromStdin)
+        );
+        assert_eq!(
+            client_copy("COPY (SELECT 1) TO STDOUT;"),
+            Some(ClientCopy::ToStdout)
+        );
+        assert_eq!(client_copy("copy t from '/data/t.csv';"), None);
     }
 }

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use plover::project::SUPABASE_MANAGED_SCHEMAS;
+use plover::supabase::MANAGED_SCHEMAS;
 
 use super::Ctx;
 use super::pgtools::{Scratch, Tools, write_private};
@@ -20,7 +20,7 @@ use crate::flags::DbDump;
 const PLOVER_SCHEMA: &str = "plover";
 
 /// Extension schemas the Supabase CLI also leaves out, as pg_dump patterns (they do
-/// not fit the exact names of [`SUPABASE_MANAGED_SCHEMAS`]).
+/// not fit the exact names of [`MANAGED_SCHEMAS`]).
 const EXTRA_SCHEMA_PATTERNS: &[&str] = &["pg_*", "timescaledb_*", "_timescaledb_*"];
 
 /// Managed schemas whose rows a data dump keeps, as the Supabase CLI does: users,
@@ -158,7 +158,7 @@ fn dump_args(what: What, schemas: &[String]) -> Vec<String> {
         What::Data => args.push("--data-only".into()),
     }
     if schemas.is_empty() {
-        let excluded = SUPABASE_MANAGED_SCHEMAS
+        let excluded = MANAGED_SCHEMAS
             .iter()
             .copied()
             .filter(|s| what != What::Data || !DATA_KEPT_SCHEMAS.contains(s))

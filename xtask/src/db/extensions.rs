@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use plover::extensions::{Origin, STAND_IN_FILES, STAND_IN_MARK, SUPABASE_EXTENSIONS};
+use plover::supabase::extensions::{Origin, STAND_IN_FILES, STAND_IN_MARK, SUPABASE_EXTENSIONS};
 use xshell::{Shell, cmd};
 
 use super::EXIT_ATTENTION;
@@ -35,7 +35,7 @@ impl DbExtensions {
                 (Ok(_), _) => "installed".to_owned(),
                 (Err(_), Origin::Package(package)) => {
                     missing += 1;
-                    let or = if plover::extensions::has_stand_in(e.name) {
+                    let or = if plover::supabase::extensions::has_stand_in(e.name) {
                         ", or the stand-in: sudo cargo xtask db extensions --install"
                     } else {
                         ""
@@ -102,7 +102,7 @@ fn install(dir: &Path) -> Result<()> {
         .collect();
     let mut written = 0;
     for file in STAND_IN_FILES {
-        let extension = plover::extensions::extension_of(file.name);
+        let extension = plover::supabase::extensions::extension_of(file.name);
         if real.contains(&extension) {
             continue;
         }

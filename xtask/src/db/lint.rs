@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use plover::lint::{
     Baseline, BaselineFile, Config, Input, InputFile, LiveFinding, ObjectKind, RuleId, Severity,
 };
-use plover::source::{Checksum, parse_file_name};
+use plover::{Checksum, parse_file_name};
 
 use super::{Ctx, EXIT_ATTENTION, connect};
 use crate::flags::{DbLint, LintFormat};

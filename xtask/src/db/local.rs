@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use plover::project::{LOCAL, Project};
-use plover::redact::redact;
+use plover::redact;
 use plover::testing::docker::{ContainerSpec, Docker, Named};
 use plover::testing::{NativeServer, apply_supabase_shim, find_binaries, persistent_data_dir};
 use xshell::{Shell, cmd};

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
+use plover::parse_file_name;
 use plover::project::{next_version, snake_name, utc_rfc3339, utc_version};
-use plover::source::parse_file_name;
 
 use super::Ctx;
 use crate::flags::DbNew;

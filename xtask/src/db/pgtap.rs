@@ -8,7 +8,7 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use plover::conninfo::ConnInfo;
+use plover::ConnInfo;
 use plover::testing::docker::Docker;
 use plover::testing::{AnyProvider, Native, Shim, TestDatabase};
 
@@ -67,8 +67,10 @@ impl DbTest {
             if let Err(e) = client.batch_execute(CREATE_PGTAP).await {
                 let hint = e
                     .as_db_error()
-                    .and_then(|d| plover::extensions::missing_extension(d.message(), d.detail()))
-                    .map(|(name, major)| plover::extensions::install_hint(&name, major));
+                    .and_then(|d| {
+                        plover::supabase::extensions::missing_extension(d.message(), d.detail())
+                    })
+                    .map(|(name, major)| plover::supabase::extensions::install_hint(&name, major));
                 match hint {
                     Some(hint) => bail!("pgTAP is not installed on the test server: {hint}"),
                     None => return Err(e).context("creating the pgtap extension"),

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
-use plover::conninfo::{ConnInfo, LIBPQ_ENV_VARS};
 use plover::project::Target;
-use plover::redact::redact;
+use plover::redact;
+use plover::{ConnInfo, LIBPQ_ENV_VARS};
 
 use super::connect;
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use plover::lock::Session;
+use plover::Session;
 use plover::{Event, Migrator};
 
 const BAR: &str = "{bar:30} {pos}/{len} {msg} [{elapsed}]";

@@ -33,7 +33,7 @@ impl DbPush {
         let problems = plan.problems(out_of_order, Missing::Refuse);
         if !problems.is_empty() {
             let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
-            let adopt = match problems.iter().any(plover::plan::Problem::is_supabase_cli) {
+            let adopt = match problems.iter().any(plover::Problem::is_supabase_cli) {
                 true => format!("\n{}", adopt_command(&target)),
                 false => String::new(),
             };

@@ -9,8 +9,9 @@ use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
-use plover::project::{Target, is_managed_schema};
-use plover::reset::{AppObjects, ResetPlan};
+use plover::project::Target;
+use plover::project::reset::{self, AppObjects, ResetPlan};
+use plover::supabase::is_managed_schema;
 
 use super::pgtools::{Scratch, Tools, pattern_quote, write_private};
 use super::{Ask, Ctx, confirm, connect};
@@ -52,7 +53,7 @@ impl DbReset {
         // Lock waits, then one line per migration applied again.
         let progress = super::progress::Progress::new(migrator.source().migrations().len());
         let migrator = progress.watch(migrator);
-        let reset = migrator.reset(&mut client, &plan).await;
+        let reset = reset::reset(&migrator, &mut client, &plan).await;
         progress.finish();
         let reset = reset.with_context(|| {
             format!(
@@ -106,8 +107,7 @@ pub(super) async fn plan(
     let app = app_objects(migrator).await;
     bar.finish_and_clear();
     let app = app?;
-    let plan = migrator
-        .plan_reset(client, &app, schemas, also_drop)
+    let plan = reset::plan_reset(migrator, client, &app, schemas, also_drop)
         .await
         .context("planning what to drop")?;
     if let Some(reason) = plan.refusal() {
@@ -122,7 +122,9 @@ async fn app_objects(migrator: &plover::Migrator) -> Result<AppObjects> {
         .await
         .context(context)?;
     let mut client = scratch.client().await.context(context)?;
-    migrator.app_objects(&mut client).await.context(context)
+    reset::app_objects(migrator, &mut client)
+        .await
+        .context(context)
 }
 
 /// Prints the plan: what goes (`verb`), what is named, what is kept.
@@ -206,8 +208,7 @@ async fn backup(
         "\nCREATE SCHEMA \"public\";\n",
         "\nCREATE SCHEMA IF NOT EXISTS \"public\";\n",
     );
-    let history = migrator
-        .history_backup(client)
+    let history = reset::history_backup(migrator, client)
         .await
         .context("reading the app's history for the backup")?;
     let mut text = format!(

@@ -34,14 +34,14 @@ impl DbRestore {
         )?;
         let progress = super::progress::Progress::new(0);
         let migrator = progress.watch(migrator);
-        let restored = migrator
-            .restore(
-                &mut client,
-                &plan,
-                &script,
-                Some(plover::testing::SUPABASE_SHIM),
-            )
-            .await;
+        let restored = plover::project::reset::restore(
+            &migrator,
+            &mut client,
+            &plan,
+            &script,
+            Some(plover::testing::SUPABASE_SHIM),
+        )
+        .await;
         progress.finish();
         let restored =
             restored.with_context(|| format!("restoring {} into {target}", self.file.display()))?;

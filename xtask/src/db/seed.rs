@@ -22,7 +22,7 @@ pub async fn load(project: &Project, client: &tokio_postgres::Client) -> Result<
         client
             .batch_execute(&sql)
             .await
-            .map_err(|e| anyhow::anyhow!(plover::error::describe(&e)))
+            .map_err(|e| anyhow::anyhow!(plover::describe(&e)))
             .with_context(|| format!("loading {}", file.display()))?;
         let shown = file.strip_prefix(project.workdir()).unwrap_or(&file);
         println!("seeded from {}", shown.display());

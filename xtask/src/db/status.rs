@@ -5,8 +5,8 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use plover::plan::{Entry, State};
 use plover::project::utc_rfc3339;
+use plover::{Entry, State};
 use plover::{Missing, OutOfOrder};
 use serde_json::json;
 
@@ -36,7 +36,7 @@ impl DbStatus {
         let cli_problems = plan
             .problems(OutOfOrder::Refuse, Missing::Refuse)
             .iter()
-            .any(plover::plan::Problem::is_supabase_cli);
+            .any(plover::Problem::is_supabase_cli);
         let count =
             |wanted: fn(&State) -> bool| plan.entries().iter().filter(|e| wanted(&e.state)).count();
         let applied = count(|s| *s == State::Applied);

@@ -398,7 +398,7 @@ impl std::fmt::Debug for Launched {
 
 impl Launched {
     /// `postgres://postgres[:password]@host:port/database` (show it through
-    /// [`crate::redact::redact`]).
+    /// [`crate::redact`]).
     pub fn url(&self, database: &str) -> String {
         let password = self
             .password

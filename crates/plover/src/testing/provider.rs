@@ -119,7 +119,7 @@ impl Provider for Url {
     async fn server(&self) -> Result<Server, TestingError> {
         let config =
             tokio_postgres::Config::from_str(&self.url).map_err(|e| TestingError::BadUrl {
-                url: crate::redact::redact(&self.url),
+                url: crate::redact(&self.url),
                 reason: e.to_string(),
             })?;
         let host = match config.get_hosts().first() {

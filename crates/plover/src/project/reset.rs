@@ -3,7 +3,7 @@
 //! migration again (or load a backup in their place).
 //!
 //! Which objects are the app's is learned, not assumed: the app's migrations are
-//! replayed on a scratch database ([`Migrator::app_objects`]), and the objects the
+//! replayed on a scratch database ([`app_objects`]), and the objects the
 //! replay added (tables, columns, constraints, indexes, views, functions, types,
 //! policies, triggers, schemas, extensions...) are compared by identity with the
 //! target's catalog ([`Catalog`]). On the target:
@@ -33,7 +33,7 @@ use tokio_postgres::{Client, GenericClient, Transaction};
 use crate::error::Error;
 use crate::lock;
 use crate::migrator::{Migrator, Report};
-use crate::project::is_managed_schema;
+use crate::supabase::is_managed_schema;
 
 /// Every object plover compares across databases, outside `pg_*`, `information_schema`
 /// and the history schemas: `type`, `identity` (both as `pg_identify_object` says),
@@ -450,7 +450,7 @@ fn unquote(identity: &str) -> &str {
         .unwrap_or(identity)
 }
 
-/// What [`Migrator::reset`] did.
+/// What [`reset`] did.
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct Reset {
@@ -462,7 +462,7 @@ pub struct Reset {
     pub report: Report,
 }
 
-/// What [`Migrator::restore`] did.
+/// What [`restore`] did.
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct Restored {
@@ -477,266 +477,277 @@ pub struct Restored {
     pub not_valid: Vec<String>,
 }
 
-impl Migrator {
-    /// The objects this app's migrations make: replays them on `scratch` (an empty
-    /// database with the same baseline as the target, e.g. the Supabase shim) and
-    /// compares its catalog before and after. `scratch` is left migrated.
-    pub async fn app_objects(&self, scratch: &mut Client) -> Result<AppObjects, Error> {
-        let before = Catalog::read(&*scratch).await?;
-        self.run(scratch).await?;
-        let after = Catalog::read(&*scratch).await?;
-        Ok(AppObjects::between(&before, &after))
-    }
+/// The objects this app's migrations make: replays them on `scratch` (an empty
+/// database with the same baseline as the target, e.g. the Supabase shim) and
+/// compares its catalog before and after. `scratch` is left migrated.
+pub async fn app_objects(migrator: &Migrator, scratch: &mut Client) -> Result<AppObjects, Error> {
+    let before = Catalog::read(&*scratch).await?;
+    migrator.run(scratch).await?;
+    let after = Catalog::read(&*scratch).await?;
+    Ok(AppObjects::between(&before, &after))
+}
 
-    /// Decides what a reset of this app on `client` drops, changing nothing: the
-    /// target's catalog against `app` (see [`Migrator::app_objects`]), then a dry run
-    /// of the drops in a transaction that is rolled back, to find what `CASCADE` would
-    /// take with them. `also_drop` names objects the app does not own that may go too
-    /// (`public.notes` or `table public.notes`). Check [`ResetPlan::refusal`].
-    pub async fn plan_reset(
-        &self,
-        client: &mut Client,
-        app: &AppObjects,
-        schemas: &[String],
-        also_drop: &[String],
-    ) -> Result<ResetPlan, Error> {
-        check_schemas(schemas)?;
-        let tx = client
-            .transaction()
-            .await
-            .map_err(Error::db("starting the reset's dry run"))?;
-        self.set_lock_timeout(&tx).await?;
-        let target = Catalog::read(&tx).await?;
-        let mut plan = classify(&target, app, schemas, also_drop);
-        if plan.unowned.is_empty() && plan.unmatched.is_empty() {
-            plan.casualties = drop_and_check(&tx, &plan, &target).await?;
-        }
-        tx.rollback()
-            .await
-            .map_err(Error::db("rolling back the reset's dry run"))?;
-        Ok(plan)
+/// Decides what a reset of this app on `client` drops, changing nothing: the
+/// target's catalog against `app` (see [`app_objects`]), then a dry run
+/// of the drops in a transaction that is rolled back, to find what `CASCADE` would
+/// take with them. `also_drop` names objects the app does not own that may go too
+/// (`public.notes` or `table public.notes`). Check [`ResetPlan::refusal`].
+pub async fn plan_reset(
+    migrator: &Migrator,
+    client: &mut Client,
+    app: &AppObjects,
+    schemas: &[String],
+    also_drop: &[String],
+) -> Result<ResetPlan, Error> {
+    check_schemas(schemas)?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(Error::db("starting the reset's dry run"))?;
+    set_lock_timeout(migrator, &tx).await?;
+    let target = Catalog::read(&tx).await?;
+    let mut plan = classify(&target, app, schemas, also_drop);
+    if plan.unowned.is_empty() && plan.unmatched.is_empty() {
+        plan.casualties = drop_and_check(&tx, &plan, &target).await?;
     }
+    tx.rollback()
+        .await
+        .map_err(Error::db("rolling back the reset's dry run"))?;
+    Ok(plan)
+}
 
-    /// Drops what `plan` lists and the app's history rows, then applies every
-    /// migration again, all under the app's migration lock.
-    ///
-    /// Refuses, changing nothing, when the plan has a [`refusal`](ResetPlan::refusal),
-    /// when the database no longer matches the plan, or when the drop took anything
-    /// the plan did not list. The drop is one transaction; if a migration then fails,
-    /// the error says so and the app's schemas stay as the migrations before it left
-    /// them.
-    pub async fn reset(&self, client: &mut Client, plan: &ResetPlan) -> Result<Reset, Error> {
-        refuse_unless_clean(plan)?;
-        let (reset, _) = lock::with_lock_watched(
-            client,
-            self.app_name(),
-            self.lock_wait_setting(),
-            self.on_event_setting(),
-            async |client| {
-                let tx = client
-                    .transaction()
-                    .await
-                    .map_err(Error::db("starting the reset's transaction"))?;
-                let (dropped, history_rows) = self.drop_planned(&tx, plan).await?;
-                tx.commit()
-                    .await
-                    .map_err(Error::db("committing the reset"))?;
-                // The session lock is re-entrant: `run` takes it again in this session.
-                let report = self.run(client).await?;
-                Ok(Reset {
-                    dropped,
-                    history_rows,
-                    report,
-                })
-            },
-        )
-        .await?;
-        Ok(reset)
-    }
+/// Drops what `plan` lists and the app's history rows, then applies every
+/// migration again, all under the app's migration lock.
+///
+/// Refuses, changing nothing, when the plan has a [`refusal`](ResetPlan::refusal),
+/// when the database no longer matches the plan, or when the drop took anything
+/// the plan did not list. The drop is one transaction; if a migration then fails,
+/// the error says so and the app's schemas stay as the migrations before it left
+/// them.
+pub async fn reset(
+    migrator: &Migrator,
+    client: &mut Client,
+    plan: &ResetPlan,
+) -> Result<Reset, Error> {
+    refuse_unless_clean(plan)?;
+    let (reset, _) = lock::with_lock_watched(
+        client,
+        migrator.app_name(),
+        migrator.lock_wait_setting(),
+        migrator.on_event_setting(),
+        async |client| {
+            let tx = client
+                .transaction()
+                .await
+                .map_err(Error::db("starting the reset's transaction"))?;
+            let (dropped, history_rows) = drop_planned(migrator, &tx, plan).await?;
+            tx.commit()
+                .await
+                .map_err(Error::db("committing the reset"))?;
+            // The session lock is re-entrant: `run` takes it again in this session.
+            let report = migrator.run(client).await?;
+            Ok(Reset {
+                dropped,
+                history_rows,
+                report,
+            })
+        },
+    )
+    .await?;
+    Ok(reset)
+}
 
-    /// Puts a backup in the place of the app: drops what `plan` lists and the app's
-    /// history rows (as [`Migrator::reset`] does), then runs `script` (a backup that
-    /// `db reset` wrote: pg_dump's plain SQL plus the app's history), all in one
-    /// transaction under the app's migration lock. `prelude` runs first when schema
-    /// `auth` is missing (the Supabase shim, for a fresh database). A foreign key to a
-    /// table outside the backup is added `NOT VALID` and validated at the end; when
-    /// rows it references are missing here it stays `NOT VALID` and is reported.
-    pub async fn restore(
-        &self,
-        client: &mut Client,
-        plan: &ResetPlan,
-        script: &str,
-        prelude: Option<&str>,
-    ) -> Result<Restored, Error> {
-        refuse_unless_clean(plan)?;
-        let statements = backup_statements(script)?;
-        let (restored, _) = lock::with_lock_watched(
-            client,
-            self.app_name(),
-            self.lock_wait_setting(),
-            self.on_event_setting(),
-            async |client| {
-                let tx = client
-                    .transaction()
-                    .await
-                    .map_err(Error::db("starting the restore's transaction"))?;
-                let (dropped, history_rows) = self.drop_planned(&tx, plan).await?;
-                if let Some(prelude) = prelude {
-                    let has_auth: bool = lock::first(
-                        &tx.query_one("SELECT to_regnamespace('auth') IS NOT NULL", &[])
-                            .await
-                            .map_err(Error::db("looking for schema auth"))?,
-                        "looking for schema auth",
-                    )?;
-                    if !has_auth {
-                        tx.batch_execute(prelude)
-                            .await
-                            .map_err(Error::db("preparing the database for the backup"))?;
-                    }
-                }
-                let mut deferred = Vec::new();
-                for s in &statements {
-                    let sql = match &s.foreign_key {
-                        Some(fk) => {
-                            deferred.push(fk.clone());
-                            format!("{} NOT VALID;", s.sql.trim_end().trim_end_matches(';'))
-                        }
-                        None => s.sql.clone(),
-                    };
-                    tx.batch_execute(&sql)
+/// Puts a backup in the place of the app: drops what `plan` lists and the app's
+/// history rows (as [`reset`] does), then runs `script` (a backup that
+/// `db reset` wrote: pg_dump's plain SQL plus the app's history), all in one
+/// transaction under the app's migration lock. `prelude` runs first when schema
+/// `auth` is missing (the Supabase shim, for a fresh database). A foreign key to a
+/// table outside the backup is added `NOT VALID` and validated at the end; when
+/// rows it references are missing here it stays `NOT VALID` and is reported.
+pub async fn restore(
+    migrator: &Migrator,
+    client: &mut Client,
+    plan: &ResetPlan,
+    script: &str,
+    prelude: Option<&str>,
+) -> Result<Restored, Error> {
+    refuse_unless_clean(plan)?;
+    let statements = backup_statements(script)?;
+    let (restored, _) = lock::with_lock_watched(
+        client,
+        migrator.app_name(),
+        migrator.lock_wait_setting(),
+        migrator.on_event_setting(),
+        async |client| {
+            let tx = client
+                .transaction()
+                .await
+                .map_err(Error::db("starting the restore's transaction"))?;
+            let (dropped, history_rows) = drop_planned(migrator, &tx, plan).await?;
+            if let Some(prelude) = prelude {
+                let has_auth: bool = lock::first(
+                    &tx.query_one("SELECT to_regnamespace('auth') IS NOT NULL", &[])
                         .await
-                        .map_err(|e| Error::RestoreFailed {
-                            line: s.line,
-                            message: crate::error::describe(&e),
-                        })?;
-                }
-                // pg_dump's header set the search_path to ''; names are qualified below.
-                let mut not_valid = Vec::new();
-                for (table, constraint) in deferred {
-                    tx.batch_execute("SAVEPOINT plover_validate")
+                        .map_err(Error::db("looking for schema auth"))?,
+                    "looking for schema auth",
+                )?;
+                if !has_auth {
+                    tx.batch_execute(prelude)
                         .await
-                        .map_err(Error::db("validating a foreign key"))?;
-                    let validate = validate_sql(&tx, &table, &constraint).await?;
-                    match tx.batch_execute(&validate).await {
-                        Ok(()) => tx.batch_execute("RELEASE SAVEPOINT plover_validate").await,
-                        Err(_) => {
-                            not_valid.push(format!("{constraint} on {table}"));
-                            tx.batch_execute("ROLLBACK TO SAVEPOINT plover_validate")
-                                .await
-                        }
+                        .map_err(Error::db("preparing the database for the backup"))?;
+                }
+            }
+            let mut deferred = Vec::new();
+            for s in &statements {
+                let sql = match &s.foreign_key {
+                    Some(fk) => {
+                        deferred.push(fk.clone());
+                        format!("{} NOT VALID;", s.sql.trim_end().trim_end_matches(';'))
                     }
+                    None => s.sql.clone(),
+                };
+                tx.batch_execute(&sql)
+                    .await
+                    .map_err(|e| Error::RestoreFailed {
+                        line: s.line,
+                        message: crate::error::describe(&e),
+                    })?;
+            }
+            // pg_dump's header set the search_path to ''; names are qualified below.
+            let mut not_valid = Vec::new();
+            for (table, constraint) in deferred {
+                tx.batch_execute("SAVEPOINT plover_validate")
+                    .await
                     .map_err(Error::db("validating a foreign key"))?;
+                let validate = validate_sql(&tx, &table, &constraint).await?;
+                match tx.batch_execute(&validate).await {
+                    Ok(()) => tx.batch_execute("RELEASE SAVEPOINT plover_validate").await,
+                    Err(_) => {
+                        not_valid.push(format!("{constraint} on {table}"));
+                        tx.batch_execute("ROLLBACK TO SAVEPOINT plover_validate")
+                            .await
+                    }
                 }
-                tx.commit()
-                    .await
-                    .map_err(Error::db("committing the restore"))?;
-                crate::history::notify_pgrst(&*client).await?;
-                Ok(Restored {
-                    dropped,
-                    history_rows,
-                    statements: statements.len(),
-                    not_valid,
-                })
-            },
-        )
-        .await?;
-        Ok(restored)
-    }
+                .map_err(Error::db("validating a foreign key"))?;
+            }
+            tx.commit()
+                .await
+                .map_err(Error::db("committing the restore"))?;
+            crate::history::notify_pgrst(&*client).await?;
+            Ok(Restored {
+                dropped,
+                history_rows,
+                statements: statements.len(),
+                not_valid,
+            })
+        },
+    )
+    .await?;
+    Ok(restored)
+}
 
-    /// The app's history rows (and their Supabase CLI rows) as SQL that recreates them
-    /// in any database: the history tables' DDL, then one INSERT per row.
-    pub async fn history_backup(&self, client: &impl GenericClient) -> Result<String, Error> {
-        let context = "reading the app's history for the backup";
-        let mut out = String::new();
-        if !crate::history::table_exists(client, "plover.migrations").await? {
-            return Ok(out);
-        }
-        out.push_str(crate::history::BOOTSTRAP.trim());
+/// The app's history rows (and their Supabase CLI rows) as SQL that recreates them
+/// in any database: the history tables' DDL, then one INSERT per row.
+pub async fn history_backup(
+    migrator: &Migrator,
+    client: &impl GenericClient,
+) -> Result<String, Error> {
+    let context = "reading the app's history for the backup";
+    let mut out = String::new();
+    if !crate::history::table_exists(client, "plover.migrations").await? {
+        return Ok(out);
+    }
+    out.push_str(crate::history::BOOTSTRAP.trim());
+    out.push('\n');
+    let mut versions = Vec::new();
+    for row in client
+        .query(HISTORY_INSERTS, &[&migrator.app_name()])
+        .await
+        .map_err(Error::db(context))?
+    {
+        let insert: String = row.try_get(0).map_err(Error::db(context))?;
+        let version: i64 = row.try_get(1).map_err(Error::db(context))?;
+        out.push_str(&insert);
         out.push('\n');
-        let mut versions = Vec::new();
+        versions.push(
+            migrator
+                .source()
+                .get(version)
+                .map_or_else(|| version.to_string(), |m| m.version_text().to_owned()),
+        );
+    }
+    if migrator.supabase()
+        && crate::history::table_exists(client, "supabase_migrations.schema_migrations").await?
+    {
+        out.push_str(crate::history::BOOTSTRAP_SUPABASE.trim());
+        out.push('\n');
         for row in client
-            .query(HISTORY_INSERTS, &[&self.app_name()])
+            .query(MIRROR_INSERTS, &[&versions])
             .await
             .map_err(Error::db(context))?
         {
             let insert: String = row.try_get(0).map_err(Error::db(context))?;
-            let version: i64 = row.try_get(1).map_err(Error::db(context))?;
             out.push_str(&insert);
             out.push('\n');
-            versions.push(
-                self.source()
-                    .get(version)
-                    .map_or_else(|| version.to_string(), |m| m.version_text().to_owned()),
-            );
         }
-        if self.supabase()
-            && crate::history::table_exists(client, "supabase_migrations.schema_migrations").await?
-        {
-            out.push_str(crate::history::BOOTSTRAP_SUPABASE.trim());
-            out.push('\n');
-            for row in client
-                .query(MIRROR_INSERTS, &[&versions])
-                .await
-                .map_err(Error::db(context))?
-            {
-                let insert: String = row.try_get(0).map_err(Error::db(context))?;
-                out.push_str(&insert);
-                out.push('\n');
-            }
-        }
-        Ok(out)
     }
+    Ok(out)
+}
 
-    /// lock_timeout, and qualified names in the CREATE statements read back.
-    async fn set_lock_timeout(&self, tx: &Transaction<'_>) -> Result<(), Error> {
-        tx.execute(QUALIFY_NAMES, &[])
-            .await
-            .map_err(Error::db("setting search_path for the reset"))?;
-        let timeout = format!("{}ms", self.lock_timeout_setting().as_millis());
-        tx.execute(SET_LOCK_TIMEOUT, &[&timeout])
-            .await
-            .map_err(Error::db("setting lock_timeout for the reset"))?;
-        Ok(())
-    }
+/// lock_timeout, and qualified names in the CREATE statements read back.
+async fn set_lock_timeout(migrator: &Migrator, tx: &Transaction<'_>) -> Result<(), Error> {
+    tx.execute(QUALIFY_NAMES, &[])
+        .await
+        .map_err(Error::db("setting search_path for the reset"))?;
+    let timeout = format!("{}ms", migrator.lock_timeout_setting().as_millis());
+    tx.execute(SET_LOCK_TIMEOUT, &[&timeout])
+        .await
+        .map_err(Error::db("setting lock_timeout for the reset"))?;
+    Ok(())
+}
 
-    /// Inside the caller's transaction: re-reads the catalog, refuses if it no longer
-    /// matches `plan`, drops, checks nothing else went, deletes the app's history rows.
-    async fn drop_planned(
-        &self,
-        tx: &Transaction<'_>,
-        plan: &ResetPlan,
-    ) -> Result<(Vec<String>, usize), Error> {
-        self.set_lock_timeout(tx).await?;
-        let target = Catalog::read(tx).await?;
-        let now = classify(&target, &plan.app, &plan.schemas, &plan.also_drop);
-        let listed = |p: &ResetPlan| -> Vec<String> {
-            p.drop
-                .iter()
-                .chain(&p.named)
-                .map(ToString::to_string)
-                .collect()
-        };
-        if let Some(reason) = now.refusal() {
-            return Err(Error::ResetRefused { reason });
-        }
-        if listed(&now) != listed(plan) {
-            return Err(Error::ResetRefused {
-                reason: "the database changed since the reset was planned; run the command again to see the new plan".into(),
-            });
-        }
-        let casualties = drop_and_check(tx, &now, &target).await?;
-        if !casualties.is_empty() {
-            return Err(Error::ResetRefused {
-                reason: format!(
-                    "dropping the app's objects would also drop objects that are not the app's:\n{}",
-                    bullets(&casualties)
-                ),
-            });
-        }
-        let history_rows =
-            crate::history::delete_app(tx, self.app_name(), self.source(), self.supabase()).await?;
-        Ok((listed(&now), history_rows))
+/// Inside the caller's transaction: re-reads the catalog, refuses if it no longer
+/// matches `plan`, drops, checks nothing else went, deletes the app's history rows.
+async fn drop_planned(
+    migrator: &Migrator,
+    tx: &Transaction<'_>,
+    plan: &ResetPlan,
+) -> Result<(Vec<String>, usize), Error> {
+    set_lock_timeout(migrator, tx).await?;
+    let target = Catalog::read(tx).await?;
+    let now = classify(&target, &plan.app, &plan.schemas, &plan.also_drop);
+    let listed = |p: &ResetPlan| -> Vec<String> {
+        p.drop
+            .iter()
+            .chain(&p.named)
+            .map(ToString::to_string)
+            .collect()
+    };
+    if let Some(reason) = now.refusal() {
+        return Err(Error::ResetRefused { reason });
     }
+    if listed(&now) != listed(plan) {
+        return Err(Error::ResetRefused {
+            reason: "the database changed since the reset was planned; run the command again to see the new plan".into(),
+        });
+    }
+    let casualties = drop_and_check(tx, &now, &target).await?;
+    if !casualties.is_empty() {
+        return Err(Error::ResetRefused {
+            reason: format!(
+                "dropping the app's objects would also drop objects that are not the app's:\n{}",
+                bullets(&casualties)
+            ),
+        });
+    }
+    let history_rows = crate::history::delete_app(
+        tx,
+        migrator.app_name(),
+        migrator.source(),
+        migrator.supabase(),
+    )
+    .await?;
+    Ok((listed(&now), history_rows))
 }
 
 fn refuse_unless_clean(plan: &ResetPlan) -> Result<(), Error> {

@@ -101,7 +101,7 @@ macro_rules! stand_in {
     ($($file:literal),* $(,)?) => {
         &[$(StandInFile {
             name: $file,
-            contents: include_str!(concat!("../extensions/", $file)),
+            contents: include_str!(concat!("../../extensions/", $file)),
         }),*]
     };
 }
