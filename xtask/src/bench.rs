@@ -221,8 +221,7 @@ impl Workload {
 /// versions.
 fn version(minutes: usize) -> String {
     const JAN_1_2025: u64 = 20_089 * 86_400;
-    let t =
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(JAN_1_2025 + minutes as u64 * 60);
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(JAN_1_2025 + minutes as u64 * 60);
     plover::project::utc_version(t).to_string()
 }
 

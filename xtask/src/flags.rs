@@ -554,7 +554,7 @@ pub struct DbReset {
 #[derive(Debug, Args)]
 pub struct DbRestore {
     /// The backup `db reset` wrote (supabase/.temp/backups/<env>-<timestamp>.sql).
-    pub file: std::path::PathBuf,
+    pub file: PathBuf,
     /// Drop this object too although the app's migrations do not make it (as for
     /// `db reset`; repeatable).
     #[arg(long, value_name = "IDENTITY")]
@@ -627,7 +627,7 @@ pub struct DbStart {
 #[derive(Debug, Args)]
 pub struct DbTest {
     /// pgTAP files to run (default: every *.sql under supabase/tests).
-    pub files: Vec<std::path::PathBuf>,
+    pub files: Vec<PathBuf>,
     /// Where the test server runs [default: as the test provider picks it: native
     /// where server binaries exist]. With --docker, plover's local image for `[db]
     /// major_version` (built when missing), which has pgTAP and the other extensions.

@@ -410,14 +410,9 @@ impl Migrator {
             );
         }
         let adoptable: Vec<_> = plan.adoptable().collect();
-        let adopted = crate::adopt::adopt_supabase_cli(
-            client,
-            &self.app,
-            &adoptable,
-            bootstrap,
-            &self.applied_by,
-        )
-        .await?;
+        let adopted =
+            adopt::adopt_supabase_cli(client, &self.app, &adoptable, bootstrap, &self.applied_by)
+                .await?;
         if !adopted.is_empty() {
             // The adoption created the tables (the Supabase CLI's existed: its rows were read).
             bootstrap = history::Bootstrap::default();

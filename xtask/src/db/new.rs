@@ -70,7 +70,7 @@ pub(super) fn write_migration(dir: &Path, file: &str, text: &str) -> Result<Path
 
 /// The highest version among the directory's migration file names (the files are
 /// not read: a broken file must not stop anyone from adding the next one).
-pub(super) fn newest_version(dir: &std::path::Path) -> Result<Option<i64>> {
+pub(super) fn newest_version(dir: &Path) -> Result<Option<i64>> {
     let mut newest = None;
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
