@@ -528,6 +528,29 @@ fn history_rules() {
     assert!(with(&[(APPLIED, old), (CHANGE, "select 1;")], Some(old)).is_empty());
 }
 
+/// A file saved with a byte-order mark and applied unchanged is not edited: the
+/// engine's checksum is over the bytes, as `--base` reads them from git.
+#[test]
+fn an_applied_file_with_a_byte_order_mark_is_unchanged() {
+    let bytes = "\u{FEFF}select 1;\n";
+    let mut i = input(&[(APPLIED, bytes), (CHANGE, "select 2;")], &[]);
+    i.baseline = Baseline::Files(vec![BaselineFile {
+        version: version_of(APPLIED),
+        name: APPLIED.into(),
+        checksum: Some(Checksum::of(bytes.as_bytes())),
+        sql: Some(bytes.to_owned()),
+    }]);
+    let report = lint(&i, &Config::default());
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert_eq!(report.files_checked, 1);
+    // Edited in its comments only: still told apart from an edit of the SQL.
+    i.files[0] = InputFile::new(APPLIED, "\u{FEFF}-- why\nselect 1;\n");
+    assert_eq!(
+        ids(&lint(&i, &Config::default())),
+        ["history-comment-edited"]
+    );
+}
+
 #[test]
 fn findings_carry_file_line_and_column() {
     let report = run("", "-- header\n\nselect 1;\ncreate tabel t (id int);\n");
@@ -929,10 +952,7 @@ fn snapshot_a_change_on_applied_history() {
     let applied = [
         ("supabase/migrations/20250101000000_accounts.sql", accounts),
         ("supabase/migrations/20250102000000_ledger.sql", ledger),
-        (
-            "supabase/migrations/20250103000000_gone.sql",
-            "select 1;\n",
-        ),
+        ("supabase/migrations/20250103000000_gone.sql", "select 1;\n"),
         (
             "supabase/migrations/20250104000000_seed.sql",
             "insert into public.accounts (id) values (1);\n",
@@ -960,10 +980,7 @@ fn snapshot_a_change_on_applied_history() {
             "supabase/migrations/20250104000000_seed.sql",
             "-- the first account\ninsert into public.accounts (id) values (1);\n",
         ),
-        (
-            "supabase/migrations/20250103120000_late.sql",
-            "select 2;\n",
-        ),
+        ("supabase/migrations/20250103120000_late.sql", "select 2;\n"),
         (
             "supabase/migrations/20250105000000_change.sql",
             "alter table public.accounts add column if not exists plan text not null;\n\
@@ -1058,9 +1075,21 @@ fn snapshot_live_findings_across_files() {
     let live = [
         (RuleId::LiveFkWithoutIndex, ObjectKind::Table, "public.a"),
         (RuleId::LiveRlsDisabled, ObjectKind::Table, "public.old"),
-        (RuleId::LiveFunctionSearchPath, ObjectKind::Function, "public.f"),
-        (RuleId::LiveSecurityDefinerView, ObjectKind::View, "public.v"),
-        (RuleId::LiveTableWithoutPrimaryKey, ObjectKind::Table, "public.made_in_do"),
+        (
+            RuleId::LiveFunctionSearchPath,
+            ObjectKind::Function,
+            "public.f",
+        ),
+        (
+            RuleId::LiveSecurityDefinerView,
+            ObjectKind::View,
+            "public.v",
+        ),
+        (
+            RuleId::LiveTableWithoutPrimaryKey,
+            ObjectKind::Table,
+            "public.made_in_do",
+        ),
     ]
     .map(|(rule, kind, object)| LiveFinding {
         rule,
