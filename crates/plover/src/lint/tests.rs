@@ -528,6 +528,29 @@ fn history_rules() {
     assert!(with(&[(APPLIED, old), (CHANGE, "select 1;")], Some(old)).is_empty());
 }
 
+/// A file saved with a byte-order mark and applied unchanged is not edited: the
+/// engine's checksum is over the bytes, as `--base` reads them from git.
+#[test]
+fn an_applied_file_with_a_byte_order_mark_is_unchanged() {
+    let bytes = "\u{FEFF}select 1;\n";
+    let mut i = input(&[(APPLIED, bytes), (CHANGE, "select 2;")], &[]);
+    i.baseline = Baseline::Files(vec![BaselineFile {
+        version: version_of(APPLIED),
+        name: APPLIED.into(),
+        checksum: Some(Checksum::of(bytes.as_bytes())),
+        sql: Some(bytes.to_owned()),
+    }]);
+    let report = lint(&i, &Config::default());
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    assert_eq!(report.files_checked, 1);
+    // Edited in its comments only: still told apart from an edit of the SQL.
+    i.files[0] = InputFile::new(APPLIED, "\u{FEFF}-- why\nselect 1;\n");
+    assert_eq!(
+        ids(&lint(&i, &Config::default())),
+        ["history-comment-edited"]
+    );
+}
+
 #[test]
 fn findings_carry_file_line_and_column() {
     let report = run("", "-- header\n\nselect 1;\ncreate tabel t (id int);\n");
@@ -865,4 +888,217 @@ fn readme_rule_table_is_current() {
     panic!(
         "README.md's lint rule table is out of date; run `PLOVER_UPDATE_README=1 cargo test -p plover --features lint --lib lint` to rewrite it"
     );
+}
+
+// Snapshots: the whole report of a few multi-file migration sets, as people and
+// machines read it. Each `.snap` file under `snapshots/` was reviewed by eye; a change
+// to any rule's position, wording or order shows up as a diff there.
+
+/// Both renderings of a report, for one snapshot each.
+fn snapshot_report(name: &str, report: &Report) {
+    insta::assert_snapshot!(format!("{name}__human"), render_human(report, false));
+    insta::assert_snapshot!(format!("{name}__json"), render_json(report));
+}
+
+const M: &str = "supabase/migrations";
+
+/// A feature built over three new files: a table whose RLS comes one file later, a
+/// policy evaluated per row, a SECURITY DEFINER function, an exposed view, a trigger.
+#[test]
+fn snapshot_a_feature_across_files() {
+    let files = [
+        (
+            "supabase/migrations/20250301000000_notes.sql",
+            "create table if not exists public.notes (\n\
+             \x20 id bigint generated always as identity primary key,\n\
+             \x20 owner uuid not null,\n\
+             \x20 body text\n\
+             );\n\
+             create index if not exists notes_owner on public.notes (owner);\n\
+             create table if not exists public.tags (id int primary key);\n",
+        ),
+        (
+            "supabase/migrations/20250302000000_notes_rls.sql",
+            "alter table public.notes enable row level security;\n\
+             drop policy if exists \"own notes\" on public.notes;\n\
+             create policy \"own notes\" on public.notes for all to authenticated\n\
+             \x20 using (owner = auth.uid()) with check (owner = (select auth.uid()));\n\
+             create policy open on public.notes for insert with check (true);\n",
+        ),
+        (
+            "supabase/migrations/20250303000000_api.sql",
+            "create or replace function public.note_count() returns bigint\n\
+             language sql security definer as $$ select count(*) from public.notes $$;\n\
+             create view public.note_owners as\n\
+             \x20 select n.id, u.email from public.notes n join auth.users u on u.id = n.owner;\n\
+             create trigger notes_touch before update on public.notes\n\
+             \x20 for each row execute function public.touch();\n\
+             grant all on public.notes to anon;\n",
+        ),
+    ];
+    let report = lint(&input(&files, &[]), &Config::default());
+    snapshot_report("feature_across_files", &report);
+}
+
+/// A change on top of applied history: lock-taking statements on existing tables, an
+/// applied file edited (and one only in its comments), one deleted, a new file older
+/// than the newest applied one, an ignore that is used and one that is not.
+#[test]
+fn snapshot_a_change_on_applied_history() {
+    let accounts = "create table if not exists public.accounts (id bigint primary key, email text);\n\
+                    alter table public.accounts enable row level security;\n";
+    let ledger = "create table if not exists public.ledger (id bigint primary key, amount int);\n\
+                  alter table public.ledger enable row level security;\n";
+    let applied = [
+        ("supabase/migrations/20250101000000_accounts.sql", accounts),
+        ("supabase/migrations/20250102000000_ledger.sql", ledger),
+        ("supabase/migrations/20250103000000_gone.sql", "select 1;\n"),
+        (
+            "supabase/migrations/20250104000000_seed.sql",
+            "insert into public.accounts (id) values (1);\n",
+        ),
+    ];
+    let baseline = Baseline::Files(
+        applied
+            .iter()
+            .map(|(path, sql)| BaselineFile {
+                version: version_of(path),
+                name: (*path).to_owned(),
+                checksum: Some(Checksum::of(sql.as_bytes())),
+                sql: Some((*sql).to_owned()),
+            })
+            .collect(),
+    );
+    let files = [
+        ("supabase/migrations/20250101000000_accounts.sql", accounts),
+        (
+            "supabase/migrations/20250102000000_ledger.sql",
+            "create table if not exists public.ledger (id bigint primary key, amount bigint);\n\
+             alter table public.ledger enable row level security;\n",
+        ),
+        (
+            "supabase/migrations/20250104000000_seed.sql",
+            "-- the first account\ninsert into public.accounts (id) values (1);\n",
+        ),
+        ("supabase/migrations/20250103120000_late.sql", "select 2;\n"),
+        (
+            "supabase/migrations/20250105000000_change.sql",
+            "alter table public.accounts add column if not exists plan text not null;\n\
+             alter table public.accounts add column if not exists uid uuid default gen_random_uuid();\n\
+             create index if not exists accounts_email on public.accounts (email);\n\
+             alter table public.ledger add constraint ledger_account\n\
+             \x20 foreign key (id) references public.accounts (id);\n\
+             -- plover:lint-ignore drop-column -- nothing reads it since v12\n\
+             alter table public.ledger drop column if exists amount;\n\
+             -- plover:lint-ignore rename -- nothing to rename here\n\
+             update public.accounts set email = lower(email);\n\
+             alter table public.accounts rename column email to address;\n",
+        ),
+    ];
+    let mut input = input(&files, &[]);
+    input.baseline = baseline;
+    let report = lint(&input, &Config::default());
+    snapshot_report("change_on_applied_history", &report);
+}
+
+/// Files plover cannot load or run as written: a bad name, a duplicate version, an
+/// unknown directive, a no-transaction file that cannot be re-run, a psql
+/// meta-command, a syntax error, an enum value used in the transaction that adds it.
+#[test]
+fn snapshot_files_that_cannot_run_as_written() {
+    let files: Vec<(String, Vec<u8>)> = vec![
+        (format!("{M}/init.sql"), b"select 1;\n".to_vec()),
+        (format!("{M}/notes.txt"), b"not sql".to_vec()),
+        (
+            format!("{M}/20250201000000_a.sql"),
+            b"create type public.mood as enum ('ok');\n".to_vec(),
+        ),
+        (format!("{M}/20250201000000_b.sql"), b"select 2;\n".to_vec()),
+        (
+            format!("{M}/20250202000000_directive.sql"),
+            b"-- plover:no-such-thing\nselect 1;\n".to_vec(),
+        ),
+        (
+            format!("{M}/20250203000000_latin1.sql"),
+            b"select 1;\n-- caf\xe9\n".to_vec(),
+        ),
+        (
+            format!("{M}/20250204000000_concurrently.sql"),
+            b"-- plover:no-transaction\n\
+              create index concurrently t_id on public.t (id);\n\
+              update public.t set id = id + 1 where id > 0;\n"
+                .to_vec(),
+        ),
+        (
+            format!("{M}/20250205000000_psql.sql"),
+            b"\\set ON_ERROR_STOP on\nselect 1;\ncreate tabel x (id int);\n".to_vec(),
+        ),
+        (
+            format!("{M}/20250206000000_mood.sql"),
+            b"alter type public.mood add value 'great';\n\
+              select 'great'::public.mood;\n\
+              set search_path = public;\n\
+              vacuum full public.t;\n"
+                .to_vec(),
+        ),
+    ];
+    let input = Input {
+        files: files
+            .into_iter()
+            .map(|(path, bytes)| InputFile::new(path, bytes))
+            .collect(),
+        baseline: Baseline::None,
+        exposed_schemas: vec!["public".into()],
+    };
+    let report = lint(&input, &Config::default());
+    snapshot_report("files_that_cannot_run_as_written", &report);
+}
+
+/// `--live`: catalog findings placed at the statements that created their objects,
+/// across an applied file and two files of the change, with a rule made a warning.
+#[test]
+fn snapshot_live_findings_across_files() {
+    let files = [
+        (APPLIED, "create table if not exists public.old (id int);\n"),
+        (
+            CHANGE,
+            "create table if not exists public.a (id int, b_id int);\n\
+             alter table public.a enable row level security;\n",
+        ),
+        (
+            "supabase/migrations/20250103000000_fn.sql",
+            "create or replace function public.f() returns int language sql\n\
+             \x20 set search_path = '' as $$ select 1 $$;\n\
+             create or replace view public.v with (security_invoker = on) as select 1 as x;\n",
+        ),
+    ];
+    let live = [
+        (RuleId::LiveFkWithoutIndex, ObjectKind::Table, "public.a"),
+        (RuleId::LiveRlsDisabled, ObjectKind::Table, "public.old"),
+        (
+            RuleId::LiveFunctionSearchPath,
+            ObjectKind::Function,
+            "public.f",
+        ),
+        (
+            RuleId::LiveSecurityDefinerView,
+            ObjectKind::View,
+            "public.v",
+        ),
+        (
+            RuleId::LiveTableWithoutPrimaryKey,
+            ObjectKind::Table,
+            "public.made_in_do",
+        ),
+    ]
+    .map(|(rule, kind, object)| LiveFinding {
+        rule,
+        kind,
+        object: object.to_owned(),
+        message: format!("{object}: found by the catalog check"),
+    });
+    let mut config = Config::default();
+    config.set("live-fk-without-index", "error").unwrap();
+    let report = lint_live(&input(&files, &[APPLIED]), &config, &live);
+    snapshot_report("live_findings_across_files", &report);
 }

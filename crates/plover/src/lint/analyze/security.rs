@@ -1,0 +1,248 @@
+//! Checks on what decides who sees what: policies (`CREATE`/`ALTER POLICY`),
+//! functions (`SECURITY DEFINER`, `search_path`), views (`security_invoker`, reads of
+//! `auth.users`) and grants to `anon` or `PUBLIC`; each recorded in the model for the
+//! end-of-change rules.
+
+use pg_query::NodeEnum;
+use pg_query::protobuf::{self, GrantTargetType, ObjectType, RoleSpecType};
+
+use super::ast::{
+    bare_auth_calls, function_options, is_storage_table, is_true_constant, qname, qualified,
+    reads_auth_users, schema_of, security_invoker_option, str_list, strings, to_json,
+};
+use super::model::{Function, View};
+use super::{Linter, RuleId, Stmt};
+
+/// Roles for which an always-true write policy is fine.
+const TRUSTED_ROLES: &[&str] = &["service_role", "postgres", "supabase_admin"];
+
+impl Linter<'_> {
+    pub(super) fn create_policy(&mut self, p: &protobuf::CreatePolicyStmt, s: &Stmt<'_>) {
+        let table = p.table.as_ref().map(qname).unwrap_or_default();
+        if !is_storage_table(&table) {
+            self.managed(s, schema_of(&table), "CREATE POLICY");
+        }
+        if !self
+            .dropped_policies
+            .contains(&(table.clone(), p.policy_name.clone()))
+        {
+            self.stmt_report(
+                RuleId::CreatePolicyWithoutDrop,
+                s,
+                0,
+                format!(
+                    "CREATE POLICY \"{}\" on {table} without a DROP POLICY IF EXISTS before it",
+                    p.policy_name
+                ),
+            );
+        }
+        let no_role = p
+            .roles
+            .iter()
+            .all(|r| matches!(r.node.as_ref(), Some(NodeEnum::RoleSpec(rs)) if rs.location < 0));
+        if no_role {
+            self.stmt_report(
+                RuleId::PolicyWithoutRole,
+                s,
+                0,
+                format!(
+                    "policy \"{}\" on {table} has no TO clause, so it applies to anon too",
+                    p.policy_name
+                ),
+            );
+        }
+        self.policy_expressions(
+            s,
+            &p.policy_name,
+            Some(&p.cmd_name),
+            &p.roles,
+            p.qual.as_deref(),
+            p.with_check.as_deref(),
+        );
+        let pos = s.pos(0);
+        let in_change = s.in_change;
+        let t = self.model.table(&table);
+        t.policies.insert(p.policy_name.clone(), in_change);
+        if in_change {
+            t.touched_in_change = true;
+            t.first_new_policy.get_or_insert(pos);
+        }
+    }
+
+    pub(super) fn policy_expressions(
+        &mut self,
+        s: &Stmt<'_>,
+        policy: &str,
+        command: Option<&str>,
+        roles: &[protobuf::Node],
+        qual: Option<&protobuf::Node>,
+        with_check: Option<&protobuf::Node>,
+    ) {
+        if !s.in_change {
+            return;
+        }
+        let writes = command.is_none_or(|c| matches!(c, "all" | "insert" | "update" | "delete"));
+        let trusted = !roles.is_empty()
+            && roles.iter().all(|r| {
+                matches!(r.node.as_ref(), Some(NodeEnum::RoleSpec(rs))
+                    if rs.location >= 0 && TRUSTED_ROLES.contains(&rs.rolename.as_str()))
+            });
+        let always_true = [qual, with_check]
+            .into_iter()
+            .flatten()
+            .any(is_true_constant);
+        if writes && always_true && !trusted && command.is_some() {
+            self.stmt_report(
+                RuleId::WritePolicyAlwaysTrue,
+                s,
+                0,
+                format!("policy \"{policy}\" lets every row be written (true)"),
+            );
+        }
+        for expr in [qual, with_check].into_iter().flatten() {
+            let json = to_json(expr);
+            let mut metadata = false;
+            strings(&json, &mut |v| {
+                metadata |= v == "user_metadata" || v == "raw_user_meta_data";
+            });
+            if metadata {
+                self.stmt_report(
+                    RuleId::PolicyUserMetadata,
+                    s,
+                    0,
+                    format!("policy \"{policy}\" trusts user metadata, which users can edit"),
+                );
+            }
+            let mut calls = Vec::new();
+            bare_auth_calls(&json, false, &mut calls);
+            if let Some((name, location)) = calls.first() {
+                self.stmt_report(
+                    RuleId::AuthFunctionPerRow,
+                    s,
+                    i32::try_from(*location).unwrap_or(0),
+                    format!("auth.{name}() in policy \"{policy}\" is evaluated for every row"),
+                );
+            }
+        }
+    }
+
+    pub(super) fn create_function(&mut self, f: &protobuf::CreateFunctionStmt, s: &Stmt<'_>) {
+        let name = qualified(&str_list(&f.funcname));
+        if !f.replace {
+            self.stmt_report(
+                RuleId::CreateWithoutOrReplace,
+                s,
+                0,
+                format!("CREATE FUNCTION {name} without OR REPLACE"),
+            );
+        }
+        self.managed(s, schema_of(&name), "CREATE FUNCTION");
+        let (definer, search_path) = function_options(&f.options);
+        self.model.functions.insert(
+            name,
+            Function {
+                created: s.pos(0),
+                new: s.in_change,
+                security_definer: definer.unwrap_or(false),
+                search_path,
+            },
+        );
+    }
+
+    pub(super) fn create_view(&mut self, v: &protobuf::ViewStmt, s: &Stmt<'_>) {
+        let Some(rv) = &v.view else { return };
+        let name = qname(rv);
+        if !v.replace {
+            self.stmt_report(
+                RuleId::CreateWithoutOrReplace,
+                s,
+                0,
+                format!("CREATE VIEW {name} without OR REPLACE"),
+            );
+        }
+        self.managed(s, schema_of(&name), "CREATE VIEW");
+        let invoker = v
+            .options
+            .iter()
+            .filter_map(|o| o.node.as_ref())
+            .find_map(security_invoker_option)
+            .unwrap_or(false);
+        if self.is_exposed(&name)
+            && let Some(query) = v.query.as_deref()
+        {
+            let json = to_json(query);
+            if reads_auth_users(&json) {
+                self.stmt_report(
+                    RuleId::ViewReadsAuthUsers,
+                    s,
+                    0,
+                    format!("the exposed view {name} reads auth.users"),
+                );
+            }
+        }
+        self.model.views.insert(
+            name,
+            View {
+                created: s.pos(0),
+                new: s.in_change,
+                security_invoker: invoker,
+            },
+        );
+    }
+
+    pub(super) fn grant(&mut self, g: &protobuf::GrantStmt, s: &Stmt<'_>) {
+        if !g.is_grant {
+            return;
+        }
+        let objtype = ObjectType::try_from(g.objtype).unwrap_or(ObjectType::Undefined);
+        if objtype != ObjectType::ObjectTable {
+            return;
+        }
+        let grantee = g.grantees.iter().find_map(|r| match r.node.as_ref() {
+            Some(NodeEnum::RoleSpec(rs)) if rs.roletype == RoleSpecType::RolespecPublic as i32 => {
+                Some("PUBLIC".to_owned())
+            }
+            Some(NodeEnum::RoleSpec(rs)) if rs.rolename == "anon" => Some("anon".to_owned()),
+            _ => None,
+        });
+        let Some(grantee) = grantee else { return };
+        let all_in_schema = g.targtype == GrantTargetType::AclTargetAllInSchema as i32;
+        let privileges: Vec<String> = g
+            .privileges
+            .iter()
+            .filter_map(|p| match p.node.as_ref() {
+                Some(NodeEnum::AccessPriv(a)) => Some(a.priv_name.to_lowercase()),
+                _ => None,
+            })
+            .collect();
+        let writes =
+            privileges.is_empty() || privileges.iter().any(|p| !matches!(p.as_str(), "select"));
+        if writes || all_in_schema {
+            let what = if privileges.is_empty() {
+                "ALL".to_owned()
+            } else {
+                privileges.join(", ").to_uppercase()
+            };
+            let objects: Vec<String> = g
+                .objects
+                .iter()
+                .filter_map(|o| match o.node.as_ref() {
+                    Some(NodeEnum::RangeVar(rv)) => Some(qname(rv)),
+                    Some(NodeEnum::String(schema)) => Some(schema.sval.clone()),
+                    _ => None,
+                })
+                .collect();
+            let on = match (all_in_schema, objects.is_empty()) {
+                (_, true) => " on tables created from now on".to_owned(),
+                (true, false) => format!(" on every table of {}", objects.join(", ")),
+                (false, false) => format!(" on {}", objects.join(", ")),
+            };
+            self.stmt_report(
+                RuleId::BroadGrant,
+                s,
+                0,
+                format!("GRANT {what}{on} to {grantee}"),
+            );
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! The checks of one statement: the dispatch by kind, and the statements that are
+//! about no single table or security object (transaction control, `SET`,
+//! maintenance, schemas, extensions, sequences, triggers, `DROP`, data changes), each
+//! applied to the model as it is checked.
+
+use pg_query::NodeEnum;
+use pg_query::protobuf::{self, ObjectType};
+
+use super::ast::{
+    function_options, has_option, is_storage_table, object_name, qname, qualified, schema_of,
+    str_list, strings, to_json,
+};
+use super::{Linter, RuleId, Stmt};
+use crate::source::Transaction;
+
+/// Schemas Supabase owns, where apps must not run DDL.
+const MANAGED: &[&str] = &[
+    "auth",
+    "storage",
+    "realtime",
+    "vault",
+    "supabase_functions",
+    "supabase_migrations",
+];
+
+impl Linter<'_> {
+    /// Checks one statement and applies it to the model.
+    pub(super) fn statement(&mut self, node: &NodeEnum, s: &Stmt<'_>) {
+        if !self.enum_values.is_empty() && s.in_change {
+            let json = to_json(node);
+            let mut hits = Vec::new();
+            strings(&json, &mut |v| {
+                if self.enum_values.iter().any(|e| e == v) {
+                    hits.push(v.to_owned());
+                }
+            });
+            if let Some(value) = hits.first() {
+                self.stmt_report(
+                    RuleId::EnumValueSameTransaction,
+                    s,
+                    0,
+                    format!("enum value '{value}' is used in the transaction that adds it"),
+                );
+            }
+        }
+        match node {
+            NodeEnum::TransactionStmt(t) => {
+                self.stmt_report(
+                    RuleId::TransactionControl,
+                    s,
+                    t.location,
+                    "transaction control statement in a migration file".to_owned(),
+                );
+            }
+            NodeEnum::VariableSetStmt(v) => {
+                let plain = matches!(
+                    protobuf::VariableSetKind::try_from(v.kind),
+                    Ok(protobuf::VariableSetKind::VarSetValue
+                        | protobuf::VariableSetKind::VarSetDefault
+                        | protobuf::VariableSetKind::VarSetCurrent)
+                );
+                if plain && !v.is_local {
+                    self.stmt_report(
+                        RuleId::SessionSet,
+                        s,
+                        0,
+                        format!("SET {} lasts for the whole session", v.name),
+                    );
+                }
+            }
+            NodeEnum::AlterSystemStmt(_) => self.needs_no_transaction(s, "ALTER SYSTEM"),
+            NodeEnum::CreatedbStmt(_) => self.needs_no_transaction(s, "CREATE DATABASE"),
+            NodeEnum::DropdbStmt(_) => self.needs_no_transaction(s, "DROP DATABASE"),
+            NodeEnum::VacuumStmt(v) if v.is_vacuumcmd => {
+                self.needs_no_transaction(s, "VACUUM");
+                if has_option(&v.options, "full") {
+                    self.stmt_report(
+                        RuleId::ExclusiveMaintenance,
+                        s,
+                        0,
+                        "VACUUM FULL locks the table for its whole run".to_owned(),
+                    );
+                }
+            }
+            NodeEnum::ClusterStmt(c) => {
+                let name = c.relation.as_ref().map(qname).unwrap_or_default();
+                self.stmt_report(
+                    RuleId::ExclusiveMaintenance,
+                    s,
+                    0,
+                    format!("CLUSTER {name} locks the table for its whole run"),
+                );
+            }
+            NodeEnum::ReindexStmt(r) => {
+                if has_option(&r.params, "concurrently") {
+                    self.needs_no_transaction(s, "REINDEX CONCURRENTLY");
+                } else {
+                    self.stmt_report(
+                        RuleId::ExclusiveMaintenance,
+                        s,
+                        0,
+                        "REINDEX without CONCURRENTLY blocks writes to the table".to_owned(),
+                    );
+                }
+            }
+            NodeEnum::CopyStmt(c) if c.is_from && !c.is_program && c.filename.is_empty() => {
+                self.stmt_report(
+                    RuleId::PsqlMetaCommand,
+                    s,
+                    0,
+                    "COPY FROM STDIN needs psql to send the data".to_owned(),
+                );
+            }
+            NodeEnum::AlterEnumStmt(e)
+                if !e.new_val.is_empty() && s.transaction == Transaction::Wrapped =>
+            {
+                self.enum_values.push(e.new_val.clone());
+            }
+            NodeEnum::CreateSchemaStmt(c) => {
+                if !c.if_not_exists {
+                    self.stmt_report(
+                        RuleId::CreateWithoutIfNotExists,
+                        s,
+                        0,
+                        format!("CREATE SCHEMA {} without IF NOT EXISTS", c.schemaname),
+                    );
+                }
+                if s.in_change {
+                    self.model.new_schemas.insert(c.schemaname.clone());
+                }
+                self.managed(s, &c.schemaname, "CREATE SCHEMA");
+            }
+            NodeEnum::CreateExtensionStmt(c) if !c.if_not_exists => {
+                self.stmt_report(
+                    RuleId::CreateWithoutIfNotExists,
+                    s,
+                    0,
+                    format!("CREATE EXTENSION {} without IF NOT EXISTS", c.extname),
+                );
+            }
+            NodeEnum::CreateSeqStmt(c) if !c.if_not_exists && !c.for_identity => {
+                let name = c.sequence.as_ref().map(qname).unwrap_or_default();
+                self.stmt_report(
+                    RuleId::CreateWithoutIfNotExists,
+                    s,
+                    0,
+                    format!("CREATE SEQUENCE {name} without IF NOT EXISTS"),
+                );
+            }
+            NodeEnum::CreateStmt(c) => self.create_table(c, s),
+            NodeEnum::CreateTableAsStmt(c) => {
+                let name = c
+                    .into
+                    .as_ref()
+                    .and_then(|i| i.rel.as_ref())
+                    .map(qname)
+                    .unwrap_or_default();
+                if !c.if_not_exists {
+                    self.stmt_report(
+                        RuleId::CreateWithoutIfNotExists,
+                        s,
+                        0,
+                        format!("CREATE ... AS {name} without IF NOT EXISTS"),
+                    );
+                }
+                self.managed(s, schema_of(&name), "CREATE TABLE AS");
+            }
+            NodeEnum::IndexStmt(i) => self.create_index(i, s),
+            NodeEnum::AlterTableStmt(a) => self.alter_table(a, s),
+            NodeEnum::CreatePolicyStmt(p) => self.create_policy(p, s),
+            NodeEnum::AlterPolicyStmt(p) => {
+                let table = p.table.as_ref().map(qname).unwrap_or_default();
+                self.policy_expressions(
+                    s,
+                    &p.policy_name,
+                    None,
+                    &p.roles,
+                    p.qual.as_deref(),
+                    p.with_check.as_deref(),
+                );
+                if !is_storage_table(&table) {
+                    self.managed(s, schema_of(&table), "ALTER POLICY");
+                }
+            }
+            NodeEnum::CreateFunctionStmt(f) => self.create_function(f, s),
+            NodeEnum::AlterFunctionStmt(f) => {
+                let name = f
+                    .func
+                    .as_ref()
+                    .map(|o| qualified(&str_list(&o.objname)))
+                    .unwrap_or_default();
+                let (definer, path) = function_options(&f.actions);
+                if let Some(func) = self.model.functions.get_mut(&name) {
+                    if let Some(d) = definer {
+                        func.security_definer = d;
+                    }
+                    func.search_path |= path;
+                }
+                self.managed(s, schema_of(&name), "ALTER FUNCTION");
+            }
+            NodeEnum::ViewStmt(v) => self.create_view(v, s),
+            NodeEnum::CreateTrigStmt(t) => {
+                let table = t.relation.as_ref().map(qname).unwrap_or_default();
+                if !t.replace && !t.isconstraint {
+                    self.stmt_report(
+                        RuleId::CreateWithoutOrReplace,
+                        s,
+                        0,
+                        format!("CREATE TRIGGER {} without OR REPLACE", t.trigname),
+                    );
+                }
+                if table != "auth.users" {
+                    self.managed(s, schema_of(&table), "CREATE TRIGGER");
+                }
+            }
+            NodeEnum::GrantStmt(g) => self.grant(g, s),
+            NodeEnum::AlterDefaultPrivilegesStmt(a) => {
+                if let Some(g) = &a.action {
+                    self.grant(g, s);
+                }
+            }
+            NodeEnum::DropStmt(d) => self.drop(d, s),
+            NodeEnum::TruncateStmt(t) => {
+                for rel in &t.relations {
+                    if let Some(NodeEnum::RangeVar(rv)) = rel.node.as_ref() {
+                        let name = qname(rv);
+                        if !self.model.is_new_table(&name) {
+                            self.stmt_report(
+                                RuleId::Truncate,
+                                s,
+                                rv.location,
+                                format!("TRUNCATE {name} deletes every row"),
+                            );
+                        }
+                    }
+                }
+            }
+            NodeEnum::UpdateStmt(u) => {
+                if u.where_clause.is_none()
+                    && let Some(rv) = &u.relation
+                {
+                    self.mutation(s, rv, "UPDATE");
+                }
+            }
+            NodeEnum::DeleteStmt(d) => {
+                if d.where_clause.is_none()
+                    && let Some(rv) = &d.relation
+                {
+                    self.mutation(s, rv, "DELETE");
+                }
+            }
+            NodeEnum::RenameStmt(r) => self.rename(r, s),
+            NodeEnum::CommentStmt(c) => {
+                if let Some(object) = c.object.as_deref() {
+                    let name = object_name(object);
+                    if !name.is_empty() && name.contains('.') {
+                        self.managed(s, schema_of(&name), "COMMENT");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn needs_no_transaction(&mut self, s: &Stmt<'_>, what: &str) {
+        if s.transaction == Transaction::Wrapped {
+            self.stmt_report(
+                RuleId::NeedsNoTransaction,
+                s,
+                0,
+                format!("{what} cannot run inside a transaction, and this file runs in one"),
+            );
+        }
+    }
+
+    pub(super) fn managed(&mut self, s: &Stmt<'_>, schema: &str, what: &str) {
+        if MANAGED.contains(&schema) {
+            self.stmt_report(
+                RuleId::ManagedSchemaDdl,
+                s,
+                0,
+                format!("{what} in the Supabase-managed schema {schema}"),
+            );
+        }
+    }
+
+    fn mutation(&mut self, s: &Stmt<'_>, rv: &protobuf::RangeVar, what: &str) {
+        let name = qname(rv);
+        if !self.model.is_new_table(&name) {
+            self.stmt_report(
+                RuleId::MutationWithoutWhere,
+                s,
+                0,
+                format!("{what} {name} without WHERE touches every row"),
+            );
+        }
+    }
+
+    fn drop(&mut self, d: &protobuf::DropStmt, s: &Stmt<'_>) {
+        let kind = ObjectType::try_from(d.remove_type).unwrap_or(ObjectType::Undefined);
+        for object in &d.objects {
+            let parts = match object.node.as_ref() {
+                Some(NodeEnum::List(l)) => str_list(&l.items),
+                Some(NodeEnum::String(st)) => vec![st.sval.clone()],
+                _ => continue,
+            };
+            match kind {
+                ObjectType::ObjectTable => {
+                    let name = qualified(&parts);
+                    self.managed(s, schema_of(&name), "DROP TABLE");
+                    if !self.model.is_new_table(&name) {
+                        self.stmt_report(RuleId::DropTable, s, 0, format!("DROP TABLE {name}"));
+                    }
+                    self.model.tables.remove(&name);
+                }
+                ObjectType::ObjectSchema => {
+                    let name = parts.join(".");
+                    self.managed(s, &name, "DROP SCHEMA");
+                    if !self.model.new_schemas.contains(&name) {
+                        self.stmt_report(RuleId::DropSchema, s, 0, format!("DROP SCHEMA {name}"));
+                    }
+                }
+                ObjectType::ObjectIndex if d.concurrent => {
+                    self.needs_no_transaction(s, "DROP INDEX CONCURRENTLY");
+                    if !d.missing_ok && s.transaction == Transaction::None {
+                        self.stmt_report(
+                            RuleId::ConcurrentlyNotIdempotent,
+                            s,
+                            0,
+                            format!(
+                                "DROP INDEX CONCURRENTLY {} without IF EXISTS",
+                                parts.join(".")
+                            ),
+                        );
+                    }
+                }
+                ObjectType::ObjectPolicy => {
+                    let Some((policy, table)) = parts.split_last() else {
+                        continue;
+                    };
+                    let table = qualified(table);
+                    if !is_storage_table(&table) {
+                        self.managed(s, schema_of(&table), "DROP POLICY");
+                    }
+                    if d.missing_ok {
+                        self.dropped_policies
+                            .insert((table.clone(), policy.clone()));
+                    }
+                    let pos = s.pos(0);
+                    let in_change = s.in_change;
+                    let t = self.model.table(&table);
+                    t.touched_in_change |= in_change;
+                    if let Some(was_new) = t.policies.remove(policy)
+                        && !was_new
+                        && in_change
+                    {
+                        t.dropped_existing_policy = Some(pos);
+                    }
+                }
+                ObjectType::ObjectFunction | ObjectType::ObjectProcedure => {}
+                ObjectType::ObjectView => {
+                    let name = qualified(&parts);
+                    self.model.views.remove(&name);
+                }
+                _ => {}
+            }
+        }
+        // DROP FUNCTION's objects are ObjectWithArgs nodes.
+        if matches!(
+            kind,
+            ObjectType::ObjectFunction | ObjectType::ObjectProcedure
+        ) {
+            for object in &d.objects {
+                if let Some(NodeEnum::ObjectWithArgs(o)) = object.node.as_ref() {
+                    let name = qualified(&str_list(&o.objname));
+                    self.managed(s, schema_of(&name), "DROP FUNCTION");
+                    self.model.functions.remove(&name);
+                }
+            }
+        }
+    }
+}
