@@ -14,6 +14,10 @@ use tokio_postgres::Client;
 
 pub use plover::testing::TestDatabase;
 
+/// The repository's migrations (`supabase/migrations`), embedded as an app embeds them.
+pub static MIGRATIONS: plover::Embedded =
+    plover::embed_migrations!("$CARGO_MANIFEST_DIR/../supabase/migrations");
+
 /// A migration directory of its own for one test.
 pub struct Dir {
     dir: tempfile::TempDir,
@@ -205,6 +209,16 @@ impl Run {
         anyhow::ensure!(self.code == Some(code), "expected exit {code}: {self}");
         Ok(self)
     }
+}
+
+/// The JSON a run printed on stdout (`--json`, `--format json`).
+pub fn json(run: &Run) -> Result<serde_json::Value> {
+    serde_json::from_str(&run.stdout).with_context(|| format!("parsing the JSON of {run}"))
+}
+
+/// Whether this process runs as root (as in CI), so it may act as other users.
+pub fn is_root() -> Result<bool> {
+    Ok(std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)?)
 }
 
 /// Runs `xtask db <args> --workdir <workdir>` with no inherited variable naming a

@@ -5,11 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use plover_tests::{Run, SECRET, Workdir, database, snapshot};
-
-fn json(run: &Run) -> Result<serde_json::Value> {
-    serde_json::from_str(&run.stdout).with_context(|| format!("parsing the JSON of {run}"))
-}
+use plover_tests::{SECRET, Workdir, database, json, snapshot};
 
 #[test]
 fn new_writes_monotonic_versions_and_takes_piped_sql() -> Result<()> {
