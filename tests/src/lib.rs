@@ -14,6 +14,13 @@ use tokio_postgres::Client;
 
 pub use plover::testing::TestDatabase;
 
+/// The README's Rust code blocks, compiled as doctests of this crate (and run, but for
+/// those marked `no_run`, which need a server): a snippet that stops compiling fails
+/// the tests. Blocks of other languages are marked with theirs (`sh`, `toml`, `text`).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub mod readme {}
+
 /// The repository's migrations (`supabase/migrations`), embedded as an app embeds them.
 pub static MIGRATIONS: plover::Embedded =
     plover::embed_migrations!("$CARGO_MANIFEST_DIR/../supabase/migrations");
