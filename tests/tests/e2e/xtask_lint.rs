@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, ensure};
-use plover_tests::{Workdir, database, json};
+use plover_tests::{Workdir, database, json, normalize};
 
 const BAD: &str = "20991231000000_bad.sql";
 const BAD_SQL: &str = "-- a table the API exposes, without RLS\n\
@@ -65,6 +65,7 @@ fn a_bad_migration_fails_with_file_line_and_column() -> Result<()> {
     }
     // The existing migrations say nothing.
     ensure!(!run.stdout.contains("create_categories"), "{run}");
+    insta::assert_snapshot!("lint_human", normalize(&run.to_string(), &[]));
     Ok(())
 }
 
