@@ -14,6 +14,17 @@ use tokio_postgres::Client;
 
 pub use plover::testing::TestDatabase;
 
+/// The README's Rust code blocks, compiled as doctests of this crate (and run, but for
+/// those marked `no_run`, which need a server): a snippet that stops compiling fails
+/// the tests. Blocks of other languages are marked with theirs (`sh`, `toml`, `text`).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub mod readme {}
+
+/// The repository's migrations (`supabase/migrations`), embedded as an app embeds them.
+pub static MIGRATIONS: plover::Embedded =
+    plover::embed_migrations!("$CARGO_MANIFEST_DIR/../supabase/migrations");
+
 /// A migration directory of its own for one test.
 pub struct Dir {
     dir: tempfile::TempDir,
@@ -205,6 +216,134 @@ impl Run {
         anyhow::ensure!(self.code == Some(code), "expected exit {code}: {self}");
         Ok(self)
     }
+}
+
+/// The JSON a run printed on stdout (`--json`, `--format json`).
+pub fn json(run: &Run) -> Result<serde_json::Value> {
+    serde_json::from_str(&run.stdout).with_context(|| format!("parsing the JSON of {run}"))
+}
+
+/// Whether this process runs as root (as in CI), so it may act as other users.
+pub fn is_root() -> Result<bool> {
+    Ok(std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)?)
+}
+
+/// `text` as a snapshot holds it: each `(found, shown)` of `known` replaced (see
+/// [`url_redactions`]; a temporary directory), then what differs from run to run:
+/// RFC 3339 times, durations (`12 ms`, `0.3 s`; whole seconds are limits the test set,
+/// so they stay) and this machine's host name (`applied_by` is `program@host`).
+///
+/// ```
+/// let known = [("/tmp/plover-xtask-db-Ab12".to_owned(), "[WORKDIR]")];
+/// assert_eq!(
+///     plover_tests::normalize(
+///         "applied 20250114093012  a  (12 ms) at 2025-01-14T09:30:12Z in /tmp/plover-xtask-db-Ab12\n\
+///          took the lock after 0.3 s of 300 s; 3 msgs",
+///         &known,
+///     ),
+///     "applied 20250114093012  a  ([N] ms) at [TIME] in [WORKDIR]\n\
+///      took the lock after [N] s of 300 s; 3 msgs",
+/// );
+/// ```
+pub fn normalize(text: &str, known: &[(String, &str)]) -> String {
+    let mut text = text.to_owned();
+    for (found, shown) in known {
+        text = text.replace(found.as_str(), shown);
+    }
+    if let Some(host) = host_name() {
+        text = text.replace(&format!("@{host}"), "@[HOST]");
+    }
+    redact_times_and_durations(&text)
+}
+
+/// What [`normalize`] shows instead of the port and the database name of `url`, a test
+/// database's URL: `:[PORT]/` and `[DB]`.
+pub fn url_redactions(url: &str) -> Result<Vec<(String, &'static str)>> {
+    let config: tokio_postgres::Config = url.parse().context("parsing the test database's URL")?;
+    let port = config
+        .get_ports()
+        .first()
+        .context("the test database's URL has no port")?;
+    let name = config
+        .get_dbname()
+        .context("the test database's URL has no database name")?;
+    Ok(vec![
+        (format!(":{port}/"), ":[PORT]/"),
+        (name.to_owned(), "[DB]"),
+    ])
+}
+
+/// The host name plover records in `applied_by` (as `Migrator` finds it).
+fn host_name() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+}
+
+/// `2025-01-14T09:30:12Z` becomes `[TIME]`, `12 ms` `[N] ms`, `0.3 s` `[N] s`.
+fn redact_times_and_durations(text: &str) -> String {
+    const TIME: &[u8] = b"dddd-dd-ddTdd:dd:ddZ";
+    let bytes = text.as_bytes();
+    let is_time = |at: usize| {
+        bytes.len() >= at + TIME.len()
+            && TIME.iter().zip(&bytes[at..]).all(|(want, got)| match want {
+                b'd' => got.is_ascii_digit(),
+                other => other == got,
+            })
+    };
+    // A unit ends the word: `ms` but not `msg`.
+    let unit_at = |at: usize, unit: &str| {
+        text[at..].starts_with(unit)
+            && !bytes
+                .get(at + unit.len())
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts_word = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+        if !(starts_word && bytes[i].is_ascii_digit()) {
+            i += 1;
+            continue;
+        }
+        if is_time(i) {
+            out.push_str(&text[copied..i]);
+            out.push_str("[TIME]");
+            i += TIME.len();
+            copied = i;
+            continue;
+        }
+        let mut end = i;
+        while end < bytes.len() && bytes[end].is_ascii_digit() {
+            end += 1;
+        }
+        let whole = end;
+        if bytes.get(end) == Some(&b'.') && bytes.get(end + 1).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+            while end < bytes.len() && bytes[end].is_ascii_digit() {
+                end += 1;
+            }
+        }
+        let unit = if unit_at(end, " ms") {
+            Some(" ms")
+        } else if end > whole && unit_at(end, " s") {
+            Some(" s")
+        } else {
+            None
+        };
+        if let Some(unit) = unit {
+            out.push_str(&text[copied..i]);
+            out.push_str("[N]");
+            out.push_str(unit);
+            copied = end + unit.len();
+        }
+        i = end;
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// Runs `xtask db <args> --workdir <workdir>` with no inherited variable naming a

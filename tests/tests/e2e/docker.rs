@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! PLOVER_DOCKER_IMAGE=plover-postgres PLOVER_DOCKER_TAG=17-<hash> PLOVER_DOCKER_NETWORK=host \
-//! PLOVER_DOCKER_BARE=1 cargo test -p plover-tests --test docker
+//! PLOVER_DOCKER_BARE=1 cargo test -p plover-tests --test e2e -- docker::
 //! ```
 //!
 //! except for the local images' own tests, which ask `cargo xtask db image --major 17`
@@ -23,11 +23,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use plover::testing::docker::{self, Docker};
 use plover::testing::{self, Provider, Server, quote_ident};
-use plover_tests::{Dir, check_supabase_features, fixture_dir, strings, workspace_root, xtask_db};
+use plover_tests::{
+    Dir, MIGRATIONS, check_supabase_features, fixture_dir, strings, workspace_root, xtask_db,
+};
 use tokio_postgres::Client;
-
-static MIGRATIONS: plover::Embedded =
-    plover::embed_migrations!("$CARGO_MANIFEST_DIR/../supabase/migrations");
 
 /// Set in the child process of `later_calls_and_processes_reuse_the_container`.
 const CHILD: &str = "PLOVER_DOCKER_TEST_CHILD";
@@ -180,7 +179,7 @@ async fn later_calls_and_processes_reuse_the_container() -> Result<()> {
     // Another process, through `plover::testing`'s own choice of provider, and a
     // migrated database with the shim (the repository's Supabase migrations).
     let out = Command::new(std::env::current_exe()?)
-        .args(["--exact", "child_reports_its_server", "--nocapture"])
+        .args(["--exact", "docker::child_reports_its_server", "--nocapture"])
         .env(CHILD, "1")
         .env("PLOVER_TEST_PROVIDER", "docker")
         .env("PLOVER_STATE_DIR", f.dir.path())

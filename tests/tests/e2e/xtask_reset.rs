@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use plover_tests::{Dir, Run, TestDatabase, Workdir, database, snapshot, strings};
+use plover_tests::{
+    Dir, Run, TestDatabase, Workdir, database, normalize, snapshot, strings, url_redactions,
+};
 
 /// The app's data, in a stable order, for comparing before and after.
 const DATA: &str = "
@@ -35,6 +37,7 @@ async fn reset_needs_the_name_on_every_remote_environment() -> Result<()> {
     w.db(&["push", "--env", "staging"], &vars, None)?
         .expect(0)?;
     let before = snapshot(&client).await?;
+    let known = url_redactions(&url)?;
 
     // Protected prod: no terminal, no --confirm.
     let run = w.db(&["reset", "--env", "prod"], &vars, None)?.expect(2)?;
@@ -42,6 +45,10 @@ async fn reset_needs_the_name_on_every_remote_environment() -> Result<()> {
         run.stderr
             .contains("prod: it is protected and there is no terminal"),
         "{run}"
+    );
+    insta::assert_snapshot!(
+        "reset_refused_protected",
+        normalize(&run.to_string(), &known)
     );
     // Unprotected staging still asks: a reset is destructive everywhere.
     let run = w
@@ -51,6 +58,10 @@ async fn reset_needs_the_name_on_every_remote_environment() -> Result<()> {
         run.stderr
             .contains("staging: this is destructive and there is no terminal"),
         "{run}"
+    );
+    insta::assert_snapshot!(
+        "reset_refused_unprotected",
+        normalize(&run.to_string(), &known)
     );
     // A wrong name, given or typed.
     let run = w
@@ -64,6 +75,10 @@ async fn reset_needs_the_name_on_every_remote_environment() -> Result<()> {
         run.stderr
             .contains("--confirm staging does not match the environment prod"),
         "{run}"
+    );
+    insta::assert_snapshot!(
+        "reset_refused_wrong_name",
+        normalize(&run.to_string(), &known)
     );
     let run = w
         .db(&["reset", "--env", "prod"], &vars, Some("prdo\n"))?

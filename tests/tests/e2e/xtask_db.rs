@@ -5,11 +5,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use plover_tests::{Run, SECRET, Workdir, database, snapshot};
-
-fn json(run: &Run) -> Result<serde_json::Value> {
-    serde_json::from_str(&run.stdout).with_context(|| format!("parsing the JSON of {run}"))
-}
+use plover_tests::{
+    SECRET, Workdir, database, json, normalize, snapshot, url_redactions, xtask_db,
+};
 
 #[test]
 fn new_writes_monotonic_versions_and_takes_piped_sql() -> Result<()> {
@@ -85,9 +83,13 @@ async fn dry_run_changes_nothing_push_applies_and_status_gates() -> Result<()> {
     let w = Workdir::new()?;
     let local = [("DATABASE_URL", url.as_str())];
     let count = w.migration_files()?.len();
+    let mut known = url_redactions(&url)?;
+    let workdir = w.path().display().to_string();
+    known.push((workdir, "[WORKDIR]"));
 
     // Only pending: exit 0.
     let run = w.db(&["status"], &local, None)?.expect(0)?;
+    insta::assert_snapshot!("status_pending", normalize(&run.to_string(), &known));
     assert!(
         run.stdout
             .contains("target: local postgres://postgres:****@"),
@@ -118,6 +120,7 @@ async fn dry_run_changes_nothing_push_applies_and_status_gates() -> Result<()> {
             .contains("applied 20250114093012  create_categories  ("),
         "{run}"
     );
+    insta::assert_snapshot!("push_applied", normalize(&run.to_string(), &known));
     assert!(
         run.stdout.contains(&format!("{count} applied in ")),
         "{run}"
@@ -136,6 +139,7 @@ async fn dry_run_changes_nothing_push_applies_and_status_gates() -> Result<()> {
         run.stdout.contains(&format!("{count} applied, 0 pending")),
         "{run}"
     );
+    insta::assert_snapshot!("status_applied", normalize(&run.to_string(), &known));
     let run = w.db(&["push"], &local, None)?.expect(0)?;
     assert!(run.stdout.contains("up to date"), "{run}");
 
@@ -161,6 +165,10 @@ async fn dry_run_changes_nothing_push_applies_and_status_gates() -> Result<()> {
     .expect(0)?;
     let status = json(&w.db(&["status", "--json"], &local, None)?.expect(0)?)?;
     assert_eq!(status["pending"], 1);
+    // Its version is the time it was made.
+    let new = w.migration_files()?.pop().context("no migration")?;
+    let new = new.split_once('_').context("a migration file name")?.0;
+    known.push((new.to_owned(), "[NEW VERSION]"));
 
     // An applied file edited: 1, and push refuses without changing anything.
     let first = w.migrations().join(&w.migration_files()?[0]);
@@ -170,12 +178,14 @@ async fn dry_run_changes_nothing_push_applies_and_status_gates() -> Result<()> {
     let run = w.db(&["status"], &local, None)?.expect(1)?;
     assert!(run.stdout.contains("modified"), "{run}");
     assert!(run.stdout.contains("needs attention:"), "{run}");
+    insta::assert_snapshot!("status_modified", normalize(&run.to_string(), &known));
     let status = json(&w.db(&["status", "--json"], &local, None)?.expect(1)?)?;
     assert_eq!(status["needs_attention"], true);
     assert_eq!(status["migrations"][0]["state"], "modified");
     let before = snapshot(&client).await?;
     let run = w.db(&["push"], &local, None)?.expect(2)?;
     assert!(run.stderr.contains("refusing to push"), "{run}");
+    insta::assert_snapshot!("push_refused_modified", normalize(&run.to_string(), &known));
     assert_eq!(snapshot(&client).await?, before);
     Ok(())
 }
@@ -464,5 +474,14 @@ async fn adopt_takes_over_the_supabase_cli_history() -> Result<()> {
         )?
         .expect(2)?;
     assert!(run.stderr.contains("_sqlx_migrations"), "{run}");
+    Ok(())
+}
+
+#[test]
+fn db_help_lists_the_commands() -> Result<()> {
+    let w = Workdir::new()?;
+    let run = xtask_db(w.path(), &["--help"], &[], None, SECRET)?.expect(0)?;
+    assert!(run.stdout.contains("reset-local"), "{run}");
+    insta::assert_snapshot!("db_help", normalize(&run.to_string(), &[]));
     Ok(())
 }

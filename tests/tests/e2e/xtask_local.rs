@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
-use plover_tests::{Run, workspace_root, xtask_db, xtask_db_as};
+use plover_tests::{Run, is_root, workspace_root, xtask_db, xtask_db_as};
 
 /// A copy of the repository's `supabase/` folder whose `[db] port` is a free port.
 struct Workdir {
@@ -207,10 +207,6 @@ async fn reset_local_native_is_repeatable_and_stops() -> Result<()> {
 
 /// The account ordinary-user runs use: `nobody`.
 const NOBODY: u32 = 65534;
-
-fn is_root() -> Result<bool> {
-    Ok(std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)?)
-}
 
 /// A [`Workdir`] whose commands run as `nobody` when we are root (as ourselves
 /// otherwise), so that its native data lands in `supabase/.temp/plover-db/data`.
@@ -425,9 +421,7 @@ async fn reset_local_removes_a_stale_pid_file() -> Result<()> {
 
 #[tokio::test]
 async fn reset_local_native_works_for_an_ordinary_user() -> Result<()> {
-    let root =
-        std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)?;
-    if !root {
+    if !is_root()? {
         // The native test above already runs as an ordinary user.
         return Ok(());
     }

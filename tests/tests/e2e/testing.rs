@@ -8,10 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use plover::testing::{self, Shim, TestDatabase};
-use plover_tests::{Dir, strings};
-
-static MIGRATIONS: plover::Embedded =
-    plover::embed_migrations!("$CARGO_MANIFEST_DIR/../supabase/migrations");
+use plover_tests::{Dir, MIGRATIONS, is_root, strings};
 
 async fn exists(name: &str) -> Result<bool> {
     let server = testing::server().await?;
@@ -200,7 +197,7 @@ async fn killed_test_processes_leave_nothing_behind() -> Result<()> {
         .args([
             "--ignored",
             "--exact",
-            "child_holds_a_database_until_killed",
+            "testing::child_holds_a_database_until_killed",
             "--nocapture",
         ])
         .stdin(Stdio::piped())
@@ -243,9 +240,7 @@ async fn child_runs_native_as_this_user() -> Result<()> {
 #[test]
 fn the_native_provider_works_as_an_unprivileged_user() -> Result<()> {
     use std::os::unix::process::CommandExt;
-    let root =
-        std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)?;
-    if !root {
+    if !is_root()? {
         // The whole suite already runs as an ordinary user.
         return Ok(());
     }
@@ -258,7 +253,7 @@ fn the_native_provider_works_as_an_unprivileged_user() -> Result<()> {
         .args([
             "--ignored",
             "--exact",
-            "child_runs_native_as_this_user",
+            "testing::child_runs_native_as_this_user",
             "--nocapture",
         ])
         .env("PLOVER_STATE_DIR", state.path())

@@ -6,17 +6,13 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, ensure};
-use plover_tests::{Run, Workdir, database};
+use plover_tests::{Workdir, database, json, normalize};
 
 const BAD: &str = "20991231000000_bad.sql";
 const BAD_SQL: &str = "-- a table the API exposes, without RLS\n\
                        create table if not exists public.notes (id bigint primary key);\n\
                        \n\
                        delete from public.legacy_notes;\n";
-
-fn json(run: &Run) -> Result<serde_json::Value> {
-    serde_json::from_str(&run.stdout).with_context(|| format!("parsing the JSON of {run}"))
-}
 
 fn write(w: &Workdir, name: &str, sql: &str) -> Result<()> {
     std::fs::write(w.migrations().join(name), sql).with_context(|| format!("writing {name}"))
@@ -69,6 +65,7 @@ fn a_bad_migration_fails_with_file_line_and_column() -> Result<()> {
     }
     // The existing migrations say nothing.
     ensure!(!run.stdout.contains("create_categories"), "{run}");
+    insta::assert_snapshot!("lint_human", normalize(&run.to_string(), &[]));
     Ok(())
 }
 

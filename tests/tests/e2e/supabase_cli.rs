@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! PLOVER_SUPABASE_CLI=$(.ci/supabase-cli-up /tmp/plover-supabase-cli) \
-//!   cargo test -p plover-tests --test supabase_cli
+//!   cargo test -p plover-tests --test e2e -- supabase_cli::
 //! ```
 //!
 //! It runs without Docker (`--db-url`, with `sslmode=disable` for the test server).
