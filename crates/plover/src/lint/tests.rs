@@ -414,7 +414,7 @@ const OWN_TESTS: &[&str] = &[
     "history-comment-edited",
     "history-deleted",
     "history-out-of-order",
-    // Catalog checks: found on a database by `db lint --live` (tests/tests/xtask_lint.rs
+    // Catalog checks: found on a database by `db lint --live` (tests/tests/e2e/xtask_lint.rs
     // makes them fire); here only their mapping to statements is tested.
     "live-rls-disabled",
     "live-policy-without-rls",
