@@ -37,7 +37,7 @@ impl Test {
         {
             // No registry here: the local image (built when missing, as root), on the
             // host network. Without it the provider's default (postgres:17) is pulled.
-            let major = Project::load(&sh.current_dir())
+            let major = Project::load(sh.current_dir())
                 .context("reading supabase/config.toml for `[db] major_version`")?
                 .config()
                 .db_major_version;

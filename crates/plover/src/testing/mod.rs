@@ -276,3 +276,6 @@ pub async fn apply_supabase_shim(client: &Client) -> Result<(), TestingError> {
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
+
+#[cfg(test)]
+mod tests;

@@ -134,7 +134,7 @@ impl Pool {
     }
 
     /// Drops the ready clones (a refill running meanwhile may park more: set the
-    /// size to 0 first).
+    /// size to 0 and let the last refill finish first).
     pub async fn empty(&self, admin: &Client) -> Result<(), TestingError> {
         for name in self.ready(admin).await? {
             drop_database(admin, &name, "dropping a ready test database").await?;
@@ -142,9 +142,10 @@ impl Pool {
         Ok(())
     }
 
-    /// Drops the template, then the ready clones. The template goes first: dropping
-    /// it waits for a clone being made from it, and no clone can be made after, so
-    /// a refill still running cannot leave one behind. The next
+    /// Drops the template, then the ready clones. The template goes first, so no
+    /// clone can be begun after; one that a refill had begun is parked after this
+    /// returns, so call it with no refill running (the pool full, or the size 0 and
+    /// the last refill done). The next
     /// [`TestDatabase::fresh`](super::TestDatabase::fresh) of a process that has
     /// not used the template yet builds it again.
     pub async fn remove(&self, admin: &Client) -> Result<(), TestingError> {
