@@ -10,7 +10,7 @@ use crate::flags::Dev;
 
 impl Dev {
     pub async fn run(self, sh: &Shell) -> Result<()> {
-        let url = crate::db::local_database(&sh.current_dir())
+        let url = crate::db::local_database(sh, &sh.current_dir())
             .await
             .context("starting the local development database (`cargo xtask db start`)")?;
         let client = plover::connect(&url).await?;

@@ -1,5 +1,6 @@
 //! Every command line flag of `cargo xtask`, in one place.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -58,23 +59,15 @@ pub enum Command {
     Dev(Dev),
     /// Measure plover against `psql -1 -f` on the same generated migrations.
     ///
-    /// Applying N small migrations, the no-op boot check on an up-to-date database
-    /// and loading the source, each side by side with psql in the same run, on the
-    /// shared test server (fsync off). Reports medians and ratios; asserts nothing.
-    ///
-    /// `cargo xtask bench` runs a dev build, where plover itself is not optimised
-    /// (the workspace optimises only dependencies in dev); for figures worth quoting
-    /// run `cargo run --release -p xtask -- bench`.
-    ///
-    /// A filesystem busy with other work makes Postgres's file creation noisy; to
-    /// bench on a private server, set PLOVER_STATE_DIR to a directory of its own (and,
-    /// as root, TMPDIR to a tmpfs such as /dev/shm for its data directory), then stop
-    /// it with the same variables and `cargo xtask test-server stop`.
-    ///
-    /// `cargo xtask bench fresh` measures how long a test waits for a freshly migrated
-    /// database instead (see `cargo xtask bench fresh --help`).
+    /// The benchmarks are a crate of their own (bench/, package plover-bench), so
+    /// that building the xtask builds none of their dependencies: this runs it with
+    /// the same arguments, built in the xtask's own profile (`cargo run --release -p
+    /// xtask -- bench` runs a release one). `cargo xtask bench --help` lists its
+    /// sub-commands (`fresh`, `lint`) and flags.
+    #[command(disable_help_flag = true)]
     Bench(Bench),
     /// The same as `cargo xtask bench fresh`.
+    #[command(disable_help_flag = true)]
     BenchFresh(BenchFresh),
 }
 
@@ -86,7 +79,7 @@ pub struct Test {
     /// Leave the shared test server running afterwards (faster reruns).
     #[arg(long)]
     pub keep_server: bool,
-    /// Arguments for `cargo test` (after `--`), e.g. `-- --test engine`.
+    /// Arguments for `cargo test` (after `--`), e.g. `-- --test e2e -- engine::`.
     #[arg(last = true)]
     pub args: Vec<String>,
 }
@@ -102,77 +95,17 @@ pub struct Dev {
 }
 
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct Bench {
-    #[command(subcommand)]
-    pub command: Option<BenchCommand>,
-    /// How many migration files to generate.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
-    pub migrations: u32,
-    /// How many rounds of each measurement (medians and minimums are reported).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
-    pub rounds: u32,
-    /// Print the results as JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Time to hand a test a fresh migrated database, against replaying the migrations
-    /// and against a container per test.
-    ///
-    /// On N generated migrations (default 200), side by side in one run: a database
-    /// from `plover::testing::TestDatabase::fresh` with the pool warm (a ready clone is
-    /// renamed) and cold (the template is cloned on the spot); (a) `CREATE DATABASE`
-    /// and replaying every migration into it, as `#[sqlx::test]` does; (b) a new
-    /// testcontainers container per test, migrated. Each sample is timed from the call
-    /// until a connected client has answered `SELECT 1`. Reports p50, p95, mean and
-    /// each p50 against the warm one; asserts nothing.
-    ///
-    /// The test server is the one `plover::testing` picks (native by default). The
-    /// container row uses PLOVER_DOCKER_IMAGE, PLOVER_DOCKER_TAG, PLOVER_DOCKER_NETWORK
-    /// and PLOVER_DOCKER_BARE as the Docker provider does, and is skipped when no
-    /// Docker engine answers (`.ci/docker-up` starts one). For figures worth quoting run
-    /// `cargo run --release -p xtask -- bench fresh`.
-    Fresh(BenchFresh),
-    /// `cargo xtask db lint` against squawk on the same generated migration files.
-    ///
-    /// Generates N migration files (default 1000; each a table with RLS, an index, a
-    /// policy, grants and a comment: 8 statements), builds a release xtask with the
-    /// `lint` feature (into target/lint) and installs squawk 2.66.0 from crates.io into
-    /// target/bench-lint (PLOVER_SQUAWK=/path/to/squawk skips that; squawk is never a
-    /// dependency), then times whole runs of `xtask db lint --format json` on the
-    /// directory and `squawk <files>`, alternating, for R rounds. Reports the medians,
-    /// the minimums and plover/squawk; asserts nothing.
-    Lint(BenchLint),
-}
-
-#[derive(Debug, Args)]
-pub struct BenchLint {
-    /// How many migration files to generate.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
-    pub files: u32,
-    /// How many rounds of each (medians and minimums are reported).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
-    pub rounds: u32,
+    /// The benchmark's arguments (`cargo xtask bench --help` lists them).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<OsString>,
 }
 
 #[derive(Debug, Args)]
 pub struct BenchFresh {
-    /// How many migration files to generate.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
-    pub migrations: u32,
-    /// Samples of the warm, cold and replay measurements each.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
-    pub samples: u32,
-    /// Samples of the container-per-test measurement (each starts a container); 0
-    /// leaves the row out.
-    #[arg(long, default_value_t = 5)]
-    pub container_samples: u32,
-    /// Print the results as JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    /// The benchmark's arguments (`cargo xtask bench fresh --help` lists them).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<OsString>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -326,25 +326,24 @@ pub enum Missing {
     BuildIfPossible,
 }
 
-/// The local image for `major` with the stand-ins of the workspace at `root`:
-/// present already, or built now. Progress goes to stderr. `None` only with
-/// [`Missing::BuildIfPossible`] on a machine that cannot build it (the reason is
+/// The local image for `major` with the stand-ins of the workspace at the shell's
+/// directory: present already, or built now. Progress goes to stderr. `None` only
+/// with [`Missing::BuildIfPossible`] on a machine that cannot build it (the reason is
 /// printed).
 pub fn ensure(
-    root: &Path,
+    sh: &Shell,
     major: u16,
     mirror: Option<&str>,
     missing: Missing,
 ) -> Result<Option<String>> {
     let recipe = Recipe::for_major(major)?;
-    let stand_ins = stand_ins(&root.join(STAND_INS))?;
+    let stand_ins = stand_ins(&sh.current_dir().join(STAND_INS))?;
     let reference = recipe.reference(&stand_ins);
-    let sh = Shell::new()?;
     ensure!(
-        engine_answers(&sh),
+        engine_answers(sh),
         "no Docker engine answers, so the local image {reference} cannot be found or built: start one (as root: `.ci/docker-up`)"
     );
-    if image_exists(&sh, &reference) {
+    if image_exists(sh, &reference) {
         return Ok(Some(reference));
     }
     if let Err(why) = can_build() {
@@ -372,11 +371,11 @@ pub fn ensure(
         lock.lock()
             .with_context(|| format!("locking {}", lock_path.display()))?;
     }
-    if image_exists(&sh, &reference) {
+    if image_exists(sh, &reference) {
         eprintln!("local image {reference} is present (built meanwhile)");
         return Ok(Some(reference));
     }
-    build(&sh, &recipe, &stand_ins, &reference, mirror)?;
+    build(sh, &recipe, &stand_ins, &reference, mirror)?;
     drop(lock);
     Ok(Some(reference))
 }

@@ -1,9 +1,8 @@
-//! `cargo xtask`: parses the command line and dispatches; each command lives in a
-//! module of its own.
+//! `cargo xtask`: parses the command line, makes the one [`xshell::Shell`] (rooted
+//! at the workspace) every command gets, and dispatches; each command lives in a
+//! module of its own (the benchmarks in a crate of their own, bench/).
 
 mod bench;
-mod bench_fresh;
-mod bench_lint;
 mod db;
 mod dev;
 mod flags;
@@ -28,16 +27,12 @@ async fn main() -> Result<ExitCode> {
     sh.change_dir(project_root());
     let done = match flags.command {
         // `db` commands have exit codes of their own (see `cargo xtask db --help`).
-        flags::Command::Db(cmd) => return Ok(cmd.run(&project_root()).await),
+        flags::Command::Db(cmd) => return Ok(cmd.run(sh).await),
         flags::Command::Dev(cmd) => cmd.run(&sh).await,
         flags::Command::Test(cmd) => cmd.run(&sh).await,
         flags::Command::TestServer(cmd) => cmd.run(&sh).await,
-        flags::Command::Bench(cmd) => match cmd.command {
-            Some(flags::BenchCommand::Fresh(fresh)) => fresh.run().await,
-            Some(flags::BenchCommand::Lint(lint)) => lint.run(&sh),
-            None => cmd.run().await,
-        },
-        flags::Command::BenchFresh(cmd) => cmd.run().await,
+        flags::Command::Bench(cmd) => return cmd.run(&sh),
+        flags::Command::BenchFresh(cmd) => return cmd.run(&sh),
     };
     done.map(|()| ExitCode::SUCCESS)
 }
@@ -64,8 +59,9 @@ fn quiet_on_closed_stdout() {
     }));
 }
 
-/// The workspace root: xtask's manifest directory's parent.
-pub fn project_root() -> std::path::PathBuf {
+/// The workspace root: xtask's manifest directory's parent. Only `main` asks: every
+/// command gets it as the shell's current directory.
+fn project_root() -> std::path::PathBuf {
     let xtask = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     xtask.parent().unwrap_or(xtask).to_path_buf()
 }

@@ -37,12 +37,11 @@ impl Test {
         {
             // No registry here: the local image (built when missing, as root), on the
             // host network. Without it the provider's default (postgres:17) is pulled.
-            let root = crate::project_root();
-            let major = Project::load(&root)
+            let major = Project::load(sh.current_dir())
                 .context("reading supabase/config.toml for `[db] major_version`")?
                 .config()
                 .db_major_version;
-            if let Some(reference) = image::ensure(&root, major, None, Missing::BuildIfPossible)?
+            if let Some(reference) = image::ensure(sh, major, None, Missing::BuildIfPossible)?
                 && let Some((name, tag)) = reference.split_once(':')
             {
                 eprintln!("the Docker provider's tests run on {reference}");
@@ -56,7 +55,7 @@ impl Test {
         // The stand-ins for Supabase-only extensions, which the tests create on the
         // native test server.
         if image::is_root() {
-            crate::db::install_stand_ins().context(
+            crate::db::install_stand_ins(sh).context(
                 "installing the stand-in extensions (cargo xtask db extensions --install)",
             )?;
         } else {
@@ -101,7 +100,7 @@ impl Test {
     }
 }
 
-/// The real Supabase CLI for tests/tests/supabase_cli.rs: installed by npm outside the
+/// The real Supabase CLI for tests/tests/e2e/supabase_cli.rs: installed by npm outside the
 /// repository (`.ci/supabase-cli-up`) and passed in `PLOVER_SUPABASE_CLI`; without npm,
 /// those tests are skipped with a note.
 fn supabase_cli(sh: &Shell) -> Result<()> {

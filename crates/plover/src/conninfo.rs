@@ -202,16 +202,49 @@ impl ConnInfo {
     /// user, database, and `sslmode` (when not the default), `application_name`,
     /// `options`, `hostaddr`, `target_session_attrs`.
     pub fn redacted(&self) -> String {
+        self.url(false)
+    }
+
+    /// The connection as a `postgres://` URL with its password (percent-encoded), for
+    /// a program or library that takes a URL (sqlx, a test's own pool). It holds the
+    /// secret: never print or log it; show [`ConnInfo::redacted`] instead.
+    ///
+    /// ```
+    /// let c = plover::ConnInfo::parse("host=db user=app password='p@ss w' dbname=x").unwrap();
+    /// assert_eq!(c.to_url(), "postgres://app:p%40ss%20w@db:5432/x");
+    /// assert_eq!(plover::ConnInfo::parse(&c.to_url()).unwrap(), c);
+    /// ```
+    pub fn to_url(&self) -> String {
+        self.url(true)
+    }
+
+    /// The one URL writer: [`redacted`](ConnInfo::redacted) and
+    /// [`to_url`](ConnInfo::to_url) differ only in the password.
+    fn url(&self, with_password: bool) -> String {
         let c = &self.config;
-        let mut s = String::from("postgres://");
-        if let Some(user) = c.get_user() {
-            s.push_str(&escape(user));
-            if c.get_password().is_some() {
-                s.push_str(":****");
+        let password = c.get_password().map(|p| {
+            if with_password {
+                escape_bytes(p)
+            } else {
+                "****".to_owned()
             }
-            s.push('@');
-        } else if c.get_password().is_some() {
-            s.push_str(":****@");
+        });
+        let mut s = String::from("postgres://");
+        match (c.get_user(), password) {
+            (Some(user), password) => {
+                s.push_str(&escape(user));
+                if let Some(p) = password {
+                    s.push(':');
+                    s.push_str(&p);
+                }
+                s.push('@');
+            }
+            (None, Some(p)) => {
+                s.push(':');
+                s.push_str(&p);
+                s.push('@');
+            }
+            (None, None) => {}
         }
         s.push_str(&self.url_hosts());
         if let Some(db) = c.get_dbname() {
@@ -447,8 +480,13 @@ fn session_attrs(attrs: TargetSessionAttrs) -> Option<&'static str> {
 
 /// Percent-encodes all but RFC 3986's unreserved characters, for display in a URL.
 fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
+    escape_bytes(s.as_bytes())
+}
+
+/// Percent-encodes what a URL's userinfo, path or query value cannot hold as is.
+fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(b as char);
         } else {

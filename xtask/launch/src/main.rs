@@ -11,12 +11,38 @@ fn main() -> ExitCode {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
     let mut run = Command::new(cargo);
+    forget_crate_env(&mut run);
     run.args(["run", "--manifest-path"]).arg(&manifest);
     if libclang_installed() {
         run.args(["--features", "lint"]);
     }
     run.arg("--").args(std::env::args_os().skip(1));
     exec(run)
+}
+
+/// Leaves out of `command`'s environment what cargo set for this crate's run
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, ...). Build scripts that watch those
+/// (ring's does) would otherwise see them change between a `cargo build` from a
+/// shell and this nested one, and rebuild, with everything above them, on every
+/// switch. The xtask does the same for the cargo it runs (`bench`).
+fn forget_crate_env(command: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_MANIFEST_LINKS",
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ]
+            .contains(&name.as_ref())
+        {
+            command.env_remove(name.as_ref());
+        }
+    }
 }
 
 /// Where clang-sys (pg_query's build) finds libclang: `LIBCLANG_PATH`, or the

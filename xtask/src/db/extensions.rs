@@ -9,13 +9,13 @@ use anyhow::{Context, Result, bail};
 use plover::supabase::extensions::{Origin, STAND_IN_FILES, STAND_IN_MARK, SUPABASE_EXTENSIONS};
 use xshell::{Shell, cmd};
 
-use super::EXIT_ATTENTION;
+use super::{Ctx, EXIT_ATTENTION};
 use crate::flags::DbExtensions;
 
 impl DbExtensions {
-    pub fn run(self) -> Result<ExitCode> {
+    pub fn run(self, ctx: &Ctx) -> Result<ExitCode> {
         let bin = plover::testing::find_binaries()?;
-        let dir = extension_dir(&bin)?;
+        let dir = extension_dir(&ctx.sh, &bin)?;
         let major = major_of(&bin);
         if self.install {
             install(&dir)?;
@@ -62,8 +62,7 @@ impl DbExtensions {
 }
 
 /// `$(pg_config --sharedir)/extension` of the server whose binaries are in `bin`.
-fn extension_dir(bin: &Path) -> Result<PathBuf> {
-    let sh = Shell::new()?;
+fn extension_dir(sh: &Shell, bin: &Path) -> Result<PathBuf> {
     let pg_config = bin.join("pg_config");
     let share = cmd!(sh, "{pg_config} --sharedir")
         .quiet()
@@ -84,9 +83,9 @@ fn major_of(bin: &Path) -> String {
 
 /// Writes the stand-ins into the native server's extension directory (what
 /// `db extensions --install` does).
-pub fn install_native() -> Result<()> {
+pub fn install_native(sh: &Shell) -> Result<()> {
     let bin = plover::testing::find_binaries()?;
-    install(&extension_dir(&bin)?)
+    install(&extension_dir(sh, &bin)?)
 }
 
 /// Writes the stand-ins' files into `dir`, keeping a real build of the same

@@ -12,12 +12,7 @@ use crate::image::{self, Missing};
 impl DbImage {
     pub fn run(self, ctx: &Ctx) -> Result<ExitCode> {
         let major = self.major.unwrap_or(ctx.project.config().db_major_version);
-        let reference = image::ensure(
-            &crate::project_root(),
-            major,
-            self.mirror.as_deref(),
-            Missing::Build,
-        )?;
+        let reference = image::ensure(&ctx.sh, major, self.mirror.as_deref(), Missing::Build)?;
         if let Some(reference) = reference {
             println!("{reference}");
         }

@@ -14,11 +14,11 @@ use crate::flags::DbLint;
 const GUARD: &str = "PLOVER_XTASK_LINT_CHILD";
 
 impl DbLint {
-    pub async fn run(self, _ctx: &Ctx) -> Result<ExitCode> {
+    pub async fn run(self, ctx: &Ctx) -> Result<ExitCode> {
         if std::env::var_os(GUARD).is_some() {
             bail!("this xtask was built for `db lint` but without its `lint` feature");
         }
-        let root = crate::project_root();
+        let root = ctx.sh.current_dir();
         let target = root.join("target").join("lint");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         eprintln!(

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use plover::project::{LOCAL, Project};
 use plover::redact;
-use plover::testing::docker::{ContainerSpec, Docker, Named};
+use plover::testing::docker::{ContainerSpec, Docker, Named, engine_answers};
 use plover::testing::{NativeServer, apply_supabase_shim, find_binaries, persistent_data_dir};
 use xshell::{Shell, cmd};
 
@@ -52,8 +52,8 @@ enum Running {
 impl DbStart {
     pub async fn run(self, ctx: &Ctx) -> Result<ExitCode> {
         let _lock = ClusterLock::take(&ctx.project, "start").await?;
-        let started = start(&ctx.project, &self.mode).await?;
-        println!("{}", redact(&ctx.project.local_url("postgres")));
+        let started = start(&ctx.sh, &ctx.project, &self.mode).await?;
+        println!("{}", ctx.project.local_conninfo("postgres").redacted());
         eprintln!("{started}");
         Ok(ExitCode::SUCCESS)
     }
@@ -85,7 +85,7 @@ impl DbStop {
                 }
             }
             Running::Docker { container } => {
-                let sh = Shell::new()?;
+                let sh = &ctx.sh;
                 if self.no_backup {
                     cmd!(sh, "docker rm -f -v {container}")
                         .quiet()
@@ -120,10 +120,12 @@ impl DbResetLocal {
         }
         let t0 = Instant::now();
         let _lock = ClusterLock::take(project, "reset-local").await?;
-        let started = start(project, &self.mode).await?;
+        let started = start(&ctx.sh, project, &self.mode).await?;
         eprintln!("{started}");
 
-        let admin = plover::connect(&project.local_url("template1"))
+        let admin = project
+            .local_conninfo("template1")
+            .connect()
             .await
             .context("connecting to the local database's template1")?;
         admin
@@ -136,10 +138,11 @@ impl DbResetLocal {
             .context("creating the local `postgres` database")?;
         drop(admin);
 
-        let url = project.local_url("postgres");
-        let mut client = plover::connect(&url)
+        let local = project.local_conninfo("postgres");
+        let mut client = local
+            .connect()
             .await
-            .with_context(|| format!("connecting to {}", redact(&url)))?;
+            .with_context(|| format!("connecting to {local}"))?;
         apply_supabase_shim(&client)
             .await
             .context("applying the Supabase shim")?;
@@ -164,19 +167,20 @@ impl DbResetLocal {
         println!(
             "local database reset in {:.1} s: {}",
             t0.elapsed().as_secs_f64(),
-            redact(&url)
+            local.redacted()
         );
         Ok(ExitCode::SUCCESS)
     }
 }
 
 /// The local development database of the project in `workdir`, started (in the
-/// default mode) or found running: its `postgres` database's URL. For `cargo xtask dev`.
-pub async fn started(workdir: &Path) -> Result<String> {
+/// default mode) or found running: its `postgres` database's URL. For `cargo xtask
+/// dev` and `db pull`'s shadow database.
+pub async fn started(sh: &Shell, workdir: &Path) -> Result<String> {
     let project = Project::load(workdir)
         .with_context(|| format!("reading the project in {}", workdir.display()))?;
     let _lock = ClusterLock::take(&project, "dev").await?;
-    let started = start(&project, &LocalMode::default()).await?;
+    let started = start(sh, &project, &LocalMode::default()).await?;
     eprintln!("{started}");
     Ok(project.local_url("postgres"))
 }
@@ -193,7 +197,7 @@ impl std::fmt::Display for Started {
 /// Starts the local database in the mode asked for (else the recorded one, else
 /// native where server binaries exist, else docker where an engine answers), or
 /// finds it running, and waits until it accepts the local URL.
-async fn start(project: &Project, mode: &LocalMode) -> Result<Started> {
+async fn start(sh: &Shell, project: &Project, mode: &LocalMode) -> Result<Started> {
     let port = project.config().db_port;
     let recorded = read_mode(project)?;
     let docker = if mode.docker {
@@ -204,7 +208,7 @@ async fn start(project: &Project, mode: &LocalMode) -> Result<Started> {
         match &recorded {
             Some(Running::Docker { .. }) => true,
             Some(Running::Native { .. }) => false,
-            None => find_binaries().is_err() && docker_answers(),
+            None => find_binaries().is_err() && engine_answers(),
         }
     };
     let running = if docker {
@@ -221,7 +225,7 @@ async fn start(project: &Project, mode: &LocalMode) -> Result<Started> {
             Running::Native { data_dir } => NativeServer::persistent(data_dir, port)
                 .map(|s| s.is_running())
                 .unwrap_or(false),
-            Running::Docker { container } => container_runs(container),
+            Running::Docker { container } => container_runs(sh, container),
         };
         if running_now {
             bail!(
@@ -245,7 +249,7 @@ async fn start(project: &Project, mode: &LocalMode) -> Result<Started> {
             format!("local database: {}", describe(&running))
         }
         Running::Docker { container } => {
-            start_container(project, container, port, mode)?;
+            start_container(sh, project, container, port, mode)?;
             format!("local database: {}", describe(&running))
         }
     };
@@ -332,7 +336,9 @@ async fn create_postgres_database(project: &Project) -> Result<()> {
     eprintln!(
         "the local database has no `postgres` database (a reset-local was interrupted between dropping and creating it); creating it again"
     );
-    let admin = plover::connect(&project.local_url("template1"))
+    let admin = project
+        .local_conninfo("template1")
+        .connect()
         .await
         .context(
             "connecting to the local database's template1 to create `postgres` again; if template1 is gone too, `cargo xtask db stop --no-backup` deletes the local data and the next start begins afresh",
@@ -443,19 +449,7 @@ fn container_name(project: &Project) -> String {
     format!("plover-db-{id}")
 }
 
-fn docker_answers() -> bool {
-    let Ok(sh) = Shell::new() else { return false };
-    let format = "{{.ServerVersion}}";
-    cmd!(sh, "docker info --format {format}")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok()
-}
-
-fn container_runs(name: &str) -> bool {
-    let Ok(sh) = Shell::new() else { return false };
+fn container_runs(sh: &Shell, name: &str) -> bool {
     let format = "{{.State.Running}}";
     cmd!(sh, "docker inspect -f {format} {name}")
         .quiet()
@@ -467,9 +461,15 @@ fn container_runs(name: &str) -> bool {
 /// Starts the container: found running, restarted when stopped, else created from
 /// the image [`docker_image`] chooses, through the library's `ContainerSpec` (the
 /// password travels in the container's environment, never argv).
-fn start_container(project: &Project, name: &str, port: u16, mode: &LocalMode) -> Result<()> {
+fn start_container(
+    sh: &Shell,
+    project: &Project,
+    name: &str,
+    port: u16,
+    mode: &LocalMode,
+) -> Result<()> {
     let settings = Docker::from_env();
-    let (image, tag, bare) = docker_image(project, mode, &settings)?;
+    let (image, tag, bare) = docker_image(sh, project, mode, &settings)?;
     let spec = ContainerSpec {
         network: settings.network,
         bare,
@@ -481,7 +481,7 @@ fn start_container(project: &Project, name: &str, port: u16, mode: &LocalMode) -
         .start_named(name, &[(LOCAL_DB_LABEL, "1")])
         .with_context(|| format!("starting the container {name}"))?;
     if started != Named::Created {
-        let runs = container_image(name);
+        let runs = container_image(sh, name);
         if let Some(runs) = runs.filter(|runs| *runs != spec.descriptor()) {
             eprintln!(
                 "note: the local database runs {runs}, not {}; to move to it, `cargo xtask db stop --no-backup` (deletes the local data), then start again",
@@ -496,6 +496,7 @@ fn start_container(project: &Project, name: &str, port: u16, mode: &LocalMode) -
 /// PLOVER_DOCKER_IMAGE (and _TAG, _BARE), else the local image of `cargo xtask db
 /// image` for `[db] major_version`, built first when missing.
 pub(crate) fn docker_image(
+    sh: &Shell,
     project: &Project,
     mode: &LocalMode,
     settings: &Docker,
@@ -512,7 +513,7 @@ pub(crate) fn docker_image(
         ));
     }
     let major = project.config().db_major_version;
-    let reference = image::ensure(&crate::project_root(), major, None, Missing::Build)
+    let reference = image::ensure(sh, major, None, Missing::Build)
         .context("finding the local PostgreSQL image (`[db] major_version` of supabase/config.toml); or pass --image")?
         .with_context(|| format!("the local image for PostgreSQL {major} is missing; build it with `sudo cargo xtask db image --major {major}`"))?;
     let (name, tag) = split_reference(&reference)
@@ -528,8 +529,7 @@ fn split_reference(reference: &str) -> Option<(&str, &str)> {
 }
 
 /// The image the container `name` was created from.
-fn container_image(name: &str) -> Option<String> {
-    let sh = Shell::new().ok()?;
+fn container_image(sh: &Shell, name: &str) -> Option<String> {
     let format = "{{.Config.Image}}";
     cmd!(sh, "docker inspect -f {format} {name}")
         .quiet()

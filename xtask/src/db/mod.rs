@@ -30,13 +30,14 @@ mod restore;
 mod seed;
 mod status;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, Result, bail};
 use plover::project::{LOCAL, Project, Protection, Target, Vars};
+use xshell::Shell;
 
 use crate::flags::{Db, DbCommand};
 
@@ -46,13 +47,12 @@ pub const EXIT_ATTENTION: u8 = 1;
 pub const EXIT_FAILED: u8 = 2;
 
 impl Db {
-    /// Runs the command; errors are printed here and become [`EXIT_FAILED`].
-    pub async fn run(self, workspace_root: &Path) -> ExitCode {
+    /// Runs the command in the project under --workdir, else the workspace (`sh`'s
+    /// directory); errors are printed here and become [`EXIT_FAILED`].
+    pub async fn run(self, sh: Shell) -> ExitCode {
         let result = async {
-            let ctx = Ctx::new(
-                self.workdir.unwrap_or_else(|| workspace_root.to_owned()),
-                self.env,
-            )?;
+            let workdir = self.workdir.unwrap_or_else(|| sh.current_dir());
+            let ctx = Ctx::new(sh, workdir, self.env)?;
             match self.command {
                 DbCommand::New(cmd) => cmd.run(&ctx),
                 DbCommand::Status(cmd) => cmd.run(&ctx).await,
@@ -69,7 +69,7 @@ impl Db {
                 DbCommand::Restore(cmd) => cmd.run(&ctx).await,
                 DbCommand::Dump(cmd) => cmd.run(&ctx).await,
                 DbCommand::Pull(cmd) => cmd.run(&ctx).await,
-                DbCommand::Extensions(cmd) => cmd.run(),
+                DbCommand::Extensions(cmd) => cmd.run(&ctx),
                 DbCommand::Test(cmd) => cmd.run(&ctx).await,
             }
         }
@@ -88,21 +88,23 @@ impl Db {
     }
 }
 
-/// What every `db` command works on: the project and the `--env` asked for.
+/// What every `db` command works on: the project and the `--env` asked for, and the
+/// xtask's shell (in the workspace root, which holds the local image's recipe).
 pub struct Ctx {
+    sh: Shell,
     project: Project,
     env: Option<String>,
 }
 
 impl Ctx {
-    fn new(workdir: PathBuf, env: Option<String>) -> Result<Ctx> {
+    fn new(sh: Shell, workdir: PathBuf, env: Option<String>) -> Result<Ctx> {
         // Absolute, so paths handed to child processes (initdb as another user, from
         // `/`) still lead there.
         let workdir = std::fs::canonicalize(&workdir)
             .with_context(|| format!("--workdir {}: no such directory", workdir.display()))?;
         let project = Project::load(&workdir)
             .with_context(|| format!("reading the project in {}", workdir.display()))?;
-        Ok(Ctx { project, env })
+        Ok(Ctx { sh, project, env })
     }
 
     /// The database to talk to: `--env`, else the linked environment, else `local`.

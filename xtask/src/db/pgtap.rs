@@ -103,7 +103,8 @@ impl DbTest {
     fn choose_server(&self, ctx: &Ctx) -> Result<()> {
         let provider = if self.mode.docker {
             let mut docker = Docker::from_env();
-            let (image, tag, bare) = super::local::docker_image(&ctx.project, &self.mode, &docker)?;
+            let (image, tag, bare) =
+                super::local::docker_image(&ctx.sh, &ctx.project, &self.mode, &docker)?;
             (docker.image, docker.tag, docker.bare) = (image, tag, bare);
             eprintln!(
                 "# test server: docker {} (kept running for the next run; `cargo xtask test-server stop` stops it)",

@@ -17,7 +17,7 @@ use plover::Repair;
 use plover::project::{
     Protection, Target, Vars, next_version, snake_name, utc_rfc3339, utc_version,
 };
-use plover::testing::{apply_supabase_shim, quote_ident};
+use plover::testing::{Provider, TestDatabase, Url, apply_supabase_shim};
 
 use super::new::newest_version;
 use super::pgtools::{Scratch, Tools, pattern_quote};
@@ -164,7 +164,8 @@ async fn record_applied(ctx: &Ctx, target: &Target, version: i64) -> Result<()> 
 }
 
 /// The migrations applied to a shadow database on the local development server,
-/// dumped with `args`. The shadow database is dropped on every path.
+/// dumped with `args`. The shadow database is dropped on every path (a
+/// `plover::testing::TestDatabase` of our own name on that server).
 /// The same pg_dump as the target's when it can dump the local server too, so both
 /// dumps print definitions alike.
 async fn shadow_dump(
@@ -173,12 +174,20 @@ async fn shadow_dump(
     args: &[String],
     target_tools: &Tools,
 ) -> Result<String> {
-    let admin_url = super::local_database(ctx.project.workdir()).await?;
+    let admin_url = super::local_database(&ctx.sh, ctx.project.workdir()).await?;
+    let server = Url::new(admin_url)
+        .server()
+        .await
+        .context("reading the local development database's address")?;
     let name = format!("plover_shadow_{}", std::process::id());
-    let shadow = Shadow::create(admin_url, name).await?;
+    // A shadow of a crashed run with the same process id is dropped first.
+    let shadow = TestDatabase::create_named(&server, &name)
+        .await
+        .with_context(|| format!("creating the shadow database {name}"))?;
     let result = async {
-        let url = ctx.project.local_url(&shadow.name);
-        let mut client = plover::connect(&url)
+        let url = shadow.url();
+        let mut client = shadow
+            .client()
             .await
             .context("connecting to the shadow database")?;
         apply_supabase_shim(&client)
@@ -199,9 +208,9 @@ async fn shadow_dump(
         eprintln!(
             "applied {} migration(s) to the shadow database {}",
             report.applied.len(),
-            shadow.name
+            shadow.name()
         );
-        let vars = Vars::from_pairs([("SHADOW_DATABASE_URL", url.as_str())]);
+        let vars = Vars::from_pairs([("SHADOW_DATABASE_URL", url)]);
         let target = ctx.project.target("shadow", &vars)?;
         let own;
         let tools = if shadow_major <= target_tools.major() {
@@ -221,82 +230,10 @@ async fn shadow_dump(
         scratch.read()
     }
     .await;
-    shadow.drop_now().await;
+    if let Err(e) = shadow.close().await {
+        eprintln!("warning: could not drop the shadow database {name}: {e}");
+    }
     result
-}
-
-/// A database on the local development server, dropped when this goes away.
-struct Shadow {
-    admin_url: String,
-    name: String,
-    dropped: bool,
-}
-
-impl Shadow {
-    async fn create(admin_url: String, name: String) -> Result<Shadow> {
-        let admin = plover::connect(&admin_url)
-            .await
-            .context("connecting to the local development database")?;
-        // A shadow of a crashed run with the same process id.
-        admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                quote_ident(&name)
-            ))
-            .await
-            .with_context(|| format!("dropping an old shadow database {name}"))?;
-        admin
-            .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
-            .await
-            .with_context(|| format!("creating the shadow database {name}"))?;
-        Ok(Shadow {
-            admin_url,
-            name,
-            dropped: false,
-        })
-    }
-
-    async fn drop_now(mut self) {
-        self.dropped = true;
-        if let Err(e) = drop_database(&self.admin_url, &self.name).await {
-            eprintln!(
-                "warning: could not drop the shadow database {}: {e:#}",
-                self.name
-            );
-        }
-    }
-}
-
-impl Drop for Shadow {
-    /// On a panic or a cancelled future: drop it from a thread of its own.
-    fn drop(&mut self) {
-        if self.dropped {
-            return;
-        }
-        let (url, name) = (self.admin_url.clone(), self.name.clone());
-        let done = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(anyhow::Error::from)
-                .and_then(|rt| rt.block_on(drop_database(&url, &name)))
-        })
-        .join();
-        if !matches!(done, Ok(Ok(()))) {
-            eprintln!("warning: could not drop the shadow database {}", self.name);
-        }
-    }
-}
-
-async fn drop_database(admin_url: &str, name: &str) -> Result<()> {
-    let admin = plover::connect(admin_url).await?;
-    admin
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            quote_ident(name)
-        ))
-        .await?;
-    Ok(())
 }
 
 /// One pg_dump TOC entry: the `-- Name: N; Type: T; Schema: S; Owner: O` header

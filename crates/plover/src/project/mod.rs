@@ -279,10 +279,7 @@ impl Project {
     /// assert_eq!(project.local_url("template1"), "postgres://postgres:postgres@127.0.0.1:5433/template1");
     /// ```
     pub fn local_url(&self, database: &str) -> String {
-        format!(
-            "postgres://postgres:postgres@127.0.0.1:{}/{database}",
-            self.config.db_port
-        )
+        self.local_conninfo(database).to_url()
     }
 
     /// [`Project::local_url`], parsed.

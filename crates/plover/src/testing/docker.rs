@@ -816,6 +816,20 @@ pub fn check_engine() -> Result<(), TestingError> {
     blocking(async { engine().await.map(|_| ()) })
 }
 
+/// Removes every container carrying `label` (`key=value`), running or not, with its
+/// anonymous volumes: what a program that launched containers of its own
+/// ([`ContainerSpec::launch`] with a label of its own) sweeps on an error path.
+/// Returns how many there were.
+pub fn remove_labelled(label: &str) -> Result<usize, TestingError> {
+    let label = label.to_owned();
+    blocking(async move {
+        let engine = engine().await?;
+        let ids = list(&engine, &label).await?;
+        remove(&engine, &ids).await?;
+        Ok(ids.len())
+    })
+}
+
 /// What a running container is, as the state file records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct State {

@@ -18,7 +18,7 @@ mod roles;
 use tokio_postgres::Client;
 
 pub use native::{NativeServer, find_binaries, persistent_data_dir, state_dir, stop_shared};
-pub use pool::{Claimed, SHIM_VERSION, Shim, clean_up, template_key};
+pub use pool::{Claimed, Pool, SHIM_VERSION, Shim, clean_up, template_key};
 pub use provider::{AnyProvider, Native, Provider, Server, Url, choose};
 pub use roles::User;
 
@@ -77,13 +77,17 @@ impl TestingError {
     }
 }
 
-/// A database of its own for one test, on the shared server; dropped with the handle.
+/// A database of its own for one test, on the shared server (or a scratch database
+/// on a server of the caller's, [`TestDatabase::create_named`]); dropped with the
+/// handle, or by [`TestDatabase::close`], its connections terminated.
 #[derive(Debug)]
 pub struct TestDatabase {
     name: String,
     url: String,
     admin_url: String,
     claimed: Option<Claimed>,
+    /// [`TestDatabase::close`] dropped it already.
+    closed: bool,
 }
 
 /// The provider [`use_provider`] set for this process, if any.
@@ -137,6 +141,40 @@ impl TestDatabase {
             name,
             admin_url,
             claimed: None,
+            closed: false,
+        })
+    }
+
+    /// Creates the empty database `name` on `server`, a scratch database on a server
+    /// of the caller's (such as `cargo xtask db pull`'s shadow database on the local
+    /// development server); one of that name left by a crashed run is dropped first.
+    /// The test server's cleanup never touches it: it goes with the handle.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), plover::testing::TestingError> {
+    /// use plover::testing::{Provider, TestDatabase, Url};
+    ///
+    /// let server = Url::new("postgres://postgres@127.0.0.1:54322/postgres").server().await?;
+    /// let shadow = TestDatabase::create_named(&server, "my_shadow").await?;
+    /// let client = shadow.client().await?;
+    /// // ...
+    /// shadow.close().await?; // or let it drop
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_named(server: &Server, name: &str) -> Result<TestDatabase, TestingError> {
+        let admin_url = server.url("postgres");
+        let admin = crate::connect(&admin_url).await?;
+        pool::drop_database(&admin, name, "dropping an old database of the same name").await?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {}", quote_ident(name)))
+            .await
+            .map_err(crate::Error::db("creating a scratch database"))?;
+        Ok(TestDatabase {
+            url: server.url(name),
+            name: name.to_owned(),
+            admin_url,
+            claimed: None,
+            closed: false,
         })
     }
 
@@ -164,6 +202,7 @@ impl TestDatabase {
             name,
             admin_url: server.url("postgres"),
             claimed: Some(claimed),
+            closed: false,
         })
     }
 
@@ -187,25 +226,33 @@ impl TestDatabase {
     pub async fn client(&self) -> Result<Client, TestingError> {
         Ok(crate::connect(&self.url).await?)
     }
+
+    /// Drops it now, its connections terminated, and says whether that failed
+    /// (dropping the handle only prints a warning). Either way it is not tried again.
+    pub async fn close(mut self) -> Result<(), TestingError> {
+        self.closed = true;
+        drop_now(&self.admin_url, &self.name).await
+    }
+}
+
+async fn drop_now(admin_url: &str, name: &str) -> Result<(), TestingError> {
+    let admin = crate::connect(admin_url).await?;
+    pool::drop_database(&admin, name, "dropping a test database").await
 }
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let sql = format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            quote_ident(&self.name)
-        );
+        if self.closed {
+            return;
+        }
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         // Drop may run inside or outside a runtime; a thread of its own works in both.
         let dropped = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .ok()?;
-            rt.block_on(async {
-                let client = crate::connect(&admin_url).await.ok()?;
-                client.batch_execute(&sql).await.ok()
-            })
+            rt.block_on(drop_now(&admin_url, &name)).ok()
         })
         .join();
         if !matches!(dropped, Ok(Some(()))) {
@@ -229,3 +276,6 @@ pub async fn apply_supabase_shim(client: &Client) -> Result<(), TestingError> {
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
+
+#[cfg(test)]
+mod tests;

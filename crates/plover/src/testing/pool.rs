@@ -11,7 +11,7 @@
 //! first time a process asks for a database.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -53,12 +53,137 @@ pub enum Shim {
     Skip,
 }
 
-/// How many ready clones the pool keeps per template: `PLOVER_TEST_POOL`, default 4.
-fn pool_size() -> usize {
-    std::env::var("PLOVER_TEST_POOL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4)
+/// The size set by [`Pool::set_size`]; [`NO_SIZE`] when none is.
+static SIZE: AtomicUsize = AtomicUsize::new(NO_SIZE);
+const NO_SIZE: usize = usize::MAX;
+
+/// The pool of ready clones of one migration set's template: its database names,
+/// and the size every pool of this process is filled to.
+///
+/// Tests never need it ([`TestDatabase::fresh`](super::TestDatabase::fresh) claims
+/// from the pool by itself); it is for tools that look at the pool or bring it to a
+/// known state, such as `cargo xtask bench fresh`.
+///
+/// ```no_run
+/// # async fn f(migrator: &plover::Migrator) -> Result<(), plover::testing::TestingError> {
+/// use plover::testing::{Pool, Shim};
+///
+/// let server = plover::testing::server().await?;
+/// let admin = plover::connect(&server.url("postgres")).await?;
+/// let pool = Pool::of(migrator, Shim::Skip);
+/// Pool::set_size(0); // refills off from now on
+/// pool.empty(&admin).await?; // the next claim clones on the spot
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pool {
+    template: String,
+}
+
+impl Pool {
+    /// How many ready clones a pool keeps when `PLOVER_TEST_POOL` is unset.
+    pub const DEFAULT_SIZE: usize = 4;
+
+    /// The pool of `migrator`'s template (its set and app name) with or without the
+    /// Supabase baseline, as [`TestDatabase::fresh`](super::TestDatabase::fresh)
+    /// names it.
+    pub fn of(migrator: &Migrator, shim: Shim) -> Pool {
+        Pool {
+            template: format!("plover_tpl_{}", template_key(migrator, shim)),
+        }
+    }
+
+    /// The template database's name: `plover_tpl_<key>`.
+    pub fn template(&self) -> &str {
+        &self.template
+    }
+
+    /// How many ready clones every pool of this process is filled to at its next
+    /// top-up: [`Pool::set_size`]'s, else `PLOVER_TEST_POOL`, else
+    /// [`Pool::DEFAULT_SIZE`]. 0 turns refills off.
+    pub fn size() -> usize {
+        match SIZE.load(Ordering::Relaxed) {
+            NO_SIZE => std::env::var("PLOVER_TEST_POOL")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(Pool::DEFAULT_SIZE),
+            n => n,
+        }
+    }
+
+    /// Sets [`Pool::size`] for this process (the environment is left alone); `None`
+    /// goes back to `PLOVER_TEST_POOL`.
+    pub fn set_size(size: impl Into<Option<usize>>) {
+        SIZE.store(
+            size.into().filter(|&n| n != NO_SIZE).unwrap_or(NO_SIZE),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The ready clones' names, in order.
+    pub async fn ready(&self, admin: &Client) -> Result<Vec<String>, TestingError> {
+        let context = "listing ready test databases";
+        admin
+            .query(READY, &[&ready_prefix(&self.template)])
+            .await
+            .map_err(crate::Error::db(context))?
+            .iter()
+            .map(|row| row.try_get(0).map_err(crate::Error::db(context)))
+            .collect::<Result<_, _>>()
+            .map_err(Into::into)
+    }
+
+    /// Drops the ready clones (a refill running meanwhile may park more: set the
+    /// size to 0 and let the last refill finish first).
+    pub async fn empty(&self, admin: &Client) -> Result<(), TestingError> {
+        for name in self.ready(admin).await? {
+            drop_database(admin, &name, "dropping a ready test database").await?;
+        }
+        Ok(())
+    }
+
+    /// Drops the template, then the ready clones. The template goes first, so no
+    /// clone can be begun after; one that a refill had begun is parked after this
+    /// returns, so call it with no refill running (the pool full, or the size 0 and
+    /// the last refill done). The next
+    /// [`TestDatabase::fresh`](super::TestDatabase::fresh) of a process that has
+    /// not used the template yet builds it again.
+    pub async fn remove(&self, admin: &Client) -> Result<(), TestingError> {
+        let context = "looking up a template database";
+        let exists = admin
+            .query_opt(TEMPLATE_READY, &[&self.template])
+            .await
+            .map_err(crate::Error::db(context))?
+            .is_some();
+        if exists {
+            // A template cannot be dropped while marked as one.
+            admin
+                .batch_execute(&format!(
+                    "ALTER DATABASE {} WITH IS_TEMPLATE false",
+                    quote_ident(&self.template)
+                ))
+                .await
+                .map_err(crate::Error::db("unmarking a template database"))?;
+            drop_database(admin, &self.template, "dropping a template database").await?;
+        }
+        self.empty(admin).await
+    }
+}
+
+/// `DROP DATABASE IF EXISTS … WITH (FORCE)`: its sessions are terminated.
+pub(crate) async fn drop_database(
+    admin: &Client,
+    name: &str,
+    context: &'static str,
+) -> Result<(), TestingError> {
+    admin
+        .batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(name)
+        ))
+        .await
+        .map_err(crate::Error::db(context))?;
+    Ok(())
 }
 
 /// The template's key: the migration set, the app, and the baseline (its text).
@@ -121,11 +246,7 @@ pub async fn clean_up(admin: &Client) -> Result<Vec<String>, TestingError> {
                 p == std::process::id() || std::path::Path::new(&format!("/proc/{p}")).exists()
             });
             if !alive {
-                let sql = format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    quote_ident(&name)
-                );
-                match admin.batch_execute(&sql).await {
+                match drop_database(admin, &name, "dropping a leftover test database").await {
                     Ok(()) => dropped.push(name),
                     Err(e) => {
                         eprintln!("plover: could not drop leftover test database {name}: {e}")
@@ -197,11 +318,8 @@ async fn build(
     if is_template(admin, name).await? {
         return Ok(());
     }
+    drop_database(admin, name, "dropping an unfinished template").await?;
     let q = quote_ident(name);
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)"))
-        .await
-        .map_err(crate::Error::db("dropping an unfinished template"))?;
     admin
         .batch_execute(&format!("CREATE DATABASE {q}"))
         .await
@@ -465,7 +583,7 @@ async fn top_up(server: &Server, template: &str) -> Result<(), TestingError> {
             .await
             .map_err(crate::Error::db("listing ready test databases"))?
             .len();
-        if ready >= pool_size() {
+        if ready >= Pool::size() {
             return Ok(());
         }
         let suffix = format!(

@@ -19,20 +19,25 @@ pub struct Server {
 }
 
 impl Server {
-    /// A connection string for `database` on this server.
+    /// A connection string for `database` on this server (it holds the password:
+    /// show [`Server::conninfo`]'s `redacted()` instead of printing it).
     pub fn url(&self, database: &str) -> String {
-        let password = self
-            .password
-            .as_deref()
-            .map(|p| format!(":{}", encode(p)))
-            .unwrap_or_default();
-        format!(
-            "postgres://{}{password}@{}:{}/{}",
-            encode(&self.user),
-            self.host,
-            self.port,
-            encode(database)
-        )
+        self.conninfo(database).to_url()
+    }
+
+    /// `database` on this server, parsed: the one source of its URL, its redacted
+    /// display and a child tool's libpq variables.
+    pub fn conninfo(&self, database: &str) -> crate::ConnInfo {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(&self.host)
+            .port(self.port)
+            .user(&self.user)
+            .dbname(database);
+        if let Some(password) = &self.password {
+            config.password(password);
+        }
+        crate::ConnInfo::from_config(config)
     }
 
     /// Which provider runs it: `native`, `docker` or `url`.
@@ -44,19 +49,6 @@ impl Server {
     pub fn port(&self) -> u16 {
         self.port
     }
-}
-
-/// Percent-encodes what a URL's userinfo or path cannot hold as is.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Something that can start (or find) a server for test databases.

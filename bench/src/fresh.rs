@@ -8,7 +8,7 @@
 //! sample is timed from the call until a connected client has answered `SELECT 1`;
 //! dropping the database or removing the container is not timed. Before each sample
 //! the pool is brought to a known state, untimed: full and idle for a warm sample,
-//! empty with refills off (`PLOVER_TEST_POOL=0`) for a cold one, idle for the
+//! empty with refills off (`plover::testing::Pool::set_size(0)`) for a cold one, idle for the
 //! others. So no background clone competes with a measurement except the refill a
 //! warm claim itself starts, which a real test suite pays too.
 //!
@@ -17,7 +17,6 @@
 //! left on an error path or Ctrl-C is swept at the end, the set's template and pool
 //! included), or need Docker (without an engine the container row says so).
 
-use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -25,24 +24,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use plover::Migrator;
 use plover::redact;
-use plover::testing::docker::{Docker as DockerProvider, Network};
-use plover::testing::{Claimed, Server, Shim, TestDatabase, quote_ident, state_dir, template_key};
+use plover::testing::docker::{self, Docker as DockerProvider, Network};
+use plover::testing::{self, Claimed, Server, Shim, TestDatabase, quote_ident, state_dir};
 use serde_json::json;
 use testcontainers::ImageExt;
-use testcontainers::bollard;
 use tokio_postgres::Client;
 
-use crate::bench::{APP, COUNT_TABLES, SERVER_VERSION, Workload, fmt_ms, fmt_ratio, ms};
+use crate::apply::{APP, COUNT_TABLES, SERVER_VERSION, Workload, fmt_ms, fmt_ratio, ms};
 use crate::flags::BenchFresh;
 
-/// The variable `plover::testing` reads the pool size from, at each top-up.
-const POOL_VAR: &str = "PLOVER_TEST_POOL";
-/// The pool size `plover::testing` uses when the variable is unset.
-const DEFAULT_POOL: usize = 4;
-const LIST_DATABASES: &str = "
-SELECT datname::text FROM pg_database
- WHERE left(datname, length($1)) = $1 ORDER BY datname";
-const DATABASE_EXISTS: &str = "SELECT count(*) FROM pg_database WHERE datname = $1";
 /// What "usable" means: the client has answered a query.
 const USABLE: &str = "SELECT 1";
 /// The label on every container this bench starts, valued `fresh-<pid>`.
@@ -71,7 +61,7 @@ impl BenchFresh {
             .with_context(|| format!("loading the generated migrations from {}", dir.display()))?;
         let migrator = Migrator::new(source).app(APP);
 
-        let server = plover::testing::server()
+        let server = testing::server()
             .await
             .context("starting the test server")?;
         let admin_url = server.url("postgres");
@@ -86,7 +76,7 @@ impl BenchFresh {
         let docker = if self.container_samples == 0 {
             Err("left out (--container-samples 0)".to_owned())
         } else {
-            Docker::detect().await
+            Docker::detect()
         };
         let mut pool = Pool::new(&admin, &migrator);
         eprintln!(
@@ -466,7 +456,7 @@ impl Run<'_> {
             }
         }
         if let Some(docker) = self.docker {
-            let removed = docker.remove_leftovers().await;
+            let removed = docker.remove_leftovers();
             if first.is_ok() {
                 first = removed;
             }
@@ -475,7 +465,7 @@ impl Run<'_> {
         if first.is_ok() {
             first = removed;
         }
-        pool.restore_env();
+        pool.restore_size();
         first
     }
 }
@@ -501,18 +491,16 @@ async fn drop_database(admin: &Client, name: &str) -> Result<()> {
         .with_context(|| format!("dropping database {name}; drop it by hand"))
 }
 
-/// The bench's view of the pool of ready clones of its set: `plover_ready_<key>_*`,
-/// refilled by `plover::testing`'s background thread up to `PLOVER_TEST_POOL`, which
-/// it reads at each top-up.
+/// The bench's view of the pool of ready clones of its set ([`testing::Pool`]),
+/// refilled by `plover::testing`'s background thread up to [`testing::Pool::size`],
+/// which it reads at each top-up.
 struct Pool<'a> {
     admin: &'a Client,
-    template: String,
-    prefix: String,
-    /// The size for warm samples: `PLOVER_TEST_POOL` as given if above 0, else 4.
+    pool: testing::Pool,
+    /// The size for warm samples: `PLOVER_TEST_POOL` as given if above 0, else the
+    /// pool's default.
     size: usize,
     state: PoolState,
-    /// `PLOVER_TEST_POOL` as given, restored at the end.
-    original: Option<OsString>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -521,58 +509,39 @@ enum PoolState {
     Idle,
     /// A claim asked for a refill that may still be running.
     Refilling,
-    /// Refills off (`PLOVER_TEST_POOL=0`); the pool may hold fewer clones than its
-    /// size, or none.
+    /// Refills off (size 0); the pool may hold fewer clones than its size, or none.
     Off,
 }
 
 impl<'a> Pool<'a> {
     fn new(admin: &'a Client, migrator: &Migrator) -> Pool<'a> {
-        let key = template_key(migrator, Shim::Skip);
-        let original = std::env::var_os(POOL_VAR);
-        let size = original
-            .as_ref()
-            .and_then(|v| v.to_str()?.parse().ok())
-            .filter(|&n: &usize| n > 0)
-            .unwrap_or(DEFAULT_POOL);
+        let size = match testing::Pool::size() {
+            0 => testing::Pool::DEFAULT_SIZE,
+            n => n,
+        };
         Pool {
             admin,
-            template: format!("plover_tpl_{key}"),
-            prefix: format!("plover_ready_{key}_"),
+            pool: testing::Pool::of(migrator, Shim::Skip),
             size,
             state: PoolState::Idle,
-            original,
         }
     }
 
     /// Sets the size the background thread fills the pool to at its next top-up.
     fn set_size(&self, n: usize) {
-        // SAFETY: the environment is only read, in this process, through Rust's std
-        // (plover's pool thread, the Docker client), which serialises every access
-        // with `set_var` behind one lock; std holds that lock around getaddrinfo too.
-        // Nothing here calls C code that reads the environment on its own.
-        unsafe { std::env::set_var(POOL_VAR, n.to_string()) };
+        testing::Pool::set_size(n);
     }
 
-    fn restore_env(&self) {
-        // SAFETY: as in `set_size`.
-        unsafe {
-            match &self.original {
-                Some(v) => std::env::set_var(POOL_VAR, v),
-                None => std::env::remove_var(POOL_VAR),
-            }
-        }
+    /// Back to the size `PLOVER_TEST_POOL` gives.
+    fn restore_size(&self) {
+        testing::Pool::set_size(None);
     }
 
     async fn ready(&self) -> Result<Vec<String>> {
-        let rows = self
-            .admin
-            .query(LIST_DATABASES, &[&self.prefix])
+        self.pool
+            .ready(self.admin)
             .await
-            .context("listing the pool's ready clones")?;
-        rows.iter()
-            .map(|r| r.try_get(0).context("listing the pool's ready clones"))
-            .collect()
+            .context("listing the pool's ready clones")
     }
 
     /// Waits until the pool is full: a top-up clones exactly what was missing when it
@@ -630,41 +599,24 @@ impl<'a> Pool<'a> {
     async fn ready_for_cold(&mut self) -> Result<()> {
         self.settle().await?;
         self.set_size(0);
-        for name in self.ready().await? {
-            drop_database(self.admin, &name).await?;
-        }
+        self.pool
+            .empty(self.admin)
+            .await
+            .context("emptying the pool")?;
         self.state = PoolState::Off;
         Ok(())
     }
 
-    /// Drops the ready clones and the template, refills off.
-    /// The template goes first: dropping it waits for a clone being made from it, and
-    /// no clone can be made after, so a refill still running (say, on Ctrl-C) cannot
-    /// leave one behind.
+    /// Drops the template and the ready clones, refills off.
     async fn remove(&mut self) -> Result<()> {
         self.set_size(0);
         self.state = PoolState::Off;
-        let exists: i64 = self
-            .admin
-            .query_one(DATABASE_EXISTS, &[&self.template])
-            .await
-            .context("looking up the template")?
-            .get(0);
-        if exists > 0 {
-            // A template cannot be dropped while marked as one.
-            self.admin
-                .batch_execute(&format!(
-                    "ALTER DATABASE {} WITH IS_TEMPLATE false",
-                    quote_ident(&self.template)
-                ))
-                .await
-                .with_context(|| format!("unmarking template {}", self.template))?;
-            drop_database(self.admin, &self.template).await?;
-        }
-        for name in self.ready().await? {
-            drop_database(self.admin, &name).await?;
-        }
-        Ok(())
+        self.pool.remove(self.admin).await.with_context(|| {
+            format!(
+                "dropping the template {} and its ready clones",
+                self.pool.template()
+            )
+        })
     }
 }
 
@@ -681,7 +633,6 @@ fn describe(settings: &DockerProvider) -> String {
 /// A Docker engine that answered, and the provider's settings for the containers to
 /// start (`PLOVER_DOCKER_IMAGE`, `_TAG`, `_NETWORK`, `_BARE`, read by the provider).
 struct Docker {
-    client: bollard::Docker,
     settings: DockerProvider,
     /// Whether a container may have been started and not removed yet.
     open: AtomicBool,
@@ -689,18 +640,13 @@ struct Docker {
 
 impl Docker {
     /// The engine, or why the container row is skipped.
-    async fn detect() -> Result<Docker, String> {
-        let skipped = "no Docker engine (start one, see .ci/docker-up)".to_owned();
-        let Ok(client) = bollard::Docker::connect_with_defaults() else {
-            return Err(skipped);
-        };
-        match tokio::time::timeout(Duration::from_secs(5), client.ping()).await {
-            Ok(Ok(_)) => Ok(Docker {
-                client,
+    fn detect() -> Result<Docker, String> {
+        match docker::check_engine() {
+            Ok(()) => Ok(Docker {
                 settings: DockerProvider::from_env(),
                 open: AtomicBool::new(false),
             }),
-            _ => Err(skipped),
+            Err(_) => Err("no Docker engine (start one, see .ci/docker-up)".to_owned()),
         }
     }
 
@@ -755,34 +701,13 @@ impl Docker {
     }
 
     /// Removes every container of this run still there (an error path, Ctrl-C).
-    async fn remove_leftovers(&self) -> Result<()> {
-        use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+    fn remove_leftovers(&self) -> Result<()> {
         if !self.open.load(Ordering::Relaxed) {
             return Ok(());
         }
         let label = format!("{LABEL}=fresh-{}", std::process::id());
-        let listed = self
-            .client
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some([("label".to_owned(), vec![label.clone()])].into()),
-                ..Default::default()
-            }))
-            .await
-            .with_context(|| format!("listing containers labelled {label}"))?;
-        for id in listed.into_iter().filter_map(|c| c.id) {
-            self.client
-                .remove_container(
-                    &id,
-                    Some(RemoveContainerOptions {
-                        force: true,
-                        v: true,
-                        ..Default::default()
-                    }),
-                )
-                .await
-                .with_context(|| format!("removing container {id}; remove it by hand"))?;
-        }
+        docker::remove_labelled(&label)
+            .with_context(|| format!("removing the containers labelled {label}"))?;
         Ok(())
     }
 }
@@ -980,7 +905,7 @@ impl<'a> Report<'a> {
         );
         let _ = writeln!(
             out,
-            "cold: the same call with the pool emptied and PLOVER_TEST_POOL=0, so the template \
+            "cold: the same call with the pool emptied and its size 0 (Pool::set_size), so the template \
              is cloned on the spot; {} samples claimed cold. Building the template once ({n} \
              migrations) took {} ms.",
             asked(s.cold.len(), s.cold_missed),
@@ -1002,7 +927,7 @@ impl<'a> Report<'a> {
         );
         let _ = writeln!(
             out,
-            "diagnostics: the warm call with PLOVER_TEST_POOL=0 at claim time, so no clone is \
+            "diagnostics: the warm call with the pool's size 0 at claim time, so no clone is \
              made while the test connects; and connecting to the server's `postgres` database \
              plus `SELECT 1`, the floor of any scheme that hands out a new connection (the warm \
              call opens two: an admin one to claim, then the test's)."

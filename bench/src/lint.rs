@@ -16,7 +16,7 @@ const SQUAWK_VERSION: &str = "2.66.0";
 
 impl BenchLint {
     pub fn run(self, sh: &Shell) -> Result<()> {
-        let root = crate::project_root();
+        let root = sh.current_dir();
         let files = self.files as usize;
         let rounds = self.rounds as usize;
 
