@@ -10,8 +10,9 @@
 use std::ffi::OsString;
 use std::process::{Command, ExitCode};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use xshell::{Shell, cmd};
+use xtask_launch::{exec, forget_crate_env};
 
 use crate::flags::{Bench, BenchFresh};
 
@@ -38,48 +39,5 @@ fn run_bench(sh: &Shell, args: impl IntoIterator<Item = OsString>) -> Result<Exi
     );
     let mut run: Command = run.into();
     forget_crate_env(&mut run);
-    exec(run)
-}
-
-/// Leaves out of `command`'s environment what cargo set for the xtask's run
-/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, ...), as xtask/launch does for the
-/// xtask's build: build scripts that watch those (ring's does) would see them change
-/// between builds and rebuild, with everything above them, on every switch.
-fn forget_crate_env(command: &mut Command) {
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("CARGO_PKG_")
-            || [
-                "CARGO_MANIFEST_DIR",
-                "CARGO_MANIFEST_PATH",
-                "CARGO_MANIFEST_LINKS",
-                "CARGO_CRATE_NAME",
-                "CARGO_BIN_NAME",
-                "CARGO_PRIMARY_PACKAGE",
-                "CARGO_RUSTC_CURRENT_DIR",
-            ]
-            .contains(&name.as_ref())
-        {
-            command.env_remove(name.as_ref());
-        }
-    }
-}
-
-#[cfg(unix)]
-fn exec(mut command: Command) -> Result<ExitCode> {
-    use std::os::unix::process::CommandExt;
-    let error = command.exec();
-    Err(anyhow::Error::new(error).context("running cargo for the bench"))
-}
-
-#[cfg(not(unix))]
-fn exec(mut command: Command) -> Result<ExitCode> {
-    use anyhow::Context;
-    let status = command.status().context("running cargo for the bench")?;
-    Ok(ExitCode::from(
-        status
-            .code()
-            .and_then(|c| u8::try_from(c).ok())
-            .unwrap_or(1),
-    ))
+    exec(run).context("running cargo for the bench")
 }

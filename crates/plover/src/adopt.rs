@@ -22,6 +22,7 @@ use std::fmt;
 
 use tokio_postgres::{Client, GenericClient};
 
+#[cfg(feature = "refinery")]
 use crate::apply;
 use crate::error::Error;
 use crate::history;

@@ -225,7 +225,9 @@ pub(crate) async fn name_blockers(client: &Client, e: Error) -> Error {
 }
 
 /// Runs `f` while holding the migration lock of `app`. Waits at most `wait` for the
-/// lock. Returns what `f` returned and how long the wait took.
+/// lock. Returns what `f` returned and how long the wait took. (The test pool's
+/// template builds take it; runs take [`with_lock_watched`].)
+#[cfg(feature = "testing")]
 pub async fn with_lock<T>(
     client: &mut Client,
     app: &str,

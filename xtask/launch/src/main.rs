@@ -7,6 +7,8 @@
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
+use xtask_launch::{exec, forget_crate_env};
+
 fn main() -> ExitCode {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
@@ -17,30 +19,11 @@ fn main() -> ExitCode {
         run.args(["--features", "lint"]);
     }
     run.arg("--").args(std::env::args_os().skip(1));
-    exec(run)
-}
-
-/// Leaves out of `command`'s environment what cargo set for this crate's run
-/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, ...). Build scripts that watch those
-/// (ring's does) would otherwise see them change between a `cargo build` from a
-/// shell and this nested one, and rebuild, with everything above them, on every
-/// switch. The xtask does the same for the cargo it runs (`bench`).
-fn forget_crate_env(command: &mut Command) {
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("CARGO_PKG_")
-            || [
-                "CARGO_MANIFEST_DIR",
-                "CARGO_MANIFEST_PATH",
-                "CARGO_MANIFEST_LINKS",
-                "CARGO_CRATE_NAME",
-                "CARGO_BIN_NAME",
-                "CARGO_PRIMARY_PACKAGE",
-                "CARGO_RUSTC_CURRENT_DIR",
-            ]
-            .contains(&name.as_ref())
-        {
-            command.env_remove(name.as_ref());
+    match exec(run) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: running cargo for the xtask: {error}");
+            ExitCode::from(2)
         }
     }
 }
@@ -68,28 +51,4 @@ fn has_libclang(dir: &Path) -> bool {
         let name = name.to_string_lossy();
         name.starts_with("libclang") && name.contains(".so")
     })
-}
-
-#[cfg(unix)]
-fn exec(mut command: Command) -> ExitCode {
-    use std::os::unix::process::CommandExt;
-    let error = command.exec();
-    eprintln!("error: running cargo for the xtask: {error}");
-    ExitCode::from(2)
-}
-
-#[cfg(not(unix))]
-fn exec(mut command: Command) -> ExitCode {
-    match command.status() {
-        Ok(status) => ExitCode::from(
-            status
-                .code()
-                .and_then(|c| u8::try_from(c).ok())
-                .unwrap_or(2),
-        ),
-        Err(error) => {
-            eprintln!("error: running cargo for the xtask: {error}");
-            ExitCode::from(2)
-        }
-    }
 }
