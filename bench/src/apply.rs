@@ -54,14 +54,7 @@ impl Bench {
             .await
             .context("starting the shared test server")?;
         let admin_url = server.url("postgres");
-        let admin = plover::connect(&admin_url)
-            .await
-            .with_context(|| format!("connecting to {}", redact(&admin_url)))?;
-        let version: String = admin
-            .query_one(SERVER_VERSION, &[])
-            .await
-            .context("reading the server version")?
-            .get(0);
+        let (_admin, version) = admin_and_version(&admin_url).await?;
         let psql = match server.bin_dir().join("psql") {
             p if p.is_file() => p,
             _ => PathBuf::from("psql"),
@@ -579,6 +572,19 @@ fn median(samples: &[Duration]) -> Duration {
 
 fn min(samples: &[Duration]) -> Duration {
     samples.iter().copied().min().unwrap_or_default()
+}
+
+/// A superuser connection to `url` and the server's version, for the report.
+pub(crate) async fn admin_and_version(url: &str) -> Result<(tokio_postgres::Client, String)> {
+    let admin = plover::connect(url)
+        .await
+        .with_context(|| format!("connecting to {}", redact(url)))?;
+    let version: String = admin
+        .query_one(SERVER_VERSION, &[])
+        .await
+        .context("reading the server version")?
+        .get(0);
+    Ok((admin, version))
 }
 
 pub(crate) fn ms(d: Duration) -> f64 {

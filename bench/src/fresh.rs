@@ -30,7 +30,7 @@ use serde_json::json;
 use testcontainers::ImageExt;
 use tokio_postgres::Client;
 
-use crate::apply::{APP, COUNT_TABLES, SERVER_VERSION, Workload, fmt_ms, fmt_ratio, ms};
+use crate::apply::{APP, COUNT_TABLES, Workload, admin_and_version, fmt_ms, fmt_ratio, ms};
 use crate::flags::BenchFresh;
 
 /// What "usable" means: the client has answered a query.
@@ -65,14 +65,7 @@ impl BenchFresh {
             .await
             .context("starting the test server")?;
         let admin_url = server.url("postgres");
-        let admin = plover::connect(&admin_url)
-            .await
-            .with_context(|| format!("connecting to {}", redact(&admin_url)))?;
-        let version: String = admin
-            .query_one(SERVER_VERSION, &[])
-            .await
-            .context("reading the server version")?
-            .get(0);
+        let (admin, version) = admin_and_version(&admin_url).await?;
         let docker = if self.container_samples == 0 {
             Err("left out (--container-samples 0)".to_owned())
         } else {
