@@ -78,10 +78,7 @@ impl Bench {
         let interrupted = tokio::signal::ctrl_c();
         tokio::pin!(interrupted);
         for round in 0..self.rounds {
-            let mut dbs = Databases {
-                server: &test_server,
-                dbs: Vec::new(),
-            };
+            let mut dbs = Databases::new(&test_server);
             let result = tokio::select! {
                 r = bench.round(round, &mut dbs, &mut samples) => r,
                 _ = &mut interrupted => Err(anyhow!("interrupted")),
@@ -402,13 +399,20 @@ impl Run<'_> {
 
 /// The databases of a round; [`Databases::drop_all`] drops them (each also goes
 /// when its handle drops).
-struct Databases<'a> {
+pub(crate) struct Databases<'a> {
     server: &'a Server,
     dbs: Vec<TestDatabase>,
 }
 
-impl Databases<'_> {
-    async fn create(&mut self, name: &str) -> Result<String> {
+impl<'a> Databases<'a> {
+    pub(crate) fn new(server: &'a Server) -> Databases<'a> {
+        Databases {
+            server,
+            dbs: Vec::new(),
+        }
+    }
+
+    pub(crate) async fn create(&mut self, name: &str) -> Result<String> {
         let db = TestDatabase::create_named(self.server, name)
             .await
             .with_context(|| format!("creating database {name}"))?;
@@ -417,7 +421,7 @@ impl Databases<'_> {
     }
 
     /// Drops every database created, even when one fails; reports the first error.
-    async fn drop_all(self) -> Result<()> {
+    pub(crate) async fn drop_all(self) -> Result<()> {
         let mut first = Ok(());
         for db in self.dbs {
             let name = db.name().to_owned();
@@ -560,7 +564,7 @@ impl Stats {
     }
 }
 
-fn median(samples: &[Duration]) -> Duration {
+pub(crate) fn median(samples: &[Duration]) -> Duration {
     let mut s = samples.to_vec();
     s.sort();
     match s.len() {

@@ -18,7 +18,8 @@ use clap::{Args, Parser, Subcommand};
 /// it with the same variables and `cargo xtask test-server stop`.
 ///
 /// `cargo xtask bench fresh` measures how long a test waits for a freshly migrated
-/// database instead (see `cargo xtask bench fresh --help`).
+/// database instead (see `cargo xtask bench fresh --help`); `cargo xtask bench peers`
+/// compares plover with psql, refinery, sqlx and the Supabase CLI.
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask bench",
@@ -68,6 +69,31 @@ pub enum BenchCommand {
     /// directory and `squawk <files>`, alternating, for R rounds. Reports the medians,
     /// the minimums and plover/squawk; asserts nothing.
     Lint(BenchLint),
+    /// plover against psql, refinery, sqlx and the Supabase CLI, side by side.
+    ///
+    /// For each N (default 100 and 1000) generates N migrations once (the same SQL
+    /// for every tool, in each tool's own file names), then for R rounds gives each
+    /// tool a fresh database, in an order rotated per round: `psql -1 -f`, refinery
+    /// 0.10 (int8-versions), sqlx 0.9's migrator, the Supabase CLI's `db push
+    /// --db-url` (2.117.0, from PLOVER_SUPABASE_CLI or where `.ci/supabase-cli-up
+    /// /tmp/plover-supabase-cli` installs it; skipped, with the reason, when
+    /// missing) and plover apply everything, then run again on the up-to-date
+    /// database (the no-op run; psql keeps no history). Every tool connects through
+    /// a loopback proxy in the bench that counts round trips (ReadyForQuery messages)
+    /// and reads the serving backends' CPU; the client CPU comes from getrusage.
+    /// Reports medians and ratios to plover; asserts nothing. For figures worth
+    /// quoting run `cargo run --release -p xtask -- bench peers`.
+    Peers(BenchPeers),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchPeers {
+    /// How many migrations to generate; several sizes, comma-separated, are run in turn.
+    #[arg(long, value_delimiter = ',', default_values_t = [100, 1000], value_parser = clap::value_parser!(u32).range(1..))]
+    pub migrations: Vec<u32>,
+    /// How many rounds at each size (medians and minimums are reported).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,8 @@ mod apply;
 mod flags;
 mod fresh;
 mod lint;
+mod peers;
+mod wire;
 
 use anyhow::Result;
 use clap::Parser;
@@ -23,6 +25,7 @@ async fn main() -> Result<()> {
     match flags.command {
         Some(flags::BenchCommand::Fresh(fresh)) => fresh.run().await,
         Some(flags::BenchCommand::Lint(lint)) => lint.run(&sh),
+        Some(flags::BenchCommand::Peers(peers)) => peers.run().await,
         None => flags.run().await,
     }
 }

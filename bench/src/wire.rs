@@ -1,0 +1,456 @@
+//! A loopback TCP proxy for `cargo xtask bench peers`: every tool connects to the
+//! test server through it, and it counts the round trips (the server's ReadyForQuery
+//! messages, one per simple query or Sync) and reads each backend's CPU time when its
+//! client says goodbye.
+//!
+//! The proxy runs on a thread of its own (a current-thread runtime), so its CPU can be
+//! taken out of the bench process's: [`Proxy::cpu`]. The protocol parsing is pure and
+//! unit-tested on byte streams ([`ClientStream`], [`ServerStream`]).
+//!
+//! What it must not do: listen on or connect to anything but 127.0.0.1, change a byte
+//! it forwards, or parse past an encrypted stream (a server that accepts TLS makes the
+//! count unknown, reported as such).
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch};
+
+/// The request codes of the untyped packets a client may send before its startup
+/// message; the server answers each with one byte.
+const SSL_REQUEST: u32 = 80_877_103;
+const GSSENC_REQUEST: u32 = 80_877_104;
+
+/// What a client's bytes mean to the proxy.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ClientEvent {
+    /// An SSLRequest or GSSENCRequest: the server answers with a single byte.
+    ExpectReply,
+    /// A Terminate message: the session is over.
+    Terminate,
+}
+
+/// The client's side of a connection: untyped startup packets, then typed messages.
+#[derive(Default)]
+pub(crate) struct ClientStream {
+    buf: Vec<u8>,
+    typed: bool,
+}
+
+impl ClientStream {
+    /// Takes the next bytes the client sent; returns what complete packets among them
+    /// mean to the proxy.
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Vec<ClientEvent> {
+        self.buf.extend_from_slice(bytes);
+        let mut events = Vec::new();
+        let mut pos = 0;
+        loop {
+            let rest = &self.buf[pos..];
+            if !self.typed {
+                let (Some(len), Some(code)) = (be_u32(rest, 0), be_u32(rest, 4)) else {
+                    break;
+                };
+                let len = len as usize;
+                if rest.len() < len {
+                    break;
+                }
+                match code {
+                    SSL_REQUEST | GSSENC_REQUEST => events.push(ClientEvent::ExpectReply),
+                    _ => self.typed = true,
+                }
+                pos += len.max(8);
+            } else {
+                let Some(len) = be_u32(rest, 1) else { break };
+                let len = len as usize + 1;
+                if rest.len() < len {
+                    break;
+                }
+                if rest[0] == b'X' {
+                    events.push(ClientEvent::Terminate);
+                }
+                pos += len.max(5);
+            }
+        }
+        self.buf.drain(..pos);
+        events
+    }
+}
+
+/// The server's side of a connection: typed messages, and a single byte in answer to
+/// each SSLRequest or GSSENCRequest.
+#[derive(Default)]
+pub(crate) struct ServerStream {
+    buf: Vec<u8>,
+    pending_replies: u32,
+    /// The server accepted TLS or GSS encryption: nothing after it can be read.
+    pub(crate) encrypted: bool,
+    /// ReadyForQuery messages seen.
+    pub(crate) round_trips: u64,
+    /// The backend's process id, from BackendKeyData.
+    pub(crate) backend_pid: Option<u32>,
+}
+
+impl ServerStream {
+    /// The client asked for encryption: the server's next byte is its answer.
+    pub(crate) fn expect_reply(&mut self) {
+        self.pending_replies += 1;
+    }
+
+    /// Takes the next bytes the server sent.
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+        if self.encrypted {
+            return;
+        }
+        self.buf.extend_from_slice(bytes);
+        let mut pos = 0;
+        while pos < self.buf.len() {
+            let rest = &self.buf[pos..];
+            if self.pending_replies > 0 {
+                self.pending_replies -= 1;
+                pos += 1;
+                if matches!(rest[0], b'S' | b'G') {
+                    self.encrypted = true;
+                    break;
+                }
+                continue;
+            }
+            let Some(len) = be_u32(rest, 1) else { break };
+            let len = len as usize + 1;
+            if rest.len() < len {
+                break;
+            }
+            match rest[0] {
+                b'Z' => self.round_trips += 1,
+                b'K' => self.backend_pid = be_u32(rest, 5),
+                _ => {}
+            }
+            pos += len.max(5);
+        }
+        if self.encrypted {
+            self.buf.clear();
+        } else {
+            self.buf.drain(..pos);
+        }
+    }
+}
+
+fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let b = bytes.get(at..at + 4)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// What the connections closed since the last [`Proxy::settle`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub(crate) connections: u64,
+    pub(crate) round_trips: u64,
+    /// The CPU time of the backends that served them.
+    pub(crate) server_cpu: Duration,
+    /// Connections whose backend CPU could not be read (no BackendKeyData, or no
+    /// /proc entry for it).
+    pub(crate) cpu_unknown: u64,
+    /// Connections the server encrypted: their round trips are not counted.
+    pub(crate) encrypted: u64,
+}
+
+/// The proxy: a listener on 127.0.0.1 in front of the server's port.
+pub(crate) struct Proxy {
+    port: u16,
+    tally: Arc<Mutex<Tally>>,
+    open: watch::Receiver<usize>,
+    /// The proxy thread's /proc entry, for its CPU time.
+    thread: PathBuf,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Proxy {
+    /// Starts the proxy thread in front of 127.0.0.1:`upstream`.
+    pub(crate) fn start(upstream: u16) -> Result<Proxy> {
+        let listener = StdListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .context("binding the round-trip proxy to 127.0.0.1")?;
+        listener
+            .set_nonblocking(true)
+            .context("setting up the round-trip proxy")?;
+        let port = listener.local_addr()?.port();
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let (open_tx, open) = watch::channel(0usize);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (thread_tx, thread_rx) = std::sync::mpsc::channel();
+        let shared = Arc::clone(&tally);
+        std::thread::Builder::new()
+            .name("bench-proxy".into())
+            .spawn(move || {
+                let _ = thread_tx.send(std::fs::read_link("/proc/thread-self"));
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => return eprintln!("warning: the round-trip proxy did not start: {e}"),
+                };
+                runtime.block_on(async move {
+                    let listener = match TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            return eprintln!("warning: the round-trip proxy did not start: {e}");
+                        }
+                    };
+                    let open = Arc::new(open_tx);
+                    let accept = async {
+                        loop {
+                            let client = match listener.accept().await {
+                                Ok((client, _)) => client,
+                                Err(e) => {
+                                    eprintln!(
+                                        "warning: the round-trip proxy stopped accepting: {e}"
+                                    );
+                                    break;
+                                }
+                            };
+                            open.send_modify(|n| *n += 1);
+                            let open = Arc::clone(&open);
+                            let tally = Arc::clone(&shared);
+                            tokio::spawn(async move {
+                                let t = relay(client, upstream).await;
+                                let mut all = tally.lock().unwrap_or_else(PoisonError::into_inner);
+                                all.connections += t.connections;
+                                all.round_trips += t.round_trips;
+                                all.server_cpu += t.server_cpu;
+                                all.cpu_unknown += t.cpu_unknown;
+                                all.encrypted += t.encrypted;
+                                drop(all);
+                                open.send_modify(|n| *n -= 1);
+                            });
+                        }
+                    };
+                    tokio::select! {
+                        () = accept => {}
+                        _ = stopped => {}
+                    }
+                });
+            })
+            .context("starting the round-trip proxy thread")?;
+        let thread = thread_rx
+            .recv()
+            .map_err(|_| anyhow!("the round-trip proxy thread stopped at once"))?
+            .context("reading /proc/thread-self for the proxy thread")?;
+        Ok(Proxy {
+            port,
+            tally,
+            open,
+            thread: PathBuf::from("/proc").join(thread),
+            _stop: stop,
+        })
+    }
+
+    /// The proxy's port on 127.0.0.1.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Waits until every connection made through the proxy has closed, then returns
+    /// what they did since the last call and starts a new count.
+    pub(crate) async fn settle(&mut self) -> Result<Tally> {
+        tokio::time::timeout(Duration::from_secs(30), self.open.wait_for(|n| *n == 0))
+            .await
+            .context("a connection through the round-trip proxy stayed open for 30 s after its tool finished")?
+            .context("the round-trip proxy stopped")?;
+        let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(std::mem::take(&mut *tally))
+    }
+
+    /// The CPU time the proxy thread has used so far.
+    pub(crate) fn cpu(&self) -> Duration {
+        schedstat(&self.thread.join("schedstat")).unwrap_or_default()
+    }
+}
+
+/// Relays one client connection to the server until either side closes; returns
+/// what it saw.
+async fn relay(client: TcpStream, upstream: u16) -> Tally {
+    let mut tally = Tally {
+        connections: 1,
+        ..Tally::default()
+    };
+    let server = match TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, upstream))).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("warning: the round-trip proxy could not reach the server: {e}");
+            tally.cpu_unknown = 1;
+            return tally;
+        }
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let state = Mutex::new((ClientStream::default(), ServerStream::default()));
+    let lock = || state.lock().unwrap_or_else(PoisonError::into_inner);
+    let backend_cpu = Mutex::new(None::<Option<Duration>>);
+    // The backend's CPU, read once: when the client terminates or hangs up, before
+    // the server hears of it.
+    let read_backend_cpu = || {
+        let mut cpu = backend_cpu.lock().unwrap_or_else(PoisonError::into_inner);
+        if cpu.is_none() {
+            let pid = lock().1.backend_pid;
+            *cpu = Some(
+                pid.and_then(|pid| schedstat(&PathBuf::from(format!("/proc/{pid}/schedstat")))),
+            );
+        }
+    };
+    let up = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match client_read.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    read_backend_cpu();
+                    let _ = server_write.shutdown().await;
+                    break;
+                }
+                Ok(n) => n,
+            };
+            let events = lock().0.feed(&buf[..n]);
+            for event in events {
+                match event {
+                    ClientEvent::ExpectReply => lock().1.expect_reply(),
+                    ClientEvent::Terminate => read_backend_cpu(),
+                }
+            }
+            if server_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    };
+    let down = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match server_read.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    let _ = client_write.shutdown().await;
+                    break;
+                }
+                Ok(n) => n,
+            };
+            lock().1.feed(&buf[..n]);
+            if client_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::join!(up, down);
+    let (_, server) = &*lock();
+    tally.round_trips = server.round_trips;
+    tally.encrypted = u64::from(server.encrypted);
+    match backend_cpu
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .flatten()
+    {
+        Some(cpu) => tally.server_cpu = cpu,
+        None => tally.cpu_unknown = 1,
+    }
+    tally
+}
+
+/// A task's time on a CPU so far, from its /proc `schedstat` (nanoseconds).
+fn schedstat(path: &std::path::Path) -> Option<Duration> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let ns = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![tag];
+        m.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    fn untyped(code: u32, body: &[u8]) -> Vec<u8> {
+        let mut m = (body.len() as u32 + 8).to_be_bytes().to_vec();
+        m.extend_from_slice(&code.to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    /// A server's answer to a startup then two simple queries, fed in chunks of
+    /// every size: three ReadyForQuery and the backend's pid, whatever the split.
+    #[test]
+    fn counts_ready_for_query_across_any_split() {
+        let mut stream = Vec::new();
+        stream.extend(message(b'R', &0u32.to_be_bytes()));
+        stream.extend(message(b'S', b"server_version\x0015.14\x00"));
+        stream.extend(message(b'K', &[0, 0, 0x30, 0x39, 1, 2, 3, 4]));
+        stream.extend(message(b'Z', b"I"));
+        stream.extend(message(b'C', b"CREATE TABLE\x00"));
+        // A message whose body holds a 'Z' byte, which is not a message.
+        stream.extend(message(b'N', b"ZZZZ Z\x00"));
+        stream.extend(message(b'Z', b"T"));
+        stream.extend(message(b'C', b"COMMIT\x00"));
+        stream.extend(message(b'Z', b"I"));
+        for chunk in 1..=stream.len() {
+            let mut s = ServerStream::default();
+            for part in stream.chunks(chunk) {
+                s.feed(part);
+            }
+            assert_eq!(s.round_trips, 3, "chunks of {chunk}");
+            assert_eq!(s.backend_pid, Some(12345));
+            assert!(!s.encrypted);
+        }
+    }
+
+    /// An SSLRequest refused with 'N': the byte is not taken for a message's tag.
+    #[test]
+    fn a_refused_ssl_request_is_one_byte() {
+        let mut client = ClientStream::default();
+        let mut hello = untyped(SSL_REQUEST, &[]);
+        hello.extend(untyped(196_608, b"user\x00postgres\x00\x00"));
+        hello.extend(message(b'Q', b"select 1\x00"));
+        hello.extend(message(b'X', &[]));
+        let mut events = Vec::new();
+        for b in &hello {
+            events.extend(client.feed(std::slice::from_ref(b)));
+        }
+        assert_eq!(events, [ClientEvent::ExpectReply, ClientEvent::Terminate]);
+
+        let mut server = ServerStream::default();
+        server.expect_reply();
+        let mut answer = vec![b'N'];
+        answer.extend(message(b'Z', b"I"));
+        answer.extend(message(b'Z', b"I"));
+        server.feed(&answer);
+        assert_eq!(server.round_trips, 2);
+        assert!(!server.encrypted);
+    }
+
+    /// A server that accepts TLS: the rest is not parsed.
+    #[test]
+    fn an_accepted_ssl_request_stops_the_count() {
+        let mut server = ServerStream::default();
+        server.expect_reply();
+        let mut answer = vec![b'S'];
+        answer.extend(message(b'Z', b"I"));
+        server.feed(&answer);
+        assert!(server.encrypted);
+        assert_eq!(server.round_trips, 0);
+    }
+
+    /// A 'X' inside a query's text is not a Terminate.
+    #[test]
+    fn terminate_is_a_message_not_a_byte() {
+        let mut client = ClientStream::default();
+        let mut bytes = untyped(196_608, b"user\x00X\x00\x00");
+        bytes.extend(message(b'Q', b"select 'X'\x00"));
+        assert!(client.feed(&bytes).is_empty());
+        assert_eq!(client.feed(&message(b'X', &[])), [ClientEvent::Terminate]);
+    }
+}
