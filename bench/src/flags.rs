@@ -94,6 +94,9 @@ pub struct BenchPeers {
     /// How many rounds at each size (medians and minimums are reported).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub rounds: u32,
+    /// Print the results as JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -23,8 +23,9 @@ use nix::sys::resource::{UsageWho, getrusage};
 use plover::redact;
 use plover::testing::{Native, NativeServer, Provider, state_dir};
 use plover::{Migrator, Source, SupabaseHistory};
+use serde_json::json;
 
-use crate::apply::{APP, Databases, Workload, admin_and_version, fmt_ms, median};
+use crate::apply::{APP, Databases, Workload, admin_and_version, fmt_ms, median, ms};
 use crate::flags::BenchPeers;
 use crate::wire::{Proxy, Tally};
 
@@ -291,6 +292,18 @@ impl BenchPeers {
             results.push(size);
         }
 
+        if self.json {
+            let doc = json!({
+                "rounds": self.rounds,
+                "optimised": !cfg!(debug_assertions),
+                "server_version": version,
+                "skipped": supabase.as_ref().err().map(|reason| json!({ Peer::Supabase.slug(): reason })),
+                "sizes": results.iter().map(|size| to_json(size, &peers)).collect::<Vec<_>>(),
+            });
+            let text = serde_json::to_string_pretty(&doc).context("writing the JSON report")?;
+            println!("{text}");
+            return Ok(());
+        }
         for size in &results {
             print!("{}", table(size, &peers, self.rounds));
             println!();
@@ -353,9 +366,11 @@ impl Bench<'_> {
             .with_context(|| format!("{} ({phase:?}) on {db}", peer.name()))?;
         let wall = started.elapsed();
         let client_cpu = if peer.in_process() {
-            (cpu(UsageWho::RUSAGE_SELF)? - own).saturating_sub(self.proxy.cpu() - proxy)
+            cpu(UsageWho::RUSAGE_SELF)?
+                .saturating_sub(own)
+                .saturating_sub(self.proxy.cpu().saturating_sub(proxy))
         } else {
-            cpu(UsageWho::RUSAGE_CHILDREN)? - children
+            cpu(UsageWho::RUSAGE_CHILDREN)?.saturating_sub(children)
         };
         let tally: Tally = self.proxy.settle().await?;
         if tally.encrypted > 0 {
@@ -610,6 +625,41 @@ fn ratio(a: Duration, b: Duration) -> String {
         return "-".into();
     }
     format!("{:.2}", a.as_secs_f64() / b.as_secs_f64())
+}
+
+/// One size's series as JSON: medians, minimums, every sample, and plover's ratios.
+fn to_json(size: &SizeResults, peers: &[Peer]) -> serde_json::Value {
+    let mut series = Vec::new();
+    for phase in [Phase::Apply, Phase::Noop] {
+        let base = size.get(Peer::Plover, phase).map(Medians::of);
+        for &peer in peers {
+            let Some(s) = size.get(peer, phase) else {
+                continue;
+            };
+            let m = Medians::of(s);
+            let over = |b: Option<Duration>, x: Option<Duration>| match (b, x) {
+                (Some(b), Some(x)) if !x.is_zero() => Some(b.as_secs_f64() / x.as_secs_f64()),
+                _ => None,
+            };
+            series.push(json!({
+                "tool": peer.slug(),
+                "phase": match phase { Phase::Apply => "apply", Phase::Noop => "noop" },
+                "median_ms": ms(m.wall),
+                "min_ms": ms(m.min),
+                "round_trips": m.round_trips,
+                "connections": m.connections,
+                "client_cpu_ms": ms(m.client_cpu),
+                "server_cpu_ms": m.server_cpu.map(ms),
+                "plover_over_tool": {
+                    "time": over(base.as_ref().map(|b| b.wall), Some(m.wall)),
+                    "client_cpu": over(base.as_ref().map(|b| b.client_cpu), Some(m.client_cpu)),
+                    "server_cpu": over(base.as_ref().and_then(|b| b.server_cpu), m.server_cpu),
+                },
+                "samples_ms": s.iter().map(|x| ms(x.wall)).collect::<Vec<_>>(),
+            }));
+        }
+    }
+    json!({ "migrations": size.n, "series": series })
 }
 
 fn progress(size: &SizeResults, peers: &[Peer]) -> String {
