@@ -1,5 +1,6 @@
 //! Running migrations: statements, history rows and timeouts, one transaction per
-//! migration (or one for all), or statement by statement for no-transaction files.
+//! migration (or one for all) with a file sent as one query and the transaction in one
+//! round trip, or statement by statement for no-transaction files.
 //!
 //! A file wrapped whole in `BEGIN; … COMMIT;` runs as any transactional file: the
 //! wrapper is left out and plover's own transaction takes its place. A file without
@@ -10,11 +11,13 @@
 //! Callers hold the migration lock and have checked the plan; this module does not
 //! decide *what* runs, only runs it and records it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::TryStreamExt;
 use tokio_postgres::error::ErrorPosition;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, GenericClient};
+use tokio_postgres::{Client, GenericClient, SimpleQueryMessage};
 
 use crate::error::{Error, MigrationFailed};
 pub(crate) use crate::event::{Event, OutsideTransaction, OwnTransactions};
@@ -343,10 +346,23 @@ pub(crate) async fn run(
     Ok(applied)
 }
 
-/// Runs `batch` in one transaction. After each migration the session is reset
-/// inside the transaction (so in [`TransactionMode::Single`] too, and even a
-/// `SET LOCAL` does not reach the next file), pipelined with its history writes, which
-/// thus run with the caller's role.
+/// Runs `batch` in one transaction, in as few round trips as the protocol allows.
+///
+/// A migration's text goes to the server as it is in the file (from its first
+/// statement to the end of its last), one simple query. Pipelined with it, without
+/// waiting: the `BEGIN`, then the session reset (`RESET ALL` and the caller's session,
+/// so even a `SET LOCAL` does not reach the next file, and the history writes run with
+/// the caller's role), the history row and the Supabase CLI's row, and the `COMMIT`.
+/// So a run of one migration per transaction costs one round trip per migration (one
+/// more per run: the history writes prepared, with the tables on a first run).
+///
+/// In [`TransactionMode::Single`] each migration is timed by the client, so it is
+/// recorded in the next round trip, with the next file (or the `COMMIT`).
+///
+/// A failure rolls the transaction back: a statement that fails aborts it, so what
+/// was pipelined after it fails too and the `COMMIT` rolls back; when the `COMMIT`
+/// never left (a write that could not be encoded stops the pipeline before it), a
+/// `ROLLBACK` follows.
 async fn in_transaction(
     client: &mut Client,
     settings: &Settings<'_>,
@@ -356,39 +372,51 @@ async fn in_transaction(
 ) -> Result<(), Error> {
     let before: Vec<i64> = applied.iter().map(|a| a.version).collect();
     let first = applied.len();
-    let tx = client
-        .transaction()
-        .await
-        .map_err(Error::db("starting a transaction"))?;
+    let client = &*client;
+    let commit_sent = AtomicBool::new(false);
     let result = async {
-        settings.take_bootstrap().run(&tx).await?;
-        let recorder = settings.recorder(&tx).await?;
+        let mut begin = true;
+        let bootstrap = settings.take_bootstrap();
+        if bootstrap.is_needed() || settings.recorder.get().is_none() {
+            // The history tables (a first run) and the prepared writes, in the
+            // transaction: the tables are created with the first migration.
+            tokio::try_join!(biased; begin_transaction(client), bootstrap.run(client))?;
+            settings.recorder(client).await?;
+            begin = false;
+        }
+        let recorder = settings.recorder(client).await?;
+        let trip = Trip {
+            client,
+            settings,
+            session,
+            recorder,
+            before: &before,
+            commit_sent: &commit_sent,
+        };
+        if let [p] = batch {
+            applying(settings, p, applied.len() + 1);
+            let started = Instant::now();
+            trip.send(begin, None, Some((p, Record::Server)), Some(p))
+                .await?;
+            applied.push(applied_now(p, started.elapsed()));
+            return Ok(());
+        }
+        let mut earlier = None;
         for p in batch {
-            let a = execute(&tx, settings, p, applied.len() + 1, &before).await?;
-            let statements = statement_texts(p);
-            tokio::try_join!(
-                biased;
-                session.reset(&tx),
-                recorder.record(
-                    &tx,
-                    settings.app,
-                    p.migration,
-                    millis(a.duration),
-                    settings.applied_by,
-                    &statements,
-                ),
-            )?;
+            applying(settings, p, applied.len() + 1);
+            let started = Instant::now();
+            trip.send(begin, earlier, Some((p, Record::Later)), None)
+                .await?;
+            begin = false;
+            let a = applied_now(p, started.elapsed());
+            earlier = Some((p, millis(a.duration)));
             applied.push(a);
         }
-        Ok::<_, Error>(())
+        trip.send(false, earlier, None, batch.last()).await
     }
     .await;
     match result {
         Ok(()) => {
-            tx.commit().await.map_err(|e| {
-                let p = &batch[batch.len() - 1];
-                migration_error(p, p.statements.first(), &e, &before, false)
-            })?;
             for a in &applied[first..] {
                 (settings.on_event)(&Event::Applied {
                     version: a.version,
@@ -399,22 +427,116 @@ async fn in_transaction(
             Ok(())
         }
         Err(e) => {
-            // The connection may be gone; then the server has rolled back already.
-            let _ = tx.rollback().await;
+            // A COMMIT sent in an aborted transaction rolled it back. Else end it here;
+            // the connection may be gone, then the server has rolled back already.
+            if !commit_sent.load(Ordering::Relaxed) {
+                let _ = client.batch_execute("ROLLBACK").await;
+            }
             applied.truncate(first);
             Err(crate::lock::name_blockers(client, e).await)
         }
     }
 }
 
-/// Runs a migration's statements in order, mapping a failure to file:line:col.
-async fn execute(
-    client: &impl GenericClient,
-    settings: &Settings<'_>,
-    p: &Prepared<'_>,
-    index: usize,
-    applied_before: &[i64],
-) -> Result<Applied, Error> {
+/// When a migration that runs in a round trip is recorded.
+#[derive(Clone, Copy)]
+enum Record {
+    /// In the same round trip, timed by the server.
+    Server,
+    /// In a later round trip, with the time the client measured.
+    Later,
+}
+
+/// What every round trip of one transaction shares.
+struct Trip<'t> {
+    client: &'t Client,
+    settings: &'t Settings<'t>,
+    session: &'t Session,
+    recorder: &'t history::Recorder,
+    before: &'t [i64],
+    commit_sent: &'t AtomicBool,
+}
+
+impl Trip<'_> {
+    /// One round trip: sends, in this order and without waiting, `BEGIN` (if `begin`),
+    /// the record of a migration that ran before (with its time), a migration (and
+    /// its record, when [`Record::Server`]), and `COMMIT` (naming `commit`'s file if it
+    /// fails). The first failure ends it; what follows a part that could not be
+    /// encoded is not sent.
+    async fn send(
+        &self,
+        begin: bool,
+        earlier: Option<(&Prepared<'_>, i64)>,
+        file: Option<(&Prepared<'_>, Record)>,
+        commit: Option<&Prepared<'_>>,
+    ) -> Result<(), Error> {
+        let client = self.client;
+        tokio::try_join!(
+            biased;
+            async {
+                match begin {
+                    true => begin_transaction(client).await,
+                    false => Ok(()),
+                }
+            },
+            async {
+                match earlier {
+                    Some((p, ms)) => self.record(p, Some(ms)).await,
+                    None => Ok(()),
+                }
+            },
+            async {
+                match file {
+                    Some((p, _)) => run_file(client, p, self.before).await,
+                    None => Ok(()),
+                }
+            },
+            async {
+                match file {
+                    Some((p, Record::Server)) => self.record(p, None).await,
+                    _ => Ok(()),
+                }
+            },
+            async {
+                let Some(p) = commit else { return Ok(()) };
+                self.commit_sent.store(true, Ordering::Relaxed);
+                client
+                    .batch_execute("COMMIT")
+                    .await
+                    .map_err(|e| migration_error(p, None, p.statements.first(), &e, self.before, false))
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Resets the session after a migration, then writes its history rows.
+    async fn record(&self, p: &Prepared<'_>, execution_ms: Option<i64>) -> Result<(), Error> {
+        let statements = statement_texts(p);
+        let s = self.settings;
+        tokio::try_join!(
+            biased;
+            self.session.reset(self.client),
+            self.recorder.record(
+                self.client,
+                s.app,
+                p.migration,
+                execution_ms,
+                s.applied_by,
+                &statements,
+            ),
+        )?;
+        Ok(())
+    }
+}
+
+async fn begin_transaction(client: &Client) -> Result<(), Error> {
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(Error::db("starting a transaction"))
+}
+
+fn applying(settings: &Settings<'_>, p: &Prepared<'_>, index: usize) {
     let m = p.migration;
     (settings.on_event)(&Event::Applying {
         version: m.version(),
@@ -422,19 +544,51 @@ async fn execute(
         index,
         total: settings.total,
     });
-    let started = Instant::now();
-    for st in &p.statements {
-        client
-            .batch_execute(st.sql)
-            .await
-            .map_err(|e| migration_error(p, Some(st), &e, applied_before, false))?;
-    }
-    Ok(Applied {
+}
+
+fn applied_now(p: &Prepared<'_>, duration: Duration) -> Applied {
+    let m = p.migration;
+    Applied {
         version: m.version(),
         name: m.name().to_owned(),
         file: m.file().to_owned(),
-        duration: started.elapsed(),
-    })
+        duration,
+    }
+}
+
+/// What a transactional migration sends: the file's text from its first statement to
+/// the end of its last (so a `BEGIN; … COMMIT;` wrapper is left out), with that text's
+/// byte offset in the file; `None` when it has no statement.
+fn body<'a>(p: &Prepared<'a>) -> Option<(&'a str, usize)> {
+    let (first, last) = (p.statements.first()?, p.statements.last()?);
+    let text = p
+        .migration
+        .sql()
+        .get(first.offset..last.offset + last.sql.len())?;
+    Some((text, first.offset))
+}
+
+/// Runs a transactional migration's text as one simple query. On failure the server's
+/// position, if any, is mapped back to the file; else the failing statement is the
+/// one after those the server completed (it sends a `CommandComplete` for each, and
+/// the statements it counts are the splitter's: both skip empty ones).
+async fn run_file(client: &Client, p: &Prepared<'_>, before: &[i64]) -> Result<(), Error> {
+    let Some(sent) = body(p) else { return Ok(()) };
+    let mut done = 0;
+    let failed = |done: usize, e: tokio_postgres::Error| {
+        migration_error(p, Some(sent), p.statements.get(done), &e, before, false)
+    };
+    let stream = client
+        .simple_query_raw(sent.0)
+        .await
+        .map_err(|e| failed(done, e))?;
+    let mut stream = std::pin::pin!(stream);
+    while let Some(message) = stream.try_next().await.map_err(|e| failed(done, e))? {
+        if let SimpleQueryMessage::CommandComplete(_) = message {
+            done += 1;
+        }
+    }
+    Ok(())
 }
 
 async fn without_transaction(
@@ -474,7 +628,8 @@ async fn without_transaction(
                 // the session can record the failure and hand back the lock.
                 let _ = client.batch_execute("ROLLBACK").await;
             }
-            let err = migration_error(p, Some(st), &e, &before, true);
+            let sent = Some((st.sql, st.offset));
+            let err = migration_error(p, sent, Some(st), &e, &before, true);
             let err = crate::lock::name_blockers(client, err).await;
             if let Error::Migration(f) = &err {
                 // Best effort: the session may be gone, and the row is dirty either way.
@@ -535,10 +690,12 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Builds the error for a failed statement: file:line:col from the server's error
-/// position when it sent one, else the statement's start.
+/// Builds the error for a failed query: file:line:col from the server's error
+/// position in the text `sent` (with its byte offset in the file) when it sent one,
+/// else the failing statement's start.
 fn migration_error(
     p: &Prepared<'_>,
+    sent: Option<(&str, usize)>,
     statement: Option<&Statement<'_>>,
     e: &tokio_postgres::Error,
     applied_before: &[i64],
@@ -546,17 +703,20 @@ fn migration_error(
 ) -> Error {
     let m = p.migration;
     let sql = m.sql();
-    let (line, column) = match (statement, e.as_db_error().and_then(|d| d.position())) {
-        (Some(st), Some(ErrorPosition::Original(pos))) => {
-            let within = st
-                .sql
+    // The server counts the position in characters from 1.
+    let at = sent
+        .zip(e.as_db_error().and_then(|d| d.position()))
+        .and_then(|((text, offset), position)| match position {
+            ErrorPosition::Original(pos) => text
                 .char_indices()
-                .nth((*pos as usize).saturating_sub(1))
-                .map_or(0, |(i, _)| i);
-            split::line_col(sql, st.offset + within)
-        }
-        (Some(st), _) => (st.line, st.column),
-        (None, _) => (1, 1),
+                .nth((*pos as usize).checked_sub(1)?)
+                .map(|(within, _)| offset + within),
+            ErrorPosition::Internal { .. } => None,
+        });
+    let (line, column) = match (at, statement) {
+        (Some(offset), _) => split::line_col(sql, offset),
+        (None, Some(st)) => (st.line, st.column),
+        (None, None) => (1, 1),
     };
     let (sqlstate, message, detail, hint) = match e.as_db_error() {
         Some(db) => {

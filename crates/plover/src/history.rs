@@ -57,9 +57,13 @@ SELECT version, name, checksum, applied_at, execution_ms, applied_by, state,
        statements_done, statements_total, last_error
   FROM plover.migrations WHERE app = $1 ORDER BY version";
 
+/// `execution_ms` is `$5`, or when that is null the time since the transaction began,
+/// measured by the server: a migration sent in one round trip with its `BEGIN` and
+/// this insert cannot be timed by the client before the insert is on its way.
 const INSERT_APPLIED: &str = "
 INSERT INTO plover.migrations (app, version, name, checksum, execution_ms, applied_by)
-VALUES ($1, $2, $3, $4, $5, $6)";
+VALUES ($1, $2, $3, $4,
+        coalesce($5, (extract(epoch FROM clock_timestamp() - now()) * 1000)::bigint), $6)";
 
 const INSERT_DIRTY: &str = "
 INSERT INTO plover.migrations (app, version, name, checksum, applied_by, state, statements_total)
@@ -234,7 +238,7 @@ pub(crate) async fn insert_applied(
                 &m.version(),
                 &m.name(),
                 &&m.checksum().0[..],
-                &execution_ms,
+                &Some(execution_ms),
                 &applied_by,
             ],
         )
@@ -265,12 +269,14 @@ impl Recorder {
     }
 
     /// Records an applied migration (inside its transaction), pipelining the writes.
+    /// `execution_ms` is `None` when the migration ran since its transaction began:
+    /// the server measures it then (see [`INSERT_APPLIED`]).
     pub async fn record(
         &self,
         client: &impl GenericClient,
         app: &str,
         m: &Migration,
-        execution_ms: i64,
+        execution_ms: Option<i64>,
         applied_by: &str,
         statements: &[&str],
     ) -> Result<(), Error> {
@@ -289,7 +295,8 @@ impl Recorder {
                 None => Ok(0),
             }
         };
-        tokio::try_join!(insert, mirror).map_err(Error::db(
+        // In this order on the wire; a write that cannot be encoded sends nothing after it.
+        tokio::try_join!(biased; insert, mirror).map_err(Error::db(
             "recording the migration in plover.migrations and supabase_migrations.schema_migrations",
         ))?;
         Ok(())

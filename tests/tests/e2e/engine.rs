@@ -605,3 +605,140 @@ async fn repair_records_without_running() -> Result<()> {
     );
     Ok(())
 }
+
+/// Counts round trips: a loopback proxy between plover and the server counts the times
+/// the client speaks again after the server answered. Twenty migrations of three
+/// statements against ten, each on a fresh database: the ten more cost ten round
+/// trips, one each (BEGIN, the file as one query, the session reset, the history row
+/// and COMMIT go out together). Sent statement by statement they cost six each.
+#[tokio::test]
+async fn a_transactional_migration_costs_one_round_trip() -> Result<()> {
+    async fn round_trips(files: usize) -> Result<usize> {
+        let db = TestDatabase::create().await?;
+        let proxy = RoundTripProxy::start(db.url()).await?;
+        let mut client = proxy.client().await?;
+        let dir = Dir::new()?;
+        for i in 1..=files {
+            dir.write(
+                &format!("{i}_t{i}.sql"),
+                &format!(
+                    "create table t{i} (id int primary key);\n\
+                     insert into t{i} values (1), (2);\n\
+                     comment on table t{i} is 'ünïcode';\n"
+                ),
+            )?;
+        }
+        let before = proxy.round_trips();
+        let report = dir.migrator("shop")?.run(&mut client).await?;
+        assert_eq!(report.applied.len(), files);
+        Ok(proxy.round_trips() - before)
+    }
+    let (ten, twenty) = (round_trips(10).await?, round_trips(20).await?);
+    assert_eq!(
+        twenty - ten,
+        10,
+        "ten runs took {ten} round trips, twenty {twenty}"
+    );
+    Ok(())
+}
+
+/// A TCP proxy on 127.0.0.1 to a test database's server that counts round trips: the
+/// times the client sends after the server has sent.
+struct RoundTripProxy {
+    port: u16,
+    config: tokio_postgres::Config,
+    turns: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl RoundTripProxy {
+    async fn start(url: &str) -> Result<RoundTripProxy> {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let config: tokio_postgres::Config = url.parse()?;
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let proxy_port = listener.local_addr()?.port();
+        let turns = Arc::new(AtomicUsize::new(0));
+        let counted = turns.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                    return;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                let answered = Arc::new(AtomicBool::new(false));
+                let (turns, answered_too) = (counted.clone(), answered.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 1 << 16];
+                    while let Ok(n @ 1..) = read(&client_read, &mut buf).await {
+                        if answered.swap(false, Ordering::SeqCst) {
+                            turns.fetch_add(1, Ordering::SeqCst);
+                        }
+                        if write_all(&server_write, &buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 1 << 16];
+                    while let Ok(n @ 1..) = read(&server_read, &mut buf).await {
+                        answered_too.store(true, Ordering::SeqCst);
+                        if write_all(&client_write, &buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(RoundTripProxy {
+            port: proxy_port,
+            config,
+            turns,
+        })
+    }
+
+    /// A connection to the test database through the proxy.
+    async fn client(&self) -> Result<tokio_postgres::Client> {
+        let mut config = tokio_postgres::Config::new();
+        config.host("127.0.0.1").port(self.port);
+        if let Some(user) = self.config.get_user() {
+            config.user(user);
+        }
+        if let Some(password) = self.config.get_password() {
+            config.password(password);
+        }
+        if let Some(dbname) = self.config.get_dbname() {
+            config.dbname(dbname);
+        }
+        let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        Ok(client)
+    }
+
+    fn round_trips(&self) -> usize {
+        self.turns.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+async fn read(from: &tokio::net::tcp::OwnedReadHalf, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        from.readable().await?;
+        match from.try_read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            read => return read,
+        }
+    }
+}
+
+async fn write_all(to: &tokio::net::tcp::OwnedWriteHalf, mut data: &[u8]) -> std::io::Result<()> {
+    while !data.is_empty() {
+        to.writable().await?;
+        match to.try_write(data) {
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
