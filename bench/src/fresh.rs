@@ -923,15 +923,14 @@ impl<'a> Report<'a> {
             "diagnostics: the warm call with the pool's size 0 at claim time, so no clone is \
              made while the test connects; and connecting to the server's `postgres` database \
              plus `SELECT 1`, the floor of any scheme that hands out a new connection (the warm \
-             call opens none: the pool made the clone for this process and hands over the \
-             connection that warmed it)."
+             call opens two: an admin one to claim, then the test's)."
         );
         if let Some([call, connect, query, again]) = self.warm_split(s) {
             let _ = writeln!(
                 out,
-                "warm, split (p50 of each part): TestDatabase::fresh {} ms (taking a clone made \
-                 for this process from the pool's list), the test's first client (the warmed \
-                 connection) {} ms, `SELECT 1` {} ms; a second connect + `SELECT 1` to the same database, \
+                "warm, split (p50 of each part): TestDatabase::fresh {} ms (an admin connect, \
+                 the template check, the list of ready clones, the rename), the test's connect \
+                 {} ms, `SELECT 1` {} ms; a second connect + `SELECT 1` to the same database, \
                  untimed, {} ms.",
                 fmt_ms(call),
                 fmt_ms(connect),
@@ -996,7 +995,7 @@ impl<'a> Report<'a> {
              {} cold ({}); creating a database and replaying all {n} migrations, as \
              #[sqlx::test] does, took {} ({}); a new container per test {container}. \
              For scale: the warm call with no refill alongside took p50 {} ms, and one \
-             connection plus `SELECT 1` p50 {} ms (the warm call opens none).",
+             connection plus `SELECT 1` p50 {} ms (the warm call opens two).",
             fig("warm").unwrap_or_else(none),
             s.warm.len(),
             s.warm.len() + s.warm_missed,
