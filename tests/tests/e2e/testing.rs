@@ -152,8 +152,18 @@ async fn the_pool_hands_out_warm_clones() -> Result<()> {
     // The background thread tops the pool up; wait for a ready clone to appear.
     let server = testing::server().await?;
     let admin = plover::connect(&server.url("postgres")).await?;
-    let pool = testing::Pool::of(&m, Shim::Skip);
-    while pool.ready(&admin).await?.is_empty() {
+    let prefix = format!("plover_ready_{}_", testing::template_key(&m, Shim::Skip));
+    loop {
+        let n: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_database WHERE left(datname, length($1)) = $1",
+                &[&prefix],
+            )
+            .await?
+            .try_get(0)?;
+        if n > 0 {
+            break;
+        }
         tokio::task::yield_now().await;
     }
     let second = TestDatabase::fresh(&m, Shim::Skip).await?;
@@ -209,74 +219,6 @@ async fn killed_test_processes_leave_nothing_behind() -> Result<()> {
     let dropped = testing::clean_up(&admin).await?;
     assert!(dropped.contains(&name), "{dropped:?}");
     assert!(!exists(&name).await?);
-    Ok(())
-}
-
-/// Run in a child process by the next test: takes a database from a set of its own,
-/// waits for its pool to hold a ready clone, says their names, and waits to be killed.
-#[tokio::test]
-#[ignore = "a helper run by a_killed_processs_ready_clones_are_dropped_by_the_next"]
-async fn child_holds_ready_clones_until_killed() -> Result<()> {
-    let unique = format!(
-        "-- {:?}\ncreate table k (id int);",
-        std::time::SystemTime::now()
-    );
-    let dir = Dir::with(&[("1_k.sql", &unique)])?;
-    let m = dir.migrator("killed")?;
-    let db = TestDatabase::fresh(&m, Shim::Skip).await?;
-    let server = testing::server().await?;
-    let admin = plover::connect(&server.url("postgres")).await?;
-    let pool = testing::Pool::of(&m, Shim::Skip);
-    let ready = loop {
-        let ready = pool.ready(&admin).await?;
-        if !ready.is_empty() {
-            break ready;
-        }
-        tokio::task::yield_now().await;
-    };
-    println!("holding {} {}", db.name(), ready.join(" "));
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line)?;
-    Ok(())
-}
-
-/// The clones a process's pool made ready are that process's: killed, it leaves them
-/// to the next process's cleanup, not to another process's tests.
-#[tokio::test]
-async fn a_killed_processs_ready_clones_are_dropped_by_the_next() -> Result<()> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .args([
-            "--ignored",
-            "--exact",
-            "testing::child_holds_ready_clones_until_killed",
-            "--nocapture",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let names: Vec<String> = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("holding ")
-                .map(|n| n.split(' ').map(str::to_owned).collect())
-        })
-        .context("the child did not report its databases")?;
-    assert!(names.len() >= 2, "{names:?}");
-    for name in &names {
-        assert!(exists(name).await?, "{name}");
-    }
-    child.kill()?;
-    child.wait()?;
-    let server = testing::server().await?;
-    let admin = plover::connect(&server.url("postgres")).await?;
-    let dropped = testing::clean_up(&admin).await?;
-    for name in &names {
-        assert!(dropped.contains(name), "{name} not in {dropped:?}");
-        assert!(!exists(name).await?, "{name}");
-    }
     Ok(())
 }
 

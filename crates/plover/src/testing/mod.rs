@@ -86,9 +86,6 @@ pub struct TestDatabase {
     url: String,
     admin_url: String,
     claimed: Option<Claimed>,
-    /// The open connection that warmed a clone from the pool, handed out by the
-    /// first [`TestDatabase::client`].
-    warm: std::sync::Mutex<Option<Client>>,
     /// [`TestDatabase::close`] dropped it already.
     closed: bool,
 }
@@ -122,7 +119,7 @@ pub async fn server() -> Result<Server, TestingError> {
 /// `let db = plover::testing::fresh(&MIGRATIONS).await?;`
 ///
 /// The set is applied once into a template; each call hands out a clone from a pool
-/// this process keeps warm in the background. The database is dropped with the handle.
+/// kept warm in the background. The database is dropped with the handle.
 pub async fn fresh(migrations: &crate::Embedded) -> Result<TestDatabase, TestingError> {
     TestDatabase::fresh(&crate::Migrator::new(migrations.load()?), Shim::Apply).await
 }
@@ -144,7 +141,6 @@ impl TestDatabase {
             name,
             admin_url,
             claimed: None,
-            warm: Default::default(),
             closed: false,
         })
     }
@@ -178,7 +174,6 @@ impl TestDatabase {
             name: name.to_owned(),
             admin_url,
             claimed: None,
-            warm: Default::default(),
             closed: false,
         })
     }
@@ -193,22 +188,20 @@ impl TestDatabase {
 
     /// A database migrated by `migrator` (its set and app name), with or without the
     /// Supabase baseline: a clone of the set's template (with the template's database
-    /// settings), from this process's pool when one is ready (then handing it out
-    /// asks the server nothing, and its first [`client`](TestDatabase::client) is
-    /// the connection that warmed it).
+    /// settings), from the pool when one is ready.
     pub async fn fresh(
         migrator: &crate::Migrator,
         shim: Shim,
     ) -> Result<TestDatabase, TestingError> {
         let server = server().await?;
         let template = pool::known_template(&server, migrator, shim).await?;
-        let handed = pool::claim(&server, &template).await?;
+        let name = pool::test_database_name();
+        let claimed = pool::claim(&server, &template, &name).await?;
         Ok(TestDatabase {
-            url: server.url(&handed.name),
-            name: handed.name,
+            url: server.url(&name),
+            name,
             admin_url: server.url("postgres"),
-            claimed: Some(handed.claimed),
-            warm: std::sync::Mutex::new(handed.client),
+            claimed: Some(claimed),
             closed: false,
         })
     }
@@ -229,30 +222,16 @@ impl TestDatabase {
         self.claimed
     }
 
-    /// A new connection to it, as the superuser (RLS does not apply). The first one
-    /// of a clone from the pool is already open: the pool's thread opened it to warm
-    /// the clone, ran `SELECT 1` on it and drives it.
+    /// A new connection to it, as the superuser (RLS does not apply).
     pub async fn client(&self) -> Result<Client, TestingError> {
-        let warm = self.warm.lock().ok().and_then(|mut w| w.take());
-        match warm {
-            Some(client) if !client.is_closed() => Ok(client),
-            _ => Ok(crate::connect(&self.url).await?),
-        }
+        Ok(crate::connect(&self.url).await?)
     }
 
     /// Drops it now, its connections terminated, and says whether that failed
     /// (dropping the handle only prints a warning). Either way it is not tried again.
     pub async fn close(mut self) -> Result<(), TestingError> {
         self.closed = true;
-        self.drop_warm();
         drop_now(&self.admin_url, &self.name).await
-    }
-
-    /// Closes the warm connection no test asked for, before the database is dropped.
-    fn drop_warm(&mut self) {
-        if let Ok(mut warm) = self.warm.lock() {
-            warm.take();
-        }
     }
 }
 
@@ -266,7 +245,6 @@ impl Drop for TestDatabase {
         if self.closed {
             return;
         }
-        self.drop_warm();
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         // Drop may run inside or outside a runtime; a thread of its own works in both.
         let dropped = std::thread::spawn(move || {

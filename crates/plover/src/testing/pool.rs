@@ -1,25 +1,23 @@
 //! Templates and the pool of ready clones: a migrated database in the time of a
-//! local hand-out.
+//! rename and a connect.
 //!
 //! The migration set (and the Supabase baseline) is applied once into a template
 //! database named after the set's hash; clones are made with `CREATE DATABASE ...
-//! TEMPLATE` by a background thread of each process, directly under a name of that
-//! process (`plover_test_<host>_<pid>_<n>`), so a clone is claimed before it is ready:
-//! no other process can take it, and handing it to a test is bookkeeping in memory,
-//! with no round trip. A clone gets the template's `ALTER DATABASE ... SET` settings
-//! too (the baseline's search path), which `CREATE DATABASE` does not copy, and one
-//! connection that warms it and becomes the test's first client. Databases of
-//! crashed test processes, ready clones included, are dropped the first time a
-//! process asks for a database. A ready clone is kept under its template's name (the
-//! set's hash), so a changed set never gets a clone of the old one.
+//! TEMPLATE` by a background thread and parked as `plover_ready_<hash>_*`. A clone gets
+//! the template's `ALTER DATABASE ... SET` settings too (the baseline's search path),
+//! which `CREATE DATABASE` does not copy. A test claims one by
+//! renaming it to its own name, which is atomic across processes: two processes can
+//! never claim the same clone. Leftovers of crashed test processes are dropped the
+//! first time a process asks for a database.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
 
 use super::{Server, TestingError, apply_supabase_shim, quote_ident};
 use crate::Migrator;
@@ -28,8 +26,9 @@ use crate::Migrator;
 /// keyed by the baseline's text, so those built with an older one are not reused.
 pub const SHIM_VERSION: u32 = 2;
 
-const EXISTING: &str = "
-SELECT datname::text FROM pg_database WHERE datname = ANY($1) ORDER BY datname";
+const READY: &str = "
+SELECT datname::text FROM pg_database
+ WHERE left(datname, length($1)) = $1 ORDER BY datname";
 const TEMPLATE_READY: &str = "SELECT datistemplate FROM pg_database WHERE datname = $1";
 const OURS: &str = "
 SELECT datname::text FROM pg_database WHERE left(datname, length($1)) = $1";
@@ -58,8 +57,8 @@ pub enum Shim {
 static SIZE: AtomicUsize = AtomicUsize::new(NO_SIZE);
 const NO_SIZE: usize = usize::MAX;
 
-/// This process's pool of ready clones of one migration set's template: its database
-/// names, and the size every pool of this process is filled to.
+/// The pool of ready clones of one migration set's template: its database names,
+/// and the size every pool of this process is filled to.
 ///
 /// Tests never need it ([`TestDatabase::fresh`](super::TestDatabase::fresh) claims
 /// from the pool by itself); it is for tools that look at the pool or bring it to a
@@ -121,12 +120,11 @@ impl Pool {
         );
     }
 
-    /// The names of this process's ready clones of the template on `admin`'s server,
-    /// in order.
+    /// The ready clones' names, in order.
     pub async fn ready(&self, admin: &Client) -> Result<Vec<String>, TestingError> {
         let context = "listing ready test databases";
         admin
-            .query(EXISTING, &[&ready_names(&self.template)])
+            .query(READY, &[&ready_prefix(&self.template)])
             .await
             .map_err(crate::Error::db(context))?
             .iter()
@@ -135,27 +133,17 @@ impl Pool {
             .map_err(Into::into)
     }
 
-    /// Drops this process's ready clones on `admin`'s server (a refill running
-    /// meanwhile may make more: set the size to 0 and let the last refill finish
-    /// first).
+    /// Drops the ready clones (a refill running meanwhile may park more: set the
+    /// size to 0 and let the last refill finish first).
     pub async fn empty(&self, admin: &Client) -> Result<(), TestingError> {
-        let names = self.ready(admin).await?;
-        // Out of the pool (their connections closed) before they are dropped.
-        for list in ready_clones()
-            .iter_mut()
-            .filter(|((_, t), _)| *t == self.template)
-            .map(|(_, list)| list)
-        {
-            list.retain(|r| !names.contains(&r.name));
-        }
-        for name in names {
+        for name in self.ready(admin).await? {
             drop_database(admin, &name, "dropping a ready test database").await?;
         }
         Ok(())
     }
 
     /// Drops the template, then the ready clones. The template goes first, so no
-    /// clone can be begun after; one that a refill had begun is made ready after this
+    /// clone can be begun after; one that a refill had begun is parked after this
     /// returns, so call it with no refill running (the pool full, or the size 0 and
     /// the last refill done). The next
     /// [`TestDatabase::fresh`](super::TestDatabase::fresh) of a process that has
@@ -239,8 +227,8 @@ pub(crate) async fn clean_up_once(admin: &Client) -> Result<(), TestingError> {
     Ok(())
 }
 
-/// Drops this machine's test databases whose process is gone (a crashed or killed
-/// test run), the clones its pool had made ready included; returns their names.
+/// Drops this machine's test databases (and half-made pool clones) whose process is
+/// gone (a crashed or killed test run); returns their names.
 pub async fn clean_up(admin: &Client) -> Result<Vec<String>, TestingError> {
     let mut dropped = Vec::new();
     for kind in ["plover_test_", FILL] {
@@ -363,25 +351,19 @@ async fn is_template(admin: &Client, name: &str) -> Result<bool, TestingError> {
     })
 }
 
-/// Hands out a clone of `template` on `server`: one this process's pool thread made
-/// ready (local bookkeeping, no round trip; with the connection that warmed it), else
-/// one cloned now by that thread. Either way the pool is topped up after.
-pub(crate) async fn claim(server: &Server, template: &str) -> Result<HandedOut, TestingError> {
-    if let Some(ready) = take_ready(&server.url("postgres"), template) {
-        send(Job::TopUp {
-            server: server.clone(),
-            template: template.to_owned(),
-        })?;
-        return Ok(HandedOut {
-            name: ready.name,
-            claimed: Claimed::Warm,
-            client: Some(ready.client),
-        });
-    }
+/// Claims a ready clone of `template` as `target`, or clones one now when none is
+/// ready; then the pool is topped up. Runs on the pool thread, over an admin
+/// connection it keeps open, so a warm claim costs two round trips and no connect.
+pub(crate) async fn claim(
+    server: &Server,
+    template: &str,
+    target: &str,
+) -> Result<Claimed, TestingError> {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    send(Job::Clone {
+    send(Job::Claim {
         server: server.clone(),
         template: template.to_owned(),
+        target: target.to_owned(),
         reply,
     })?;
     answer.await.map_err(|_| TestingError::Io {
@@ -390,55 +372,35 @@ pub(crate) async fn claim(server: &Server, template: &str) -> Result<HandedOut, 
     })?
 }
 
-/// A database handed to a test: its name, how it was claimed, and the open
-/// connection that warmed it when it came from the pool.
-pub(crate) struct HandedOut {
-    pub name: String,
-    pub claimed: Claimed,
-    pub client: Option<Client>,
-}
-
-/// A clone made ready for this process, under this process's name, with the
-/// connection that warmed it (kept open: it becomes the test's first client).
-struct Ready {
-    name: String,
-    client: Client,
-}
-
-/// This process's ready clones, per server (its admin URL) and template, oldest first.
-type ReadyClones = HashMap<(String, String), VecDeque<Ready>>;
-
-fn ready_clones() -> std::sync::MutexGuard<'static, ReadyClones> {
-    static READY_CLONES: LazyLock<Mutex<ReadyClones>> = LazyLock::new(Mutex::default);
-    // A panic while holding the lock leaves the map whole: every change is one call.
-    READY_CLONES
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The oldest ready clone whose connection is still open; a closed one means its
-/// database was dropped (`WITH (FORCE)` ends its sessions), so it is passed over.
-fn take_ready(admin_url: &str, template: &str) -> Option<Ready> {
-    let mut clones = ready_clones();
-    let list = clones.get_mut(&(admin_url.to_owned(), template.to_owned()))?;
-    std::iter::from_fn(|| list.pop_front()).find(|r| !r.client.is_closed())
-}
-
-fn count_ready(admin_url: &str, template: &str) -> usize {
-    ready_clones()
-        .get(&(admin_url.to_owned(), template.to_owned()))
-        .map_or(0, |list| {
-            list.iter().filter(|r| !r.client.is_closed()).count()
-        })
-}
-
-/// The names of this process's ready clones of `template`, on any server.
-fn ready_names(template: &str) -> Vec<String> {
-    ready_clones()
-        .iter()
-        .filter(|((_, t), _)| t == template)
-        .flat_map(|(_, list)| list.iter().map(|r| r.name.clone()))
-        .collect()
+async fn claim_on(admin: &Client, template: &str, target: &str) -> Result<Claimed, TestingError> {
+    let prefix = ready_prefix(template);
+    let rows = admin
+        .query(READY, &[&prefix])
+        .await
+        .map_err(crate::Error::db("listing ready test databases"))?;
+    for row in rows {
+        let ready: String = row
+            .try_get(0)
+            .map_err(crate::Error::db("listing ready test databases"))?;
+        let sql = format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(&ready),
+            quote_ident(target)
+        );
+        match admin.batch_execute(&sql).await {
+            Ok(()) => return Ok(Claimed::Warm),
+            // Another process got it first.
+            Err(e)
+                if e.code() == Some(&SqlState::UNDEFINED_DATABASE)
+                    || e.code() == Some(&SqlState::OBJECT_IN_USE) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(crate::Error::db("claiming a ready test database")(e).into()),
+        }
+    }
+    clone(admin, template, target, "cloning the template").await?;
+    Ok(Claimed::Cold)
 }
 
 /// `CREATE DATABASE target TEMPLATE template`, then the template's own settings, which
@@ -516,20 +478,25 @@ pub enum Claimed {
     Cold,
 }
 
-/// Work for the pool thread.
-enum Job {
-    /// No clone was ready: clone one now, then top the pool up.
-    Clone {
-        server: Server,
-        template: String,
-        reply: tokio::sync::oneshot::Sender<Result<HandedOut, TestingError>>,
-    },
-    /// A ready clone was handed out: top the pool up.
-    TopUp { server: Server, template: String },
+fn ready_prefix(template: &str) -> String {
+    format!(
+        "plover_ready_{}_",
+        template.trim_start_matches("plover_tpl_")
+    )
 }
 
-/// Half-made pool clones of earlier plover versions: `plover_fill_<host>_<pid>_<n>`,
-/// still dropped by [`clean_up`].
+/// Work for the pool thread.
+enum Job {
+    Claim {
+        server: Server,
+        template: String,
+        target: String,
+        reply: tokio::sync::oneshot::Sender<Result<Claimed, TestingError>>,
+    },
+}
+
+/// Clones being made and warmed, before they are parked as ready:
+/// `plover_fill_<host>_<pid>_<n>`.
 const FILL: &str = "plover_fill_";
 
 /// Hands a job to the process's pool thread, which outlives each test's runtime: it
@@ -559,12 +526,13 @@ fn send(job: Job) -> Result<(), TestingError> {
 
 async fn serve(mut rx: tokio::sync::mpsc::UnboundedReceiver<Job>) {
     let mut admins: HashMap<String, Client> = HashMap::new();
-    let filling: Arc<Mutex<HashSet<(String, String)>>> = Arc::default();
+    let filling: Arc<Mutex<HashSet<String>>> = Arc::default();
     while let Some(job) = rx.recv().await {
-        let (server, template) = match job {
-            Job::Clone {
+        match job {
+            Job::Claim {
                 server,
                 template,
+                target,
                 reply,
             } => {
                 let url = server.url("postgres");
@@ -582,70 +550,71 @@ async fn serve(mut rx: tokio::sync::mpsc::UnboundedReceiver<Job>) {
                 let Some(admin) = admins.get(&url) else {
                     continue;
                 };
-                let name = test_database_name();
-                let cloned = clone(admin, &template, &name, "cloning the template").await;
-                let _ = reply.send(cloned.map(|()| HandedOut {
-                    name,
-                    claimed: Claimed::Cold,
-                    client: None,
-                }));
-                (server, template)
+                let _ = reply.send(claim_on(admin, &template, &target).await);
+                // One top-up at a time per template; it re-counts after every clone,
+                // so claims made meanwhile are made up for.
+                let fresh = filling
+                    .lock()
+                    .map(|mut f| f.insert(template.clone()))
+                    .unwrap_or(false);
+                if fresh {
+                    let filling = filling.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = top_up(&server, &template).await {
+                            eprintln!("plover: could not refill the test database pool: {e}");
+                        }
+                        if let Ok(mut f) = filling.lock() {
+                            f.remove(&template);
+                        }
+                    });
+                }
             }
-            Job::TopUp { server, template } => (server, template),
-        };
-        // One top-up at a time per template; it re-counts after every clone, so
-        // hand-outs made meanwhile are made up for.
-        let key = (server.url("postgres"), template);
-        let fresh = filling
-            .lock()
-            .map(|mut f| f.insert(key.clone()))
-            .unwrap_or(false);
-        if fresh {
-            let filling = filling.clone();
-            tokio::spawn(async move {
-                if let Err(e) = top_up(&server, &key.1).await {
-                    eprintln!("plover: could not refill the test database pool: {e}");
-                }
-                if let Ok(mut f) = filling.lock() {
-                    f.remove(&key);
-                }
-            });
         }
     }
 }
 
-/// Fills this process's pool of `template` to [`Pool::size`]. Each clone is made
-/// under a name of this process (`plover_test_<host>_<pid>_<n>`), so it is claimed
-/// before it is ready: no other process can take it, and if this process dies the
-/// next one drops it. One connection warms it (a clone has no relation cache file,
-/// pg_internal.init, until its first connection builds it, which would otherwise
-/// cost the test ~3 ms) and stays open, to be the test's first client.
 async fn top_up(server: &Server, template: &str) -> Result<(), TestingError> {
-    let admin_url = server.url("postgres");
-    let admin = crate::connect(&admin_url).await?;
-    while count_ready(&admin_url, template) < Pool::size() {
-        let name = test_database_name();
-        let made = async {
-            clone(&admin, template, &name, "cloning the template for the pool").await?;
-            let client = crate::connect(&server.url(&name)).await?;
-            client
-                .batch_execute("SELECT 1")
-                .await
-                .map_err(crate::Error::db("warming a ready test database"))?;
-            Ok::<_, TestingError>(client)
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let admin = crate::connect(&server.url("postgres")).await?;
+    let prefix = ready_prefix(template);
+    loop {
+        let ready = admin
+            .query(READY, &[&prefix])
+            .await
+            .map_err(crate::Error::db("listing ready test databases"))?
+            .len();
+        if ready >= Pool::size() {
+            return Ok(());
         }
-        .await;
-        match made {
-            Ok(client) => ready_clones()
-                .entry((admin_url.clone(), template.to_owned()))
-                .or_default()
-                .push_back(Ready { name, client }),
-            Err(e) => {
-                // A clone whose settings or warm-up failed is not left half-made.
-                let _ = drop_database(&admin, &name, "dropping a half-made clone").await;
-                return Err(e);
-            }
-        }
+        let suffix = format!(
+            "{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        // Made under a staging name and connected to once before it is parked: a
+        // clone has no relation cache file (pg_internal.init) until its first
+        // connection builds it, which would otherwise cost the test ~3 ms.
+        let staging = format!("{FILL}{}_{suffix}", host_tag());
+        clone(
+            &admin,
+            template,
+            &staging,
+            "cloning the template for the pool",
+        )
+        .await?;
+        let warm = crate::connect(&server.url(&staging)).await?;
+        warm.batch_execute("SELECT 1")
+            .await
+            .map_err(crate::Error::db("warming a ready test database"))?;
+        drop(warm);
+        // RENAME waits (up to 5 s, in the server) for that session to end.
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                quote_ident(&staging),
+                quote_ident(&format!("{prefix}{suffix}"))
+            ))
+            .await
+            .map_err(crate::Error::db("parking a ready test database"))?;
     }
-    Ok(())
 }
