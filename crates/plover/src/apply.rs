@@ -1,6 +1,7 @@
 //! Running migrations: statements, history rows and timeouts, one transaction per
-//! migration (or one for all) with a file sent as one query and the transaction in one
-//! round trip, or statement by statement for no-transaction files.
+//! migration (or one for all) with a file sent as one query, transactions pipelined in
+//! windows of one round trip each ([`in_window`]), or statement by statement for
+//! no-transaction files.
 //!
 //! A file wrapped whole in `BEGIN; … COMMIT;` runs as any transactional file: the
 //! wrapper is left out and plover's own transaction takes its place. A file without
@@ -189,6 +190,17 @@ impl Settings<'_> {
         std::mem::take(&mut *self.bootstrap.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// Whether the history tables exist and the writes are prepared, so that a
+    /// transaction needs nothing first.
+    fn is_ready(&self) -> bool {
+        self.recorder.get().is_some()
+            && !self
+                .bootstrap
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_needed()
+    }
+
     /// The prepared history writes (prepared on first use).
     async fn recorder(&self, client: &impl GenericClient) -> Result<&history::Recorder, Error> {
         self.recorder
@@ -323,16 +335,31 @@ pub(crate) async fn run(
         }
         TransactionMode::PerMigration => {
             let mut outcome = Ok(());
-            for p in pending {
-                let one = std::slice::from_ref(p);
-                outcome = match p.transaction {
-                    Transaction::Wrapped => {
-                        in_transaction(client, settings, &session, one, &mut applied).await
+            let mut rest = pending;
+            while let Some(p) = rest.first() {
+                let (taken, result) = match p.transaction {
+                    Transaction::None => (
+                        1,
+                        without_transaction(client, settings, &session, p, &mut applied).await,
+                    ),
+                    // The first transaction of a run creates the tables or prepares
+                    // the writes, alone; the rest go in windows.
+                    Transaction::Wrapped if settings.is_ready() => {
+                        let window = &rest[..window_len(rest)];
+                        let result =
+                            in_window(client, settings, &session, window, &mut applied).await;
+                        (window.len(), result)
                     }
-                    Transaction::None => {
-                        without_transaction(client, settings, &session, p, &mut applied).await
+                    Transaction::Wrapped => {
+                        let one = &rest[..1];
+                        (
+                            1,
+                            in_transaction(client, settings, &session, one, &mut applied).await,
+                        )
                     }
                 };
+                rest = &rest[taken..];
+                outcome = result;
                 if outcome.is_err() {
                     break;
                 }
@@ -353,8 +380,9 @@ pub(crate) async fn run(
 /// waiting: the `BEGIN`, then the session reset (`RESET ALL` and the caller's session,
 /// so even a `SET LOCAL` does not reach the next file, and the history writes run with
 /// the caller's role), the history row and the Supabase CLI's row, and the `COMMIT`.
-/// So a run of one migration per transaction costs one round trip per migration (one
-/// more per run: the history writes prepared, with the tables on a first run).
+/// So one migration in its transaction costs one round trip (one more per run: the
+/// history writes prepared, with the tables on a first run); [`in_window`] sends
+/// several such transactions in one.
 ///
 /// In [`TransactionMode::Single`] each migration is timed by the client, so it is
 /// recorded in the next round trip, with the next file (or the `COMMIT`).
@@ -438,6 +466,137 @@ async fn in_transaction(
     }
 }
 
+/// At most this many transactions go to the server before plover waits for their
+/// answers ([`in_window`]), and at most this many bytes of migration text (one file
+/// always goes, however big).
+const WINDOW_MIGRATIONS: usize = 64;
+const WINDOW_BYTES: usize = 1 << 20;
+
+/// How many of `pending`'s first migrations go in one window: transactional ones, up
+/// to [`WINDOW_MIGRATIONS`] and [`WINDOW_BYTES`]; at least one.
+fn window_len(pending: &[Prepared<'_>]) -> usize {
+    let mut bytes = 0;
+    let n = pending
+        .iter()
+        .take(WINDOW_MIGRATIONS)
+        .take_while(|p| {
+            bytes += p.migration.sql().len();
+            p.transaction == Transaction::Wrapped && bytes <= WINDOW_BYTES
+        })
+        .count();
+    n.max(1)
+}
+
+/// Runs `window`'s migrations, each in its own transaction, sent one after the other
+/// without waiting for the server's answers: one round trip for the window rather
+/// than one per migration.
+///
+/// The server runs them in order. Each transaction after the first starts by
+/// checking that the one before it is recorded (committed): when a migration fails,
+/// its transaction rolls back, so the next one's check fails and it rolls back too,
+/// and so on to the end of the window. Nothing after a failure is applied; the
+/// first failure is the one reported, with what was applied before it.
+async fn in_window(
+    client: &mut Client,
+    settings: &Settings<'_>,
+    session: &Session,
+    window: &[Prepared<'_>],
+    applied: &mut Vec<Applied>,
+) -> Result<(), Error> {
+    if let [_] = window {
+        return in_transaction(client, settings, session, window, applied).await;
+    }
+    let client = &*client;
+    let recorder = settings.recorder(client).await?;
+    let first = applied.len();
+    let before: Vec<i64> = applied
+        .iter()
+        .map(|a| a.version)
+        .chain(window.iter().map(|p| p.migration.version()))
+        .collect();
+    let commits_sent: Vec<AtomicBool> = window.iter().map(|_| AtomicBool::new(false)).collect();
+    for (i, p) in window.iter().enumerate() {
+        applying(settings, p, first + i + 1);
+    }
+    let started = Instant::now();
+    let transactions = window.iter().enumerate().map(|(i, p)| {
+        let trip = Trip {
+            client,
+            settings,
+            session,
+            recorder,
+            before: &before[..first + i],
+            commit_sent: &commits_sent[i],
+        };
+        let after = i.checked_sub(1).map(|j| window[j].migration.version());
+        async move {
+            let result = trip
+                .send_after(after, true, None, Some((p, Record::Server)), Some(p))
+                .await;
+            (result, Instant::now())
+        }
+    });
+    // In order: each is polled first (so sent) after the one before it.
+    let outcomes = in_order(transactions.collect()).await;
+    let mut previous = started;
+    let mut failure = None;
+    for (p, (result, done)) in window.iter().zip(outcomes) {
+        match result {
+            Ok(()) if failure.is_none() => {
+                applied.push(applied_now(p, done.saturating_duration_since(previous)));
+                previous = done;
+            }
+            Ok(()) => {}
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    for a in &applied[first..] {
+        (settings.on_event)(&Event::Applied {
+            version: a.version,
+            name: a.name.clone(),
+            duration: a.duration,
+        });
+    }
+    let Some(e) = failure else { return Ok(()) };
+    // A transaction whose COMMIT never left (a write that could not be encoded) is
+    // still open only if it was the last: any later one's COMMIT ended it.
+    if commits_sent
+        .last()
+        .is_some_and(|c| !c.load(Ordering::Relaxed))
+    {
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    Err(crate::lock::name_blockers(client, e).await)
+}
+
+/// Awaits every future of `futures`, polling them in order each time, so each is
+/// first polled (and sends its requests) after those before it; their outputs in the
+/// same order.
+async fn in_order<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    use std::task::Poll;
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(done) => *output = Some(done),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        match pending {
+            true => Poll::Pending,
+            false => Poll::Ready(()),
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
 /// When a migration that runs in a round trip is recorded.
 #[derive(Clone, Copy)]
 enum Record {
@@ -470,6 +629,20 @@ impl Trip<'_> {
         file: Option<(&Prepared<'_>, Record)>,
         commit: Option<&Prepared<'_>>,
     ) -> Result<(), Error> {
+        self.send_after(None, begin, earlier, file, commit).await
+    }
+
+    /// [`Trip::send`], with the transaction refused at its start unless `after` (a
+    /// version of this app) is recorded: so a transaction pipelined behind one that
+    /// failed fails too ([`in_window`]).
+    async fn send_after(
+        &self,
+        after: Option<i64>,
+        begin: bool,
+        earlier: Option<(&Prepared<'_>, i64)>,
+        file: Option<(&Prepared<'_>, Record)>,
+        commit: Option<&Prepared<'_>>,
+    ) -> Result<(), Error> {
         let client = self.client;
         tokio::try_join!(
             biased;
@@ -477,6 +650,12 @@ impl Trip<'_> {
                 match begin {
                     true => begin_transaction(client).await,
                     false => Ok(()),
+                }
+            },
+            async {
+                match after {
+                    Some(version) => self.recorder.require(client, self.settings.app, version).await,
+                    None => Ok(()),
                 }
             },
             async {

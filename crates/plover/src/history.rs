@@ -9,7 +9,8 @@
 use std::time::SystemTime;
 
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{GenericClient, Row, Statement};
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, GenericClient, Row, Statement};
 
 use crate::error::Error;
 use crate::plan::{AppliedRow, RowState, SupabaseCliRow, supabase_version};
@@ -38,6 +39,79 @@ CREATE TABLE IF NOT EXISTS plover.migrations (
 );
 COMMENT ON TABLE plover.migrations IS 'plover migration history: one row per (app, version)';";
 
+/// Each app's history digest ([`REMEMBER_DIGEST`]), written by a run that ends with
+/// nothing left to do and read by the next run's one-query check ([`is_up_to_date`]).
+/// A trigger deletes an app's digest on any change to its rows in `plover.migrations`
+/// (plover's or anyone's), in the changing transaction, so a digest that is there
+/// describes the history as it is. Row-level, so that one app's writes never wait on
+/// another's. Runs after [`BOOTSTRAP`], or alone under the same lock on a database
+/// whose history predates it.
+pub(crate) const BOOTSTRAP_DIGESTS: &str = "
+CREATE TABLE IF NOT EXISTS plover.digests (
+    app         text        PRIMARY KEY,
+    digest      bytea       NOT NULL,
+    migrations  integer     NOT NULL,
+    computed_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE plover.digests IS
+    'plover: a digest of each app''s rows in plover.migrations, so that a boot with nothing to do costs one query; deleted by a trigger on any change to those rows';
+CREATE OR REPLACE FUNCTION plover.forget_digest() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        DELETE FROM plover.digests;
+    ELSIF TG_OP = 'INSERT' THEN
+        DELETE FROM plover.digests WHERE app = NEW.app;
+    ELSIF TG_OP = 'DELETE' THEN
+        DELETE FROM plover.digests WHERE app = OLD.app;
+    ELSE
+        DELETE FROM plover.digests WHERE app IN (OLD.app, NEW.app);
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+DO $do$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_trigger
+                    WHERE tgrelid = 'plover.migrations'::regclass AND tgname = 'forget_digest') THEN
+        CREATE TRIGGER forget_digest AFTER INSERT OR UPDATE OR DELETE ON plover.migrations
+            FOR EACH ROW EXECUTE FUNCTION plover.forget_digest();
+        CREATE TRIGGER forget_digests AFTER TRUNCATE ON plover.migrations
+            FOR EACH STATEMENT EXECUTE FUNCTION plover.forget_digest();
+    END IF;
+END
+$do$;";
+
+/// The lock [`BOOTSTRAP`] takes, for [`BOOTSTRAP_DIGESTS`] run alone.
+const BOOTSTRAP_LOCK: &str = "SELECT pg_advisory_xact_lock(7042061431592171371);";
+
+/// Fails (division by zero) unless the app's version `$2` is recorded: the first
+/// statement of a transaction pipelined behind another, so that it fails when that
+/// one did not commit.
+const REQUIRE: &str =
+    "SELECT 1 / count(*)::integer FROM plover.migrations WHERE app = $1 AND version = $2";
+
+/// Stores the app's history digest, computed by the server from the rows as they are:
+/// SHA-256 of one line per row in version order, `<version> <state> <checksum hex>
+/// <name as UTF-8 hex>`, joined by newlines. [`digest_of`] computes the same from
+/// files.
+const REMEMBER_DIGEST: &str = "
+INSERT INTO plover.digests (app, digest, migrations)
+SELECT $1,
+       sha256(convert_to(coalesce(string_agg(
+           version::text || ' ' || state || ' ' || encode(checksum, 'hex') || ' '
+               || encode(convert_to(name, 'UTF8'), 'hex'),
+           E'\\n' ORDER BY version), ''), 'UTF8')),
+       count(*)::integer
+  FROM plover.migrations WHERE app = $1
+ON CONFLICT (app) DO UPDATE
+   SET digest = EXCLUDED.digest, migrations = EXCLUDED.migrations, computed_at = now()";
+
+/// The app's stored history digest, if any.
+const STORED_DIGEST: &str = "SELECT digest FROM plover.digests WHERE app = $1";
+
+/// SQLSTATE undefined_table.
+const UNDEFINED_TABLE: &str = "42P01";
+
 /// The Supabase CLI's history table, created as the CLI creates it.
 pub(crate) const BOOTSTRAP_SUPABASE: &str = "
 SELECT pg_advisory_xact_lock(7042061431592171371);
@@ -50,7 +124,8 @@ const EXISTS: &str = "
 SELECT to_regclass('plover.migrations') IS NOT NULL,
        EXISTS (SELECT 1 FROM pg_attribute
                 WHERE attrelid = to_regclass('supabase_migrations.schema_migrations')
-                  AND attname = 'name' AND NOT attisdropped)";
+                  AND attname = 'name' AND NOT attisdropped),
+       to_regclass('plover.digests') IS NOT NULL";
 
 const LOAD: &str = "
 SELECT version, name, checksum, applied_at, execution_ms, applied_by, state,
@@ -126,6 +201,10 @@ const REFINERY_VERSIONS: &str =
 pub(crate) struct Bootstrap {
     pub plover: bool,
     pub supabase: bool,
+    /// `plover.digests` and its trigger: created with `plover`, or else alone at the
+    /// end of a run ([`remember_digest`]), where a failure (say, no right to create in
+    /// the schema) costs nothing but the one-query check.
+    pub digests: bool,
 }
 
 impl Bootstrap {
@@ -134,7 +213,7 @@ impl Bootstrap {
     }
 
     /// Creates what is missing in a transaction of its own.
-    pub async fn run_alone(&self, client: &mut tokio_postgres::Client) -> Result<(), Error> {
+    pub async fn run_alone(&self, client: &mut Client) -> Result<(), Error> {
         if !self.is_needed() {
             return Ok(());
         }
@@ -155,6 +234,12 @@ impl Bootstrap {
                 .batch_execute(BOOTSTRAP)
                 .await
                 .map_err(Error::db("creating the history table plover.migrations"))?;
+        }
+        if self.plover {
+            client
+                .batch_execute(BOOTSTRAP_DIGESTS)
+                .await
+                .map_err(Error::db("creating the table plover.digests"))?;
         }
         if self.supabase {
             client
@@ -182,9 +267,11 @@ pub(crate) async fn inspect(
     let context = "checking for the history tables";
     let plover: bool = row.try_get(0).map_err(Error::db(context))?;
     let supabase_exists: bool = row.try_get(1).map_err(Error::db(context))?;
+    let digests: bool = row.try_get(2).map_err(Error::db(context))?;
     let bootstrap = Bootstrap {
         plover: !plover,
         supabase: supabase && !supabase_exists,
+        digests: !digests,
     };
     if !plover {
         return Ok((Vec::new(), bootstrap));
@@ -197,6 +284,91 @@ pub(crate) async fn inspect(
         rows.iter().map(row_to_applied).collect::<Result<_, _>>()?,
         bootstrap,
     ))
+}
+
+/// Whether the app's stored history digest is `expected` ([`digest_of`] the files):
+/// then every file is applied, unchanged and under its name, and nothing else is
+/// recorded, so there is nothing to do. One round trip, nothing prepared, no lock.
+/// `false` when there is no digest (the history changed since one was stored, or
+/// none was) or the table is missing; an error only when the server could not answer.
+pub(crate) async fn is_up_to_date(
+    client: &Client,
+    app: &str,
+    expected: &[u8; 32],
+) -> Result<bool, Error> {
+    match client
+        .query_typed(STORED_DIGEST, &[(&app as &(dyn ToSql + Sync), Type::TEXT)])
+        .await
+    {
+        Ok(rows) => Ok(rows.first().is_some_and(|row| {
+            row.try_get::<_, &[u8]>(0)
+                .is_ok_and(|stored| stored == expected)
+        })),
+        Err(e) if e.code().is_some_and(|c| c.code() == UNDEFINED_TABLE) => Ok(false),
+        Err(e) if e.as_db_error().is_some() => {
+            tracing::debug!(app, error = %e, "could not read the history digest");
+            Ok(false)
+        }
+        Err(e) => Err(Error::db("reading the history digest")(e)),
+    }
+}
+
+/// Stores the app's history digest as the server computes it from the rows now
+/// ([`REMEMBER_DIGEST`]), creating `plover.digests` first when `create` (a history
+/// that predates it). Called under the migration lock at the end of a run that leaves
+/// nothing to do. A failure is logged, not returned: the next run takes the long way.
+pub(crate) async fn remember_digest(client: &mut Client, app: &str, create: bool) {
+    let result = async {
+        if create {
+            let tx = client
+                .transaction()
+                .await
+                .map_err(Error::db("starting a transaction"))?;
+            tx.batch_execute(&format!("{BOOTSTRAP_LOCK}{BOOTSTRAP_DIGESTS}"))
+                .await
+                .map_err(Error::db("creating the table plover.digests"))?;
+            tx.commit()
+                .await
+                .map_err(Error::db("creating the table plover.digests"))?;
+        }
+        client
+            .query_typed(
+                REMEMBER_DIGEST,
+                &[(&app as &(dyn ToSql + Sync), Type::TEXT)],
+            )
+            .await
+            .map_err(Error::db("storing the history digest in plover.digests"))
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(app, error = %e, "could not store the history digest; the next run reads the whole history");
+    }
+}
+
+/// The digest [`REMEMBER_DIGEST`] stores for a history that records exactly
+/// `migrations` (version, name, checksum), all applied.
+pub(crate) fn digest_of<'m>(
+    migrations: impl IntoIterator<Item = (i64, &'m str, Checksum)>,
+) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let mut hex = [0u8; 64];
+    let mut name_hex = Vec::new();
+    for (i, (version, name, checksum)) in migrations.into_iter().enumerate() {
+        if i > 0 {
+            h.update(b"\n");
+        }
+        h.update(version.to_string().as_bytes());
+        h.update(b" applied ");
+        // Both are 32 bytes into 64 hex digits: the encoding cannot fail.
+        let _ = hex::encode_to_slice(checksum.as_bytes(), &mut hex);
+        h.update(hex);
+        h.update(b" ");
+        name_hex.resize(name.len() * 2, 0);
+        let _ = hex::encode_to_slice(name.as_bytes(), &mut name_hex);
+        h.update(&name_hex);
+    }
+    h.finalize().into()
 }
 
 fn row_to_applied(row: &Row) -> Result<AppliedRow, Error> {
@@ -252,20 +424,45 @@ pub(crate) async fn insert_applied(
 pub(crate) struct Recorder {
     insert: Statement,
     mirror: Option<Statement>,
+    require: Statement,
 }
 
 impl Recorder {
     /// Prepares the statements; the history tables must exist.
     pub async fn prepare(client: &impl GenericClient, supabase: bool) -> Result<Recorder, Error> {
         let context = "preparing the history writes";
-        let (insert, mirror) = tokio::try_join!(client.prepare(INSERT_APPLIED), async {
-            match supabase {
-                true => client.prepare(MIRROR).await.map(Some),
-                false => Ok(None),
-            }
-        })
+        let (insert, mirror, require) = tokio::try_join!(
+            client.prepare(INSERT_APPLIED),
+            async {
+                match supabase {
+                    true => client.prepare(MIRROR).await.map(Some),
+                    false => Ok(None),
+                }
+            },
+            client.prepare(REQUIRE),
+        )
         .map_err(Error::db(context))?;
-        Ok(Recorder { insert, mirror })
+        Ok(Recorder {
+            insert,
+            mirror,
+            require,
+        })
+    }
+
+    /// Fails unless `version` of `app` is recorded ([`REQUIRE`]).
+    pub async fn require(
+        &self,
+        client: &impl GenericClient,
+        app: &str,
+        version: i64,
+    ) -> Result<(), Error> {
+        client
+            .execute(&self.require, &[&app, &version])
+            .await
+            .map_err(Error::db(
+                "checking that the migration before this one was recorded",
+            ))?;
+        Ok(())
     }
 
     /// Records an applied migration (inside its transaction), pipelining the writes.

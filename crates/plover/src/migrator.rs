@@ -78,6 +78,7 @@ pub struct Migrator {
     supabase_cli: SupabaseCli,
     applied_by: String,
     on_event: OnEvent,
+    history_digest: std::sync::OnceLock<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Migrator {
@@ -114,6 +115,7 @@ impl Migrator {
             supabase_cli: SupabaseCli::Adopt,
             applied_by: default_applied_by(),
             on_event: Arc::new(|_| {}),
+            history_digest: std::sync::OnceLock::new(),
         }
     }
 
@@ -184,6 +186,19 @@ impl Migrator {
     }
 
     /// The migration set.
+    /// The history digest of this app's files all applied ([`history::digest_of`]),
+    /// computed once.
+    fn history_digest(&self) -> [u8; 32] {
+        *self.history_digest.get_or_init(|| {
+            history::digest_of(
+                self.source
+                    .migrations()
+                    .iter()
+                    .map(|m| (m.version(), m.name(), m.checksum())),
+            )
+        })
+    }
+
     pub fn source(&self) -> &Source {
         &self.source
     }
@@ -360,6 +375,15 @@ impl Migrator {
             tracing::warn!(app = self.app, "{warning}");
         }
         let started = Instant::now();
+        if history::is_up_to_date(client, &self.app, &self.history_digest()).await? {
+            (self.on_event)(&Event::Planned { total: 0 });
+            return Ok(Report {
+                already_applied: self.source.migrations().len(),
+                version: self.source.latest(),
+                total: started.elapsed(),
+                ..Report::default()
+            });
+        }
         let (mut report, lock_wait) = lock::with_lock_watched(
             client,
             &self.app,
@@ -376,6 +400,7 @@ impl Migrator {
     async fn run_locked(&self, client: &mut Client) -> Result<Report, Error> {
         let supabase = self.supabase();
         let (rows, mut bootstrap) = history::inspect(&*client, &self.app, supabase).await?;
+        let missing_at_start = bootstrap;
         let plan = self.plan_with(client, &rows, !bootstrap.plover).await?;
         let renamed = plan.renamed();
         for r in &renamed {
@@ -434,6 +459,14 @@ impl Migrator {
         let applied = apply::run(client, &settings, &prepared, self.transaction_mode).await?;
         if self.notify_pgrst && !applied.is_empty() {
             history::notify_pgrst(&*client).await?;
+        }
+        // Nothing is left to do: the next run may see so in one query. Not before the
+        // history table exists (nothing was ever applied here).
+        let history_exists = !missing_at_start.plover || !applied.is_empty() || !adopted.is_empty();
+        if history_exists {
+            // Created with the history table, else here (a history from before it).
+            let create = missing_at_start.digests && !missing_at_start.plover;
+            history::remember_digest(client, &self.app, create).await;
         }
         let already_applied = plan.entries().len() - pending.len() - adopted.len();
         Ok(Report {

@@ -606,13 +606,11 @@ async fn repair_records_without_running() -> Result<()> {
     Ok(())
 }
 
-/// Counts round trips: a loopback proxy between plover and the server counts the times
-/// the client speaks again after the server answered. Twenty migrations of three
-/// statements against ten, each on a fresh database: the ten more cost ten round
-/// trips, one each (BEGIN, the file as one query, the session reset, the history row
-/// and COMMIT go out together). Sent statement by statement they cost six each.
+/// Transactional migrations go to the server in windows of up to 64, each window one
+/// round trip: the first of a run alone (it prepares the history writes), then 59
+/// more in one window, and 129 in three.
 #[tokio::test]
-async fn a_transactional_migration_costs_one_round_trip() -> Result<()> {
+async fn transactional_migrations_cost_one_round_trip_per_window() -> Result<()> {
     async fn round_trips(files: usize) -> Result<usize> {
         let db = TestDatabase::create().await?;
         let proxy = RoundTripProxy::start(db.url()).await?;
@@ -633,12 +631,224 @@ async fn a_transactional_migration_costs_one_round_trip() -> Result<()> {
         assert_eq!(report.applied.len(), files);
         Ok(proxy.round_trips() - before)
     }
-    let (ten, twenty) = (round_trips(10).await?, round_trips(20).await?);
-    assert_eq!(
-        twenty - ten,
-        10,
-        "ten runs took {ten} round trips, twenty {twenty}"
+    let (ten, sixty, more) = (
+        round_trips(10).await?,
+        round_trips(60).await?,
+        round_trips(130).await?,
     );
+    assert_eq!(
+        (sixty - ten, more - sixty),
+        (0, 2),
+        "10 migrations took {ten} round trips, 60 {sixty}, 130 {more}"
+    );
+    Ok(())
+}
+
+/// A migration that fails in the middle of a window: those before it are applied,
+/// it and every one after it (already sent) are not, and its error names its file,
+/// line and column.
+#[tokio::test]
+async fn a_failure_inside_a_window_applies_nothing_after_it() -> Result<()> {
+    let db = TestDatabase::create().await?;
+    let mut client = db.client().await?;
+    let dir = Dir::new()?;
+    for i in 1..=12 {
+        let sql = match i {
+            7 => "create table t7 ();\nselect 1 / 0;\n".to_owned(),
+            _ => format!("create table t{i} ();"),
+        };
+        dir.write(&format!("{i}_t{i}.sql"), &sql)?;
+    }
+    let err = dir.migrator("shop")?.run(&mut client).await.unwrap_err();
+    let shown = err.to_string();
+    assert!(shown.contains("7_t7.sql:2:"), "{shown}");
+    assert!(shown.contains("division by zero"), "{shown}");
+    let recorded: Vec<i64> = client
+        .query(
+            "SELECT version FROM plover.migrations ORDER BY version",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(recorded, [1, 2, 3, 4, 5, 6]);
+    let tables: Vec<String> = client
+        .query(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(tables, ["t1", "t2", "t3", "t4", "t5", "t6"]);
+    let mirrored: i64 = client
+        .query_one(
+            "SELECT count(*) FROM supabase_migrations.schema_migrations",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(mirrored, 6);
+    // The session is idle, in no transaction.
+    let pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await?
+        .get(0);
+    let state: String = db
+        .client()
+        .await?
+        .query_one("SELECT state FROM pg_stat_activity WHERE pid = $1", &[&pid])
+        .await?
+        .get(0);
+    assert_eq!(state, "idle");
+    Ok(())
+}
+
+/// A boot with nothing to do asks one question (is the stored history digest the
+/// files'?) in one round trip, however many migrations there are, and takes no lock.
+#[tokio::test]
+async fn a_boot_with_nothing_to_do_costs_one_round_trip() -> Result<()> {
+    async fn noop_round_trips(files: usize) -> Result<usize> {
+        let db = TestDatabase::create().await?;
+        let dir = Dir::new()?;
+        for i in 1..=files {
+            dir.write(&format!("{i}_t{i}.sql"), &format!("create table t{i} ();"))?;
+        }
+        let first = dir.migrator("shop")?.run(&mut db.client().await?).await?;
+        assert_eq!(first.applied.len(), files);
+        // Held by another session: a run that took the lock would time out.
+        let holder = db.client().await?;
+        let database: String = holder
+            .query_one("SELECT current_database()::text", &[])
+            .await?
+            .get(0);
+        holder
+            .execute(
+                "SELECT pg_advisory_lock($1)",
+                &[&plover::lock_key(&database, "shop")],
+            )
+            .await?;
+        let proxy = RoundTripProxy::start(db.url()).await?;
+        let mut client = proxy.client().await?;
+        let before = proxy.round_trips();
+        let report = dir
+            .migrator("shop")?
+            .lock_wait(Duration::from_millis(200))
+            .run(&mut client)
+            .await?;
+        assert!(report.applied.is_empty());
+        assert_eq!(report.already_applied, files);
+        assert_eq!(report.version, Some(files as i64));
+        Ok(proxy.round_trips() - before)
+    }
+    assert_eq!(noop_round_trips(3).await?, 1);
+    assert_eq!(noop_round_trips(60).await?, 1);
+    Ok(())
+}
+
+/// The stored digest never hides a change to the history: made by hand (a row
+/// deleted, a checksum changed), by another tool, or by a plover from before the
+/// digests (no table), the next run reads the whole history and acts on it.
+#[tokio::test]
+async fn a_history_changed_by_hand_is_read_again() -> Result<()> {
+    let db = TestDatabase::create().await?;
+    let mut client = db.client().await?;
+    let dir = Dir::new()?;
+    dir.write("1_a.sql", "create table if not exists a ();")?;
+    dir.write("2_b.sql", "create table if not exists b ();")?;
+    // plover's history alone: the Supabase CLI's would adopt a deleted row back.
+    let shop = || -> Result<plover::Migrator> {
+        Ok(dir
+            .migrator("shop")?
+            .supabase_history(plover::SupabaseHistory::Off))
+    };
+    shop()?.run(&mut client).await?;
+    let noop = shop()?.run(&mut client).await?;
+    assert_eq!((noop.applied.len(), noop.already_applied), (0, 2));
+
+    // A row deleted by hand: the migration runs again.
+    client
+        .execute(
+            "DELETE FROM plover.migrations WHERE app = 'shop' AND version = 2",
+            &[],
+        )
+        .await?;
+    let again = shop()?.run(&mut client).await?;
+    assert_eq!(
+        again.applied.iter().map(|a| a.version).collect::<Vec<_>>(),
+        [2]
+    );
+
+    // A checksum changed by hand: refused as modified.
+    client
+        .execute(
+            "UPDATE plover.migrations SET checksum = sha256('x') WHERE app = 'shop' AND version = 1",
+            &[],
+        )
+        .await?;
+    let err = shop()?.run(&mut client).await.unwrap_err();
+    assert!(err.to_string().contains("1_a.sql"), "{err}");
+    client
+        .execute(
+            "DELETE FROM plover.migrations WHERE app = 'shop' AND version = 1",
+            &[],
+        )
+        .await?;
+    let out_of_order = shop()?.out_of_order(OutOfOrder::Allow);
+    assert_eq!(out_of_order.run(&mut client).await?.applied.len(), 1);
+
+    // The whole history truncated: everything runs again.
+    client.batch_execute("TRUNCATE plover.migrations").await?;
+    assert_eq!(shop()?.run(&mut client).await?.applied.len(), 2);
+
+    // A history from before the digests: the next run creates them, the one after
+    // finds its digest.
+    client
+        .batch_execute("DROP TABLE plover.digests; DROP FUNCTION plover.forget_digest() CASCADE")
+        .await?;
+    let noop = shop()?.run(&mut client).await?;
+    assert_eq!((noop.applied.len(), noop.already_applied), (0, 2));
+    let stored: i64 = client
+        .query_one(
+            "SELECT count(*) FROM plover.digests WHERE app = 'shop'",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(stored, 1);
+    let triggers: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'plover.migrations'::regclass AND NOT tgisinternal",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(triggers, 2);
+    Ok(())
+}
+
+/// One app's writes do not take another app's digest: the other's boot stays one
+/// query.
+#[tokio::test]
+async fn another_apps_migration_keeps_this_apps_digest() -> Result<()> {
+    let db = TestDatabase::create().await?;
+    let mut client = db.client().await?;
+    let (shop, blog) = (Dir::new()?, Dir::new()?);
+    shop.write("1_shop.sql", "create table shop ();")?;
+    blog.write("5_blog.sql", "create table blog ();")?;
+    shop.migrator("shop")?.run(&mut client).await?;
+    blog.migrator("blog")?.run(&mut client).await?;
+    blog.write("6_more.sql", "create table blog_more ();")?;
+    blog.migrator("blog")?.run(&mut client).await?;
+    let digests: Vec<String> = client
+        .query("SELECT app FROM plover.digests ORDER BY app", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(digests, ["blog", "shop"]);
     Ok(())
 }
 

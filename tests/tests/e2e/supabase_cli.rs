@@ -223,7 +223,8 @@ async fn schema(client: &Client) -> Result<String> {
         .await?
         .lines()
         .filter(|l| {
-            !l.starts_with("plover ") && !l.contains(" plover.migrations") && *l != "schema plover"
+            // plover's own tables and functions.
+            !l.starts_with("plover ") && !l.contains(" plover.") && *l != "schema plover"
         })
         .collect::<Vec<_>>()
         .join("\n"))
