@@ -480,7 +480,7 @@ impl Bench<'_> {
         Ok(())
     }
 
-    /// Runs `peer` on `db` once, timed, with its CPU and round trips.
+    /// Runs `peer` on `db` once, timed, with its CPU, turns and sync points.
     async fn measure(
         &mut self,
         peer: Peer,
@@ -509,7 +509,7 @@ impl Bench<'_> {
         if tally.encrypted > 0 {
             bail!(
                 "the server accepted TLS on {} connection(s) of {}, so the proxy cannot count \
-                 round trips; bench a server without TLS",
+                 turns; bench a server without TLS",
                 tally.encrypted,
                 peer.name()
             );
@@ -1015,8 +1015,8 @@ fn target_lines(results: &[SizeResults]) -> String {
         let n = size.n;
         let _ = writeln!(
             out,
-            "  N = {n}: apply plover/psql {}, plover/refinery {}; no-op plover {} beyond \
-             connect, plover/refinery {} (beyond connect: {})",
+            "  N = {n}: apply plover/psql {}, plover/refinery {}; no-op plover beyond \
+             connect {}, plover/refinery {} (of the times beyond connect: {})",
             judge(
                 size,
                 Peer::Psql,
@@ -1081,9 +1081,13 @@ fn notes() -> String {
      plover/x: plover's median over this tool's (below 1: plover took less).\n\
      connect only: connecting (plover::connect) and closing, the floor under every no-op run \
      (on a database connected to once before, as the no-op runs' are); \
-     beyond connect: the no-op median less connect only's.\n\
+     beyond connect: the no-op median less connect only's; it includes reading the N files \
+     from disk (plover's Source::from_dir, as refinery and sqlx read theirs), where an \
+     app's boot with embedded migrations reads none (`cargo xtask bench` times that).\n\
      turns: network turns, the times the client waited for the server's answer (the startup \
-     is one; messages pipelined in one burst are one; a Terminate waits for nothing); syncs: \
+     is one; messages pipelined in one burst are one; a Terminate waits for nothing; for a \
+     pipelining tool an upper bound, as a write that reaches the proxy just after an answer \
+     it did not wait for counts as a turn); syncs: \
      the server's ReadyForQuery messages (one per simple query or Sync); /migr divides by N; \
      conns: connections opened.\n\
      client CPU: getrusage of the bench process less the proxy thread (plover, refinery, sqlx) \

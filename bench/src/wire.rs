@@ -256,10 +256,10 @@ impl Proxy {
     /// Starts the proxy thread in front of 127.0.0.1:`upstream`.
     pub(crate) fn start(upstream: u16) -> Result<Proxy> {
         let listener = StdListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .context("binding the round-trip proxy to 127.0.0.1")?;
+            .context("binding the counting proxy to 127.0.0.1")?;
         listener
             .set_nonblocking(true)
-            .context("setting up the round-trip proxy")?;
+            .context("setting up the counting proxy")?;
         let port = listener.local_addr()?.port();
         let tally = Arc::new(Mutex::new(Tally::default()));
         let (open_tx, open) = watch::channel(0usize);
@@ -275,13 +275,13 @@ impl Proxy {
                     .build()
                 {
                     Ok(r) => r,
-                    Err(e) => return eprintln!("warning: the round-trip proxy did not start: {e}"),
+                    Err(e) => return eprintln!("warning: the counting proxy did not start: {e}"),
                 };
                 runtime.block_on(async move {
                     let listener = match TcpListener::from_std(listener) {
                         Ok(l) => l,
                         Err(e) => {
-                            return eprintln!("warning: the round-trip proxy did not start: {e}");
+                            return eprintln!("warning: the counting proxy did not start: {e}");
                         }
                     };
                     let open = Arc::new(open_tx);
@@ -290,9 +290,7 @@ impl Proxy {
                             let client = match listener.accept().await {
                                 Ok((client, _)) => client,
                                 Err(e) => {
-                                    eprintln!(
-                                        "warning: the round-trip proxy stopped accepting: {e}"
-                                    );
+                                    eprintln!("warning: the counting proxy stopped accepting: {e}");
                                     break;
                                 }
                             };
@@ -319,10 +317,10 @@ impl Proxy {
                     }
                 });
             })
-            .context("starting the round-trip proxy thread")?;
+            .context("starting the counting proxy thread")?;
         let thread = thread_rx
             .recv()
-            .map_err(|_| anyhow!("the round-trip proxy thread stopped at once"))?
+            .map_err(|_| anyhow!("the counting proxy thread stopped at once"))?
             .context("reading /proc/thread-self for the proxy thread")?;
         Ok(Proxy {
             port,
@@ -343,8 +341,8 @@ impl Proxy {
     pub(crate) async fn settle(&mut self) -> Result<Tally> {
         tokio::time::timeout(Duration::from_secs(30), self.open.wait_for(|n| *n == 0))
             .await
-            .context("a connection through the round-trip proxy stayed open for 30 s after its tool finished")?
-            .context("the round-trip proxy stopped")?;
+            .context("a connection through the counting proxy stayed open for 30 s after its tool finished")?
+            .context("the counting proxy stopped")?;
         let mut tally = self.tally.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(std::mem::take(&mut *tally))
     }
@@ -365,7 +363,7 @@ async fn relay(client: TcpStream, upstream: u16) -> Tally {
     let server = match TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, upstream))).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("warning: the round-trip proxy could not reach the server: {e}");
+            eprintln!("warning: the counting proxy could not reach the server: {e}");
             tally.cpu_unknown = 1;
             return tally;
         }
