@@ -37,7 +37,7 @@ impl Bench {
         if cfg!(debug_assertions) {
             eprintln!(
                 "warning: this is a dev build and plover is not optimised in it; \
-                 run `cargo run --release -p xtask -- bench` for optimised figures"
+                 `cargo xtask bench` builds the bench in release for figures worth quoting"
             );
         }
         let n = self.migrations as usize;
@@ -420,10 +420,11 @@ impl<'a> Databases<'a> {
         Ok(name.to_owned())
     }
 
-    /// Drops every database created, even when one fails; reports the first error.
-    pub(crate) async fn drop_all(self) -> Result<()> {
+    /// Drops every database created so far, even when one fails; reports the first
+    /// error.
+    pub(crate) async fn drop_all(&mut self) -> Result<()> {
         let mut first = Ok(());
-        for db in self.dbs {
+        for db in std::mem::take(&mut self.dbs) {
             let name = db.name().to_owned();
             let dropped = db
                 .close()

@@ -2,15 +2,18 @@
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::peers::Peer;
+
 /// Measure plover against `psql -1 -f` on the same generated migrations.
 ///
 /// Applying N small migrations, the no-op boot check on an up-to-date database
 /// and loading the source, each side by side with psql in the same run, on the
 /// shared test server (fsync off). Reports medians and ratios; asserts nothing.
 ///
-/// `cargo xtask bench` runs a dev build, where plover itself is not optimised
-/// (the workspace optimises only dependencies in dev); for figures worth quoting
-/// run `cargo run --release -p xtask -- bench`.
+/// `cargo xtask bench` builds the benchmarks in release, as speed is measured (`cargo
+/// run -p plover-bench -- ARGS` runs a dev build, where plover itself is not
+/// optimised, for a quick check; the bench warns that its figures are not the ones to
+/// quote).
 ///
 /// A filesystem busy with other work makes Postgres's file creation noisy; to
 /// bench on a private server, set PLOVER_STATE_DIR to a directory of its own (and,
@@ -56,8 +59,7 @@ pub enum BenchCommand {
     /// The test server is the one `plover::testing` picks (native by default). The
     /// container row uses PLOVER_DOCKER_IMAGE, PLOVER_DOCKER_TAG, PLOVER_DOCKER_NETWORK
     /// and PLOVER_DOCKER_BARE as the Docker provider does, and is skipped when no
-    /// Docker engine answers (`.ci/docker-up` starts one). For figures worth quoting run
-    /// `cargo run --release -p xtask -- bench fresh`.
+    /// Docker engine answers (`.ci/docker-up` starts one).
     Fresh(BenchFresh),
     /// `cargo xtask db lint` against squawk on the same generated migration files.
     ///
@@ -78,11 +80,25 @@ pub enum BenchCommand {
     /// --db-url` (2.117.0, from PLOVER_SUPABASE_CLI or where `.ci/supabase-cli-up
     /// /tmp/plover-supabase-cli` installs it; skipped, with the reason, when
     /// missing) and plover apply everything, then run again on the up-to-date
-    /// database (the no-op run; psql keeps no history). Every tool connects through
-    /// a loopback proxy in the bench that counts round trips (ReadyForQuery messages)
-    /// and reads the serving backends' CPU; the client CPU comes from getrusage.
-    /// Reports medians and ratios to plover; asserts nothing. For figures worth
-    /// quoting run `cargo run --release -p xtask -- bench peers`.
+    /// database (the no-op run; psql keeps no history). "connect only" connects and
+    /// closes: the no-op runs are also reported beyond it. Every tool connects through
+    /// a loopback proxy in the bench that counts network turns (the times the client
+    /// waited for the server; a pipelined burst is one) and sync points (ReadyForQuery
+    /// messages) and reads the serving backends' CPU; the client CPU comes from
+    /// getrusage. Reports medians, plover's ratio to each tool (plover/x: below 1,
+    /// plover took less), the no-op's flatness across the sizes, and the ratios the
+    /// project's targets are stated in; asserts nothing.
+    ///
+    /// N = 10000 works: each tool's database is dropped as soon as it is measured, and
+    /// psql's 10,000 `-f` arguments take about 0.5 MB of Linux's 2 MB. `psql -1`
+    /// cannot hold 10,000 migrations' locks in one transaction on a server with the
+    /// default max_locks_per_transaction; its row then says so and the run goes on.
+    /// The slower tools can be held to the smaller sizes: `--migrations
+    /// 100,1000,10000 --peers psql:1000,refinery,sqlx:1000,supabase:1000`.
+    ///
+    /// `cargo xtask bench peers` builds the bench in release; `cargo run -p
+    /// plover-bench -- peers …` runs a dev build (figures not worth quoting, for a
+    /// quick check).
     Peers(BenchPeers),
 }
 
@@ -94,9 +110,40 @@ pub struct BenchPeers {
     /// How many rounds at each size (medians and minimums are reported).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub rounds: u32,
+    /// The tools to measure besides plover and "connect only" (which always run: the
+    /// ratios and the no-op's time beyond connecting need them), comma-separated, of
+    /// psql, refinery, sqlx, supabase; TOOL:MAX runs TOOL only at sizes up to MAX.
+    #[arg(long, value_delimiter = ',', default_value = "psql,refinery,sqlx,supabase", value_parser = parse_peer_choice)]
+    pub peers: Vec<PeerChoice>,
     /// Print the results as JSON instead of tables.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A tool `--peers` names, and the largest size it runs at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerChoice {
+    pub peer: Peer,
+    /// `None`: every size.
+    pub up_to: Option<u32>,
+}
+
+fn parse_peer_choice(s: &str) -> Result<PeerChoice, String> {
+    let (name, up_to) = match s.split_once(':') {
+        Some((name, max)) => {
+            let max = max.parse::<u32>().map_err(|e| {
+                format!("{max:?} after {name}: is not a number of migrations ({e})")
+            })?;
+            (name, Some(max))
+        }
+        None => (s, None),
+    };
+    let peer = Peer::from_slug(name).ok_or_else(|| {
+        format!(
+            "{name:?} is not a tool the bench knows; name some of psql, refinery, sqlx, supabase"
+        )
+    })?;
+    Ok(PeerChoice { peer, up_to })
 }
 
 #[derive(Debug, Args)]
@@ -124,4 +171,47 @@ pub struct BenchFresh {
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peers(args: &[&str]) -> Result<Vec<PeerChoice>, clap::Error> {
+        let argv = ["cargo xtask bench", "peers"].iter().chain(args);
+        match Bench::try_parse_from(argv)?.command {
+            Some(BenchCommand::Peers(p)) => Ok(p.peers),
+            other => panic!("not the peers command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn peers_default_to_every_tool_at_every_size() {
+        let all = peers(&[]).unwrap();
+        let names: Vec<Peer> = all.iter().map(|c| c.peer).collect();
+        assert_eq!(
+            names,
+            [Peer::Psql, Peer::Refinery, Peer::Sqlx, Peer::Supabase]
+        );
+        assert!(all.iter().all(|c| c.up_to.is_none()));
+    }
+
+    #[test]
+    fn peers_take_a_largest_size() {
+        assert_eq!(
+            peers(&["--peers", "refinery,supabase:1000"]).unwrap(),
+            [
+                PeerChoice {
+                    peer: Peer::Refinery,
+                    up_to: None
+                },
+                PeerChoice {
+                    peer: Peer::Supabase,
+                    up_to: Some(1000)
+                },
+            ]
+        );
+        assert!(peers(&["--peers", "flyway"]).is_err());
+        assert!(peers(&["--peers", "psql:many"]).is_err());
+    }
 }

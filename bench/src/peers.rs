@@ -5,10 +5,12 @@
 //! Each size N gets its migration files written once, in each tool's own naming; then
 //! every round gives each tool a fresh database (the tools' order rotated per round),
 //! times the tool applying everything, and times it again on the up-to-date database
-//! (the no-op run; psql has none). Every tool connects through the round-trip proxy
-//! ([`crate::wire`]), which counts round trips and reads the backends' CPU; the client
-//! CPU comes from getrusage (the bench process for in-process tools, less the proxy
-//! thread; the waited-for children for psql and the CLI).
+//! (the no-op run; psql has none), then drops the database. Every tool connects through
+//! the counting proxy ([`crate::wire`]), which counts network turns and sync points and
+//! reads the backends' CPU; the client CPU comes from getrusage (the bench process for
+//! in-process tools, less the proxy thread; the waited-for children for psql and the
+//! CLI). Besides the tables, it prints the ratios the project's targets are stated in
+//! (at [`TARGET_N`] migrations) and how flat plover's no-op run stays across the sizes.
 //!
 //! What it must not do: assert a timing, put a password in a child's argv, or reach
 //! into plover's internals (it migrates through the public [`Migrator`]).
@@ -38,15 +40,16 @@ const SUPABASE_CLI_DEFAULT: &str = "/tmp/plover-supabase-cli/node_modules/.bin/s
 const COUNT_TABLES: &str =
     "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 't\\_%'";
 
-/// The tools measured, plover first (the ratios' denominator).
+/// The tools measured, plover first (the ratios' numerator).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Peer {
+pub enum Peer {
     Plover,
     Psql,
     Refinery,
     Sqlx,
     Supabase,
-    /// Not a tool: connecting and closing, the floor under every no-op run.
+    /// Not a tool: connecting and closing, the floor under every no-op run (timed on
+    /// a database connected to once before, as every no-op run's is by its apply).
     Connect,
 }
 
@@ -69,6 +72,11 @@ impl Peer {
             Peer::Supabase => "supabase db push",
             Peer::Connect => "connect only",
         }
+    }
+
+    /// The tool `--peers` names `slug`.
+    pub(crate) fn from_slug(slug: &str) -> Option<Peer> {
+        Peer::ALL.into_iter().find(|p| p.slug() == slug)
     }
 
     fn slug(self) -> &'static str {
@@ -173,13 +181,33 @@ struct Sample {
     client_cpu: Duration,
     /// `None` when a backend's CPU could not be read.
     server_cpu: Option<Duration>,
-    round_trips: u64,
+    /// Network turns: the times the tool waited for the server.
+    turns: u64,
+    /// ReadyForQuery messages.
+    sync_points: u64,
     connections: u64,
 }
+
+/// A tool cannot do the job at this size (a limit of the tool, not a failure of the
+/// bench): reported in its row, and it is not run again at this size.
+#[derive(Debug)]
+struct Unable(String);
+
+impl std::fmt::Display for Unable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unable {}
 
 /// The samples of one size.
 struct SizeResults {
     n: usize,
+    /// The tools run at this size, plover first, "connect only" last.
+    peers: Vec<Peer>,
+    /// The tools that could not do the job at this size, and why.
+    unable: Vec<(Peer, String)>,
     /// `(peer, phase, samples)`.
     series: Vec<(Peer, Phase, Vec<Sample>)>,
 }
@@ -202,6 +230,50 @@ impl SizeResults {
             .find(|(p, ph, _)| *p == peer && *ph == phase)
             .map(|(_, _, s)| s.as_slice())
     }
+
+    fn unable(&self, peer: Peer) -> Option<&str> {
+        self.unable
+            .iter()
+            .find(|(p, _)| *p == peer)
+            .map(|(_, why)| why.as_str())
+    }
+
+    fn medians(&self, peer: Peer, phase: Phase) -> Option<Medians> {
+        self.get(peer, phase).map(Medians::of)
+    }
+
+    /// `peer`'s no-op median less the connect-only median, in ms (negative when the
+    /// noise is larger than the difference).
+    fn beyond_connect(&self, peer: Peer) -> Option<f64> {
+        let noop = self.medians(peer, Phase::Noop)?;
+        let connect = self.medians(Peer::Connect, Phase::Noop)?;
+        Some(ms(noop.wall) - ms(connect.wall))
+    }
+
+    /// plover's median over `peer`'s, of the whole runs.
+    fn plover_over(&self, peer: Peer, phase: Phase) -> Option<f64> {
+        let plover = self.medians(Peer::Plover, phase)?;
+        let other = self.medians(peer, phase)?;
+        over(plover.wall, other.wall)
+    }
+
+    /// plover's no-op time beyond connecting over `peer`'s.
+    fn plover_over_beyond_connect(&self, peer: Peer) -> Option<f64> {
+        let (plover, other) = (
+            self.beyond_connect(Peer::Plover)?,
+            self.beyond_connect(peer)?,
+        );
+        (other > 0.0).then(|| plover / other)
+    }
+}
+
+/// The build the bench runs in, which is plover's.
+fn build() -> &'static str {
+    if cfg!(debug_assertions) {
+        "dev"
+    } else {
+        "release"
+    }
 }
 
 /// What every run needs.
@@ -218,7 +290,7 @@ impl BenchPeers {
         if cfg!(debug_assertions) {
             eprintln!(
                 "warning: this is a dev build and plover is not optimised in it; \
-                 run `cargo run --release -p xtask -- bench peers` for optimised figures"
+                 `cargo xtask bench peers` builds the bench in release for figures worth quoting"
             );
         }
         let server = NativeServer::shared()
@@ -234,18 +306,35 @@ impl BenchPeers {
             p if p.is_file() => p,
             _ => PathBuf::from("psql"),
         };
+        let mut chosen = self.peers.clone();
         let supabase = supabase_cli();
-        let mut peers: Vec<Peer> = Peer::ALL.to_vec();
-        if let Err(reason) = &supabase {
-            eprintln!("bench: {} skipped: {reason}", Peer::Supabase.name());
-            peers.retain(|p| *p != Peer::Supabase);
-        }
+        let supabase_skipped = match &supabase {
+            Err(reason) if chosen.iter().any(|c| c.peer == Peer::Supabase) => {
+                eprintln!("bench: {} skipped: {reason}", Peer::Supabase.name());
+                chosen.retain(|c| c.peer != Peer::Supabase);
+                Some(reason.clone())
+            }
+            _ => None,
+        };
+        // plover and "connect only" at every size; the others where --peers says.
+        let peers_at = |n: u32| -> Vec<Peer> {
+            Peer::ALL
+                .into_iter()
+                .filter(|&p| {
+                    matches!(p, Peer::Plover | Peer::Connect)
+                        || chosen
+                            .iter()
+                            .any(|c| c.peer == p && c.up_to.is_none_or(|max| n <= max))
+                })
+                .collect()
+        };
         let proxy = Proxy::start(server.port())?;
         eprintln!(
-            "bench: peers at N = {:?}, {} rounds, PostgreSQL {version} at {} through a \
-             round-trip proxy on 127.0.0.1:{}",
+            "bench: peers at N = {:?}, {} rounds, {} build, PostgreSQL {version} at {} through \
+             a counting proxy on 127.0.0.1:{}",
             self.migrations,
             self.rounds,
+            build(),
             redact(&admin_url),
             proxy.port(),
         );
@@ -265,8 +354,11 @@ impl BenchPeers {
         for &n in &self.migrations {
             let workload = Workload::generate(n as usize);
             bench.layout.write(&workload)?;
+            let peers = peers_at(n);
             let mut size = SizeResults {
                 n: n as usize,
+                peers: peers.clone(),
+                unable: Vec::new(),
                 series: Vec::new(),
             };
             for round in 0..self.rounds {
@@ -286,7 +378,7 @@ impl BenchPeers {
                     "N = {n}, round {}/{}: {}",
                     round + 1,
                     self.rounds,
-                    progress(&size, &peers)
+                    progress(&size)
                 );
             }
             results.push(size);
@@ -295,26 +387,48 @@ impl BenchPeers {
         if self.json {
             let doc = json!({
                 "rounds": self.rounds,
+                "build": build(),
                 "optimised": !cfg!(debug_assertions),
                 "server_version": version,
-                "skipped": supabase.as_ref().err().map(|reason| json!({ Peer::Supabase.slug(): reason })),
-                "sizes": results.iter().map(|size| to_json(size, &peers)).collect::<Vec<_>>(),
+                "skipped": supabase_skipped.map(|reason| json!({ Peer::Supabase.slug(): reason })),
+                "targets": targets_json(),
+                "sizes": results.iter().map(to_json).collect::<Vec<_>>(),
+                "noop_flatness": flatness(&results).map(|f| json!({
+                    "from_migrations": f.from.0,
+                    "from_beyond_connect_ms": f.from.1,
+                    "to_migrations": f.to.0,
+                    "to_beyond_connect_ms": f.to.1,
+                    "ratio": f.ratio(),
+                })),
             });
             let text = serde_json::to_string_pretty(&doc).context("writing the JSON report")?;
             println!("{text}");
             return Ok(());
         }
+        println!(
+            "bench peers: {} build{}, PostgreSQL {version} (fsync off), medians of {} rounds",
+            build(),
+            if cfg!(debug_assertions) {
+                " (plover not optimised: not the figures to quote)"
+            } else {
+                ""
+            },
+            self.rounds
+        );
+        println!();
         for size in &results {
-            print!("{}", table(size, &peers, self.rounds));
+            print!("{}", table(size, self.rounds));
             println!();
         }
+        print!("{}", target_lines(&results));
+        println!();
         print!("{}", notes());
-        if let Err(reason) = &supabase {
+        if let Some(reason) = &supabase_skipped {
             println!("{}: skipped ({reason}).", Peer::Supabase.name());
         }
         println!();
         println!("For a closing note:");
-        println!("{}", summary(&results, &peers, self.rounds, &version));
+        println!("{}", summary(&results, self.rounds, &version));
         Ok(())
     }
 }
@@ -331,23 +445,42 @@ impl Bench<'_> {
     ) -> Result<()> {
         let pid = std::process::id();
         for &peer in order {
+            if size.unable(peer).is_some() {
+                continue;
+            }
             let db = dbs
                 .create(&format!("bench_{pid}_peers_{n}_{round}_{}", peer.slug()))
                 .await?;
             if peer.has_apply() {
-                let apply = self.measure(peer, Phase::Apply, &db, workload).await?;
+                let apply = match self.measure(peer, Phase::Apply, &db, workload).await {
+                    Err(e) if e.downcast_ref::<Unable>().is_some() => {
+                        let reason = format!("{:#}", e.root_cause());
+                        eprintln!("bench: {} at N = {n}: {reason}", peer.name());
+                        size.unable.push((peer, reason));
+                        dbs.drop_all().await?;
+                        continue;
+                    }
+                    apply => apply?,
+                };
                 self.check_tables(&db, peer, workload).await?;
                 size.push(peer, Phase::Apply, apply);
+            }
+            if peer == Peer::Connect {
+                // The first connection to a new database builds its relation cache
+                // file; every other tool's no-op run finds it built by its apply.
+                self.run(peer, Phase::Noop, &db, workload).await?;
             }
             if peer.has_noop() {
                 let noop = self.measure(peer, Phase::Noop, &db, workload).await?;
                 size.push(peer, Phase::Noop, noop);
             }
+            // At N = 10000 a database holds some 40,000 relations: one at a time.
+            dbs.drop_all().await?;
         }
         Ok(())
     }
 
-    /// Runs `peer` on `db` once, timed, with its CPU and round trips.
+    /// Runs `peer` on `db` once, timed, with its CPU, turns and sync points.
     async fn measure(
         &mut self,
         peer: Peer,
@@ -376,7 +509,7 @@ impl Bench<'_> {
         if tally.encrypted > 0 {
             bail!(
                 "the server accepted TLS on {} connection(s) of {}, so the proxy cannot count \
-                 round trips; bench a server without TLS",
+                 turns; bench a server without TLS",
                 tally.encrypted,
                 peer.name()
             );
@@ -385,7 +518,8 @@ impl Bench<'_> {
             wall,
             client_cpu,
             server_cpu: (tally.cpu_unknown == 0).then_some(tally.server_cpu),
-            round_trips: tally.round_trips,
+            sync_points: tally.sync_points,
+            turns: tally.turns,
             connections: tally.connections,
         })
     }
@@ -471,7 +605,19 @@ impl Bench<'_> {
                 for (name, _) in &workload.files {
                     cmd.arg("-f").arg(name);
                 }
-                output(cmd, "psql")?;
+                match output(cmd, "psql") {
+                    Err(e) if format!("{e:#}").contains("out of shared memory") => {
+                        return Err(Unable(format!(
+                            "could not apply {n} migrations in one transaction: the locks it \
+                             holds outgrow the server's lock table (out of shared memory; \
+                             max_locks_per_transaction)"
+                        ))
+                        .into());
+                    }
+                    result => {
+                        result?;
+                    }
+                }
             }
             Peer::Supabase => {
                 let cli = self
@@ -597,48 +743,102 @@ struct Medians {
     min: Duration,
     client_cpu: Duration,
     server_cpu: Option<Duration>,
-    round_trips: u64,
+    turns: u64,
+    sync_points: u64,
     connections: u64,
 }
 
 impl Medians {
     fn of(s: &[Sample]) -> Medians {
         let pick = |f: fn(&Sample) -> Duration| median(&s.iter().map(f).collect::<Vec<_>>());
+        let count = |f: fn(&Sample) -> u64| {
+            let mut v: Vec<u64> = s.iter().map(f).collect();
+            v.sort_unstable();
+            v.get(v.len() / 2).copied().unwrap_or(0)
+        };
         let server: Option<Vec<Duration>> = s.iter().map(|x| x.server_cpu).collect();
-        let mut rt: Vec<u64> = s.iter().map(|x| x.round_trips).collect();
-        rt.sort_unstable();
-        let mut conns: Vec<u64> = s.iter().map(|x| x.connections).collect();
-        conns.sort_unstable();
         Medians {
             wall: pick(|x| x.wall),
             min: s.iter().map(|x| x.wall).min().unwrap_or_default(),
             client_cpu: pick(|x| x.client_cpu),
             server_cpu: server.map(|v| median(&v)),
-            round_trips: rt.get(rt.len() / 2).copied().unwrap_or(0),
-            connections: conns.get(conns.len() / 2).copied().unwrap_or(0),
+            turns: count(|x| x.turns),
+            sync_points: count(|x| x.sync_points),
+            connections: count(|x| x.connections),
         }
     }
 }
 
-fn ratio(a: Duration, b: Duration) -> String {
-    if b.is_zero() {
-        return "-".into();
-    }
-    format!("{:.2}", a.as_secs_f64() / b.as_secs_f64())
+/// `a / b`, when `b` is not zero.
+fn over(a: Duration, b: Duration) -> Option<f64> {
+    (!b.is_zero()).then(|| a.as_secs_f64() / b.as_secs_f64())
 }
 
-/// One size's series as JSON: medians, minimums, every sample, and plover's ratios.
-fn to_json(size: &SizeResults, peers: &[Peer]) -> serde_json::Value {
+fn fmt_over(r: Option<f64>) -> String {
+    r.map_or("-".into(), |r| format!("{r:.2}"))
+}
+
+fn per(count: u64, n: usize) -> String {
+    format!("{:.2}", count as f64 / n as f64)
+}
+
+/// The targets the project holds plover to, each a ratio measured side by side with
+/// the tool in one run, at [`TARGET_N`] migrations.
+const TARGET_N: usize = 1000;
+/// Applying: plover's time over `psql -1 -f`'s, at most.
+const APPLY_OVER_PSQL: f64 = 0.9;
+/// Applying: plover's time over refinery's, at most.
+const APPLY_OVER_REFINERY: f64 = 0.8;
+/// The no-op run: plover's time beyond connecting, at most (ms).
+const NOOP_BEYOND_CONNECT_MS: f64 = 1.0;
+/// The no-op run: plover's time over refinery's, at most.
+const NOOP_OVER_REFINERY: f64 = 0.5;
+
+fn targets_json() -> serde_json::Value {
+    json!({
+        "migrations": TARGET_N,
+        "apply_plover_over_psql_at_most": APPLY_OVER_PSQL,
+        "apply_plover_over_refinery_at_most": APPLY_OVER_REFINERY,
+        "noop_beyond_connect_ms_at_most": NOOP_BEYOND_CONNECT_MS,
+        "noop_plover_over_refinery_at_most": NOOP_OVER_REFINERY,
+        "noop_flat_across_sizes": true,
+    })
+}
+
+/// plover's no-op time beyond connecting at the smallest and the largest size.
+struct Flatness {
+    /// `(N, ms)`.
+    from: (usize, f64),
+    to: (usize, f64),
+}
+
+impl Flatness {
+    fn ratio(&self) -> Option<f64> {
+        (self.from.1 > 0.0).then(|| self.to.1 / self.from.1)
+    }
+}
+
+fn flatness(results: &[SizeResults]) -> Option<Flatness> {
+    let with = |s: &SizeResults| s.beyond_connect(Peer::Plover).map(|ms| (s.n, ms));
+    let from = results.iter().filter_map(with).min_by_key(|(n, _)| *n)?;
+    let to = results.iter().filter_map(with).max_by_key(|(n, _)| *n)?;
+    (to.0 > from.0).then_some(Flatness { from, to })
+}
+
+/// One size's series as JSON: medians, minimums, every sample, plover's ratios, and
+/// the ratios the targets are stated in.
+fn to_json(size: &SizeResults) -> serde_json::Value {
     let mut series = Vec::new();
     for phase in [Phase::Apply, Phase::Noop] {
-        let base = size.get(Peer::Plover, phase).map(Medians::of);
-        for &peer in peers {
+        let base = size.medians(Peer::Plover, phase);
+        for &peer in &size.peers {
             let Some(s) = size.get(peer, phase) else {
                 continue;
             };
             let m = Medians::of(s);
-            let over = |b: Option<Duration>, x: Option<Duration>| match (b, x) {
-                (Some(b), Some(x)) if !x.is_zero() => Some(b.as_secs_f64() / x.as_secs_f64()),
+            let vs = |f: fn(&Medians) -> Option<Duration>| match (base.as_ref().and_then(f), f(&m))
+            {
+                (Some(b), Some(x)) => over(b, x),
                 _ => None,
             };
             series.push(json!({
@@ -646,25 +846,39 @@ fn to_json(size: &SizeResults, peers: &[Peer]) -> serde_json::Value {
                 "phase": match phase { Phase::Apply => "apply", Phase::Noop => "noop" },
                 "median_ms": ms(m.wall),
                 "min_ms": ms(m.min),
-                "round_trips": m.round_trips,
+                "beyond_connect_ms": (phase == Phase::Noop).then(|| size.beyond_connect(peer)).flatten(),
+                "turns": m.turns,
+                "sync_points": m.sync_points,
                 "connections": m.connections,
                 "client_cpu_ms": ms(m.client_cpu),
                 "server_cpu_ms": m.server_cpu.map(ms),
                 "plover_over_tool": {
-                    "time": over(base.as_ref().map(|b| b.wall), Some(m.wall)),
-                    "client_cpu": over(base.as_ref().map(|b| b.client_cpu), Some(m.client_cpu)),
-                    "server_cpu": over(base.as_ref().and_then(|b| b.server_cpu), m.server_cpu),
+                    "time": vs(|m| Some(m.wall)),
+                    "client_cpu": vs(|m| Some(m.client_cpu)),
+                    "server_cpu": vs(|m| m.server_cpu),
                 },
                 "samples_ms": s.iter().map(|x| ms(x.wall)).collect::<Vec<_>>(),
             }));
         }
     }
-    json!({ "migrations": size.n, "series": series })
+    json!({
+        "migrations": size.n,
+        "tools": size.peers.iter().map(|p| p.slug()).collect::<Vec<_>>(),
+        "unable": size.unable.iter().map(|(p, why)| (p.slug().to_owned(), json!(why))).collect::<serde_json::Map<_, _>>(),
+        "series": series,
+        "targets": {
+            "apply_plover_over_psql": size.plover_over(Peer::Psql, Phase::Apply),
+            "apply_plover_over_refinery": size.plover_over(Peer::Refinery, Phase::Apply),
+            "noop_beyond_connect_ms": size.beyond_connect(Peer::Plover),
+            "noop_plover_over_refinery": size.plover_over(Peer::Refinery, Phase::Noop),
+            "noop_beyond_connect_plover_over_refinery": size.plover_over_beyond_connect(Peer::Refinery),
+        },
+    })
 }
 
-fn progress(size: &SizeResults, peers: &[Peer]) -> String {
+fn progress(size: &SizeResults) -> String {
     let mut parts = Vec::new();
-    for &peer in peers {
+    for &peer in &size.peers {
         let last = |phase| {
             size.get(peer, phase)
                 .and_then(|s| s.last())
@@ -673,13 +887,14 @@ fn progress(size: &SizeResults, peers: &[Peer]) -> String {
         match (last(Phase::Apply), last(Phase::Noop)) {
             (Some(a), Some(z)) => parts.push(format!("{} {a}/{z} ms", peer.slug())),
             (Some(a), None) => parts.push(format!("{} {a} ms", peer.slug())),
-            _ => {}
+            (None, Some(z)) => parts.push(format!("{} {z} ms", peer.slug())),
+            (None, None) => {}
         }
     }
     format!("apply/no-op: {}", parts.join(", "))
 }
 
-fn table(size: &SizeResults, peers: &[Peer], rounds: u32) -> String {
+fn table(size: &SizeResults, rounds: u32) -> String {
     let mut out = String::new();
     let n = size.n;
     for phase in [Phase::Apply, Phase::Noop] {
@@ -688,14 +903,16 @@ fn table(size: &SizeResults, peers: &[Peer], rounds: u32) -> String {
             Phase::Noop => format!("no-op run on the up-to-date database ({n} migrations)"),
         };
         let _ = writeln!(out, "N = {n}, {what}, medians of {rounds} rounds:");
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "  {:<17} {:>10} {:>10} {:>8} {:>8} {:>7} {:>6} {:>11} {:>8} {:>11} {:>8}",
+            "  {:<17} {:>10} {:>10} {:>8} {:>6} {:>6} {:>6} {:>6} {:>5} {:>11} {:>8} {:>11} {:>8}",
             "tool",
             "wall",
             "min",
             "plover/x",
-            "trips",
+            "turns",
+            "/migr",
+            "syncs",
             "/migr",
             "conns",
             "client CPU",
@@ -703,10 +920,18 @@ fn table(size: &SizeResults, peers: &[Peer], rounds: u32) -> String {
             "server CPU",
             "plover/x"
         );
-        let base = size.get(Peer::Plover, phase).map(Medians::of);
-        for &peer in peers {
+        if phase == Phase::Noop {
+            let _ = write!(out, " {:>14}", "beyond connect");
+        }
+        out.push('\n');
+        let base = size.medians(Peer::Plover, phase);
+        for &peer in &size.peers {
             let Some(s) = size.get(peer, phase) else {
-                if phase == Phase::Noop {
+                if let Some(why) = size.unable(peer) {
+                    if phase == Phase::Apply {
+                        let _ = writeln!(out, "  {:<17} {why}", peer.name());
+                    }
+                } else if phase == Phase::Noop {
                     let _ = writeln!(
                         out,
                         "  {:<17} (no history: nothing to run again)",
@@ -716,29 +941,133 @@ fn table(size: &SizeResults, peers: &[Peer], rounds: u32) -> String {
                 continue;
             };
             let m = Medians::of(s);
-            let per_migration = if peer == Peer::Connect {
-                "-".to_owned()
-            } else {
-                format!("{:.2}", m.round_trips as f64 / n as f64)
+            let per_migration = |count| {
+                if peer == Peer::Connect {
+                    "-".to_owned()
+                } else {
+                    per(count, n)
+                }
             };
-            let vs = |f: fn(&Medians) -> Option<Duration>| match (&base, f(&m)) {
-                (Some(b), Some(x)) => f(b).map_or("-".into(), |b| ratio(b, x)),
+            let vs = |f: fn(&Medians) -> Option<Duration>| match (base.as_ref().and_then(f), f(&m))
+            {
+                (Some(b), Some(x)) => fmt_over(over(b, x)),
                 _ => "-".into(),
             };
-            let _ = writeln!(
+            let _ = write!(
                 out,
-                "  {:<17} {:>7} ms {:>7} ms {:>8} {:>8} {:>7} {:>6} {:>8} ms {:>8} {:>8} ms {:>8}",
+                "  {:<17} {:>7} ms {:>7} ms {:>8} {:>6} {:>6} {:>6} {:>6} {:>5} {:>8} ms {:>8} {:>8} ms {:>8}",
                 peer.name(),
                 fmt_ms(m.wall),
                 fmt_ms(m.min),
                 vs(|m| Some(m.wall)),
-                m.round_trips,
-                per_migration,
+                m.turns,
+                per_migration(m.turns),
+                m.sync_points,
+                per_migration(m.sync_points),
                 m.connections,
                 fmt_ms(m.client_cpu),
                 vs(|m| Some(m.client_cpu)),
                 m.server_cpu.map_or("-".into(), fmt_ms),
                 vs(|m| m.server_cpu),
+            );
+            if phase == Phase::Noop {
+                let beyond = match (peer, size.beyond_connect(peer)) {
+                    (Peer::Connect, _) | (_, None) => "-".to_owned(),
+                    (_, Some(x)) => format!("{x:.2} ms"),
+                };
+                let _ = write!(out, " {beyond:>14}");
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The figures the targets are stated in, for every size, each judged against its
+/// target at [`TARGET_N`], and plover's no-op flatness across the sizes.
+fn target_lines(results: &[SizeResults]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Targets (plover/x: plover's median over the tool's; judged at N = {TARGET_N}{}):",
+        if cfg!(debug_assertions) {
+            ", but this is a dev build: judge on a release one"
+        } else {
+            ", release build"
+        }
+    );
+    let judge = |size: &SizeResults, peer: Peer, value: Option<f64>, at_most: f64, unit: &str| {
+        let n = size.n;
+        let Some(v) = value else {
+            return match size.unable(peer) {
+                Some(_) => format!("- ({} could not, see above)", peer.name()),
+                None => "-".into(),
+            };
+        };
+        let shown = format!("{v:.2}{unit}");
+        if n != TARGET_N {
+            return shown;
+        }
+        let verdict = if v <= at_most { "met" } else { "missed" };
+        format!("{shown} (target <= {at_most}{unit}: {verdict})")
+    };
+    for size in results {
+        let n = size.n;
+        let _ = writeln!(
+            out,
+            "  N = {n}: apply plover/psql {}, plover/refinery {}; no-op plover beyond \
+             connect {}, plover/refinery {} (of the times beyond connect: {})",
+            judge(
+                size,
+                Peer::Psql,
+                size.plover_over(Peer::Psql, Phase::Apply),
+                APPLY_OVER_PSQL,
+                ""
+            ),
+            judge(
+                size,
+                Peer::Refinery,
+                size.plover_over(Peer::Refinery, Phase::Apply),
+                APPLY_OVER_REFINERY,
+                ""
+            ),
+            judge(
+                size,
+                Peer::Plover,
+                size.beyond_connect(Peer::Plover),
+                NOOP_BEYOND_CONNECT_MS,
+                " ms"
+            ),
+            judge(
+                size,
+                Peer::Refinery,
+                size.plover_over(Peer::Refinery, Phase::Noop),
+                NOOP_OVER_REFINERY,
+                ""
+            ),
+            fmt_over(size.plover_over_beyond_connect(Peer::Refinery)),
+        );
+    }
+    match flatness(results) {
+        Some(f) => {
+            let _ = writeln!(
+                out,
+                "  no-op flatness: plover {:.2} ms beyond connect at N = {}, {:.2} ms at N = {}: \
+                 {} (target: flat, about 1)",
+                f.to.1,
+                f.to.0,
+                f.from.1,
+                f.from.0,
+                f.ratio()
+                    .map_or("- (nothing beyond connect at the smaller N)".into(), |r| {
+                        format!("{r:.2}x")
+                    }),
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  no-op flatness: needs two sizes (e.g. --migrations 100,1000,10000)"
             );
         }
     }
@@ -748,11 +1077,19 @@ fn table(size: &SizeResults, peers: &[Peer], rounds: u32) -> String {
 fn notes() -> String {
     "wall: from loading the files to the tool's end, connecting included (a whole process \
      for psql and the Supabase CLI); every tool connects through the bench's loopback proxy, \
-     which adds the same hop to each round trip.\n\
+     which adds the same hop to each network turn.\n\
      plover/x: plover's median over this tool's (below 1: plover took less).\n\
-     connect only: connecting (plover::connect) and closing, the floor under every no-op run.\n\
-     trips: the server's ReadyForQuery messages (one per simple query or Sync), connection \
-     start-up included; /migr divides by N; conns: connections opened.\n\
+     connect only: connecting (plover::connect) and closing, the floor under every no-op run \
+     (on a database connected to once before, as the no-op runs' are); \
+     beyond connect: the no-op median less connect only's; it includes reading the N files \
+     from disk (plover's Source::from_dir, as refinery and sqlx read theirs), where an \
+     app's boot with embedded migrations reads none (`cargo xtask bench` times that).\n\
+     turns: network turns, the times the client waited for the server's answer (the startup \
+     is one; messages pipelined in one burst are one; a Terminate waits for nothing; for a \
+     pipelining tool an upper bound, as a write that reaches the proxy just after an answer \
+     it did not wait for counts as a turn); syncs: \
+     the server's ReadyForQuery messages (one per simple query or Sync); /migr divides by N; \
+     conns: connections opened.\n\
      client CPU: getrusage of the bench process less the proxy thread (plover, refinery, sqlx) \
      or of the waited-for child (psql, the Supabase CLI, which starts processes of its own); \
      server CPU: the backends serving the tool's connections (/proc schedstat), not the \
@@ -764,16 +1101,11 @@ fn notes() -> String {
         .to_owned()
 }
 
-fn summary(results: &[SizeResults], peers: &[Peer], rounds: u32, version: &str) -> String {
-    let build = if cfg!(debug_assertions) {
-        "dev build"
-    } else {
-        "release build"
-    };
+fn summary(results: &[SizeResults], rounds: u32, version: &str) -> String {
     let mut parts = Vec::new();
     for size in results {
         for phase in [Phase::Apply, Phase::Noop] {
-            let Some(base) = size.get(Peer::Plover, phase).map(Medians::of) else {
+            let Some(base) = size.medians(Peer::Plover, phase) else {
                 continue;
             };
             let what = match phase {
@@ -781,51 +1113,51 @@ fn summary(results: &[SizeResults], peers: &[Peer], rounds: u32, version: &str) 
                 Phase::Noop => "no-op",
             };
             let mut line = format!(
-                "{what} at N = {}: plover {} ms, {} round trips ({:.2}/migration)",
+                "{what} at N = {}: plover {} ms, {} turns ({}/migration), {} sync points",
                 size.n,
                 fmt_ms(base.wall),
-                base.round_trips,
-                base.round_trips as f64 / size.n as f64
+                base.turns,
+                per(base.turns, size.n),
+                base.sync_points,
             );
-            if let (Phase::Noop, Some(connect)) = (phase, size.get(Peer::Connect, phase)) {
-                let connect = Medians::of(connect).wall;
+            if let (Phase::Noop, Some(connect)) = (phase, size.medians(Peer::Connect, phase)) {
                 let _ = write!(
                     line,
-                    " ({} ms beyond a {} ms connect)",
-                    fmt_ms(base.wall.saturating_sub(connect)),
-                    fmt_ms(connect)
+                    " ({:.2} ms beyond a {} ms connect)",
+                    size.beyond_connect(Peer::Plover).unwrap_or_default(),
+                    fmt_ms(connect.wall)
                 );
             }
-            for &peer in peers
+            for &peer in size
+                .peers
                 .iter()
                 .filter(|p| !matches!(p, Peer::Plover | Peer::Connect))
             {
-                let Some(s) = size.get(peer, phase) else {
+                let Some(m) = size.medians(peer, phase) else {
                     continue;
                 };
-                let m = Medians::of(s);
                 let server = match (base.server_cpu, m.server_cpu) {
-                    (Some(b), Some(x)) => ratio(b, x),
+                    (Some(b), Some(x)) => fmt_over(over(b, x)),
                     _ => "-".into(),
                 };
                 let _ = write!(
                     line,
-                    "; {} {} ms, {} round trips (plover/{}: time {}, client CPU {}, server \
-                     CPU {server})",
+                    "; {} {} ms, {} turns (plover/{}: time {}, client CPU {}, server CPU {server})",
                     peer.name(),
                     fmt_ms(m.wall),
-                    m.round_trips,
+                    m.turns,
                     peer.slug(),
-                    ratio(base.wall, m.wall),
-                    ratio(base.client_cpu, m.client_cpu),
+                    fmt_over(over(base.wall, m.wall)),
+                    fmt_over(over(base.client_cpu, m.client_cpu)),
                 );
             }
             parts.push(line);
         }
     }
     format!(
-        "Peers (medians of {rounds} rounds, {build}, PostgreSQL {version}, fsync off, each tool \
+        "Peers (medians of {rounds} rounds, {} build, PostgreSQL {version}, fsync off, each tool \
          on a fresh database per round, through a counting loopback proxy): {}.",
+        build(),
         parts.join(". ")
     )
 }

@@ -61,9 +61,9 @@ pub enum Command {
     ///
     /// The benchmarks are a crate of their own (bench/, package plover-bench), so
     /// that building the xtask builds none of their dependencies: this runs it with
-    /// the same arguments, built in the xtask's own profile (`cargo run --release -p
-    /// xtask -- bench` runs a release one). `cargo xtask bench --help` lists its
-    /// sub-commands (`fresh`, `lint`) and flags.
+    /// the same arguments, built in release (speed is measured in release builds;
+    /// `cargo run -p plover-bench -- ARGS` runs a dev one). `cargo xtask bench --help`
+    /// lists its sub-commands (`fresh`, `lint`, `peers`) and flags.
     #[command(disable_help_flag = true)]
     Bench(Bench),
     /// The same as `cargo xtask bench fresh`.
