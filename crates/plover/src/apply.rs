@@ -228,6 +228,9 @@ struct Session {
     between: (Vec<String>, Vec<String>),
     /// `(names, values)` for [`RESTORE_SESSION`] after the run.
     after: (Vec<String>, Vec<String>),
+    /// [`RESTORE_SESSION`], prepared once: the server plans it once per run, not once
+    /// per migration.
+    restore: tokio_postgres::Statement,
 }
 
 impl Session {
@@ -236,16 +239,15 @@ impl Session {
         let (lock_timeout, statement_timeout) = settings.timeouts();
         let context =
             "reading the session's settings and setting lock_timeout and statement_timeout";
-        let row = client
-            .query_typed_one(
-                START_SESSION,
-                &[
-                    (&lock_timeout as &(dyn ToSql + Sync), Type::TEXT),
-                    (&statement_timeout, Type::TEXT),
-                ],
-            )
-            .await
-            .map_err(Error::db(context))?;
+        let params: [(&(dyn ToSql + Sync), Type); 2] = [
+            (&lock_timeout, Type::TEXT),
+            (&statement_timeout, Type::TEXT),
+        ];
+        let (row, restore) = tokio::try_join!(
+            client.query_typed_one(START_SESSION, &params),
+            client.prepare_typed(RESTORE_SESSION, &[Type::TEXT_ARRAY, Type::TEXT_ARRAY]),
+        )
+        .map_err(Error::db(context))?;
         let mut names: Vec<String> = row.try_get(0).map_err(Error::db(context))?;
         let mut values: Vec<String> = row.try_get(1).map_err(Error::db(context))?;
         let authorization: String = row.try_get(2).map_err(Error::db(context))?;
@@ -268,6 +270,7 @@ impl Session {
         Ok(Session {
             between,
             after: (names, values),
+            restore,
         })
     }
 
@@ -275,14 +278,14 @@ impl Session {
     /// session and plover's timeouts. Sent without waiting, so it shares a round trip
     /// with whatever the caller pipelines after it.
     async fn reset(&self, client: &impl GenericClient) -> Result<(), Error> {
-        restore(client, &self.between)
+        restore(client, &self.restore, &self.between)
             .await
             .map_err(Error::db("resetting the session after a migration"))
     }
 
     /// Hands the session back as the caller gave it.
     async fn hand_back(&self, client: &Client) -> Result<(), Error> {
-        restore(client, &self.after)
+        restore(client, &self.restore, &self.after)
             .await
             .map_err(Error::db("restoring the session's settings after the run"))
     }
@@ -290,15 +293,15 @@ impl Session {
 
 async fn restore(
     client: &impl GenericClient,
+    statement: &tokio_postgres::Statement,
     (names, values): &(Vec<String>, Vec<String>),
 ) -> Result<(), tokio_postgres::Error> {
-    let params: [(&(dyn ToSql + Sync), Type); 2] =
-        [(names, Type::TEXT_ARRAY), (values, Type::TEXT_ARRAY)];
+    let params: [&(dyn ToSql + Sync); 2] = [names, values];
     // In this order on the wire: the reset, then the settings.
     tokio::try_join!(
         biased;
         client.batch_execute(RESET_SESSION),
-        client.query_typed(RESTORE_SESSION, &params),
+        client.query(statement, &params),
     )?;
     Ok(())
 }
