@@ -541,9 +541,10 @@ impl Bench<'_> {
             // The in-process tools build their sets from the files in memory, as their
             // embedding macros hand them over at an app's boot.
             Peer::Plover => {
-                let files = workload.files.iter().map(|(name, sql)| {
-                    (format!("supabase/migrations/{name}"), sql.as_bytes())
-                });
+                let files = workload
+                    .files
+                    .iter()
+                    .map(|(name, sql)| (format!("supabase/migrations/{name}"), sql.as_bytes()));
                 let source = Source::from_files("supabase/migrations", files)
                     .context("loading plover's migrations")?;
                 let migrator = Migrator::new(source)

@@ -518,10 +518,10 @@ async fn in_window(
         .chain(window.iter().map(|p| p.migration.version()))
         .collect();
     let commits_sent: Vec<AtomicBool> = window.iter().map(|_| AtomicBool::new(false)).collect();
-    for (i, p) in window.iter().enumerate() {
-        applying(settings, p, first + i + 1);
-    }
-    let started = Instant::now();
+    // The server runs the window's transactions one after the other: a progress display
+    // hears of each when the one before it has answered, as in a run without windows.
+    applying(settings, &window[0], first + 1);
+    let last_answer = std::sync::Mutex::new(Instant::now());
     let transactions = window.iter().enumerate().map(|(i, p)| {
         let trip = Trip {
             client,
@@ -532,35 +532,39 @@ async fn in_window(
             commit_sent: &commits_sent[i],
         };
         let after = i.checked_sub(1).map(|j| window[j].migration.version());
+        let last_answer = &last_answer;
         async move {
-            let result = trip
-                .send_after(after, true, None, Some((p, Record::Server)), Some(p))
-                .await;
-            (result, Instant::now())
+            trip.send_after(after, true, None, Some((p, Record::Server)), Some(p))
+                .await?;
+            // Committed, so every one before it did too.
+            let now = Instant::now();
+            let took = {
+                let mut last = last_answer.lock().unwrap_or_else(|e| e.into_inner());
+                now.saturating_duration_since(std::mem::replace(&mut *last, now))
+            };
+            let a = applied_now(p, took);
+            (settings.on_event)(&Event::Applied {
+                version: a.version,
+                name: a.name.clone(),
+                duration: a.duration,
+            });
+            if let Some(next) = window.get(i + 1) {
+                applying(settings, next, first + i + 2);
+            }
+            Ok::<_, Error>(a)
         }
     });
     // In order: each is polled first (so sent) after the one before it.
     let outcomes = in_order(transactions.collect()).await;
-    let mut previous = started;
     let mut failure = None;
-    for (p, (result, done)) in window.iter().zip(outcomes) {
-        match result {
-            Ok(()) if failure.is_none() => {
-                applied.push(applied_now(p, done.saturating_duration_since(previous)));
-                previous = done;
-            }
-            Ok(()) => {}
+    for outcome in outcomes {
+        match outcome {
+            Ok(a) if failure.is_none() => applied.push(a),
+            Ok(_) => {}
             Err(e) => {
                 failure.get_or_insert(e);
             }
         }
-    }
-    for a in &applied[first..] {
-        (settings.on_event)(&Event::Applied {
-            version: a.version,
-            name: a.name.clone(),
-            duration: a.duration,
-        });
     }
     let Some(e) = failure else { return Ok(()) };
     // A transaction whose COMMIT never left (a write that could not be encoded) is

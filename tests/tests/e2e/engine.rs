@@ -644,6 +644,39 @@ async fn transactional_migrations_cost_one_round_trip_per_window() -> Result<()>
     Ok(())
 }
 
+/// Progress inside a window reads as without one: each migration is announced when
+/// the one before it has committed, then reported applied, in order.
+#[tokio::test]
+async fn progress_events_follow_the_server_through_a_window() -> Result<()> {
+    let db = TestDatabase::create().await?;
+    let dir = Dir::new()?;
+    for i in 1..=5 {
+        dir.write(&format!("{i}_t{i}.sql"), &format!("create table t{i} ();"))?;
+    }
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let report = dir
+        .migrator("shop")?
+        .on_event(move |e| {
+            let line = match e {
+                plover::Event::Applying { version, index, .. } => {
+                    format!("applying {version} ({index}/5)")
+                }
+                plover::Event::Applied { version, .. } => format!("applied {version}"),
+                _ => return,
+            };
+            log.lock().unwrap().push(line);
+        })
+        .run(&mut db.client().await?)
+        .await?;
+    assert_eq!(report.applied.len(), 5);
+    let expected: Vec<String> = (1..=5)
+        .flat_map(|v| [format!("applying {v} ({v}/5)"), format!("applied {v}")])
+        .collect();
+    assert_eq!(*seen.lock().unwrap(), expected);
+    Ok(())
+}
+
 /// A migration that fails in the middle of a window: those before it are applied,
 /// it and every one after it (already sent) are not, and its error names its file,
 /// line and column.
