@@ -27,7 +27,7 @@ pub fn source() -> Result<plover::Source> {
 pub async fn apply(db: &ConnInfo) -> Result<plover::Report> {
     let source = source()?;
     let shown = db.redacted();
-    tracing::info!(database = %shown, app = APP, migrations = source.migrations().len(), "migrating");
+    tracing::info!(database = %shown, app = APP, migrations = source.len(), "migrating");
     let mut client = db
         .connect()
         .await

@@ -22,7 +22,8 @@ use crate::peers::Peer;
 ///
 /// `cargo xtask bench fresh` measures how long a test waits for a freshly migrated
 /// database instead (see `cargo xtask bench fresh --help`); `cargo xtask bench peers`
-/// compares plover with psql, refinery, sqlx and the Supabase CLI.
+/// compares plover with psql, refinery, sqlx and the Supabase CLI; `cargo xtask bench
+/// boot` times the no-op boot of embedded sets of 100 to 10,000 migrations.
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask bench",
@@ -100,6 +101,33 @@ pub enum BenchCommand {
     /// plover-bench -- peers …` runs a dev build (figures not worth quoting, for a
     /// quick check).
     Peers(BenchPeers),
+    /// An app's boot with nothing to do, from a set embedded at compile time.
+    ///
+    /// For each N (100, 1000 and 10000 by default), applies a set of N generated
+    /// migrations embedded with `plover::embed_migrations!` to a database of its own,
+    /// then boots R times on it each way, alternating: from the embedded set
+    /// (`Embedded::load`: checked and digested at build time) and from the same texts
+    /// parsed at boot (`Source::from_files`). Reports the median time beyond connecting
+    /// (load, `Migrator::new`, run) at each N and how flat it stays from the smallest N
+    /// to the largest; asserts nothing.
+    ///
+    /// The sets are generated and embedded only when the bench is built with
+    /// PLOVER_BENCH_BOOT set, so that other builds stay fast:
+    /// `PLOVER_BENCH_BOOT=1 cargo xtask bench boot`.
+    Boot(BenchBoot),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchBoot {
+    /// The sizes to measure, comma-separated, of 100, 1000 and 10000.
+    #[arg(long, value_delimiter = ',', default_values_t = [100, 1000, 10000])]
+    pub migrations: Vec<u32>,
+    /// How many boots each way at each size (medians are reported).
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+    /// Print the results as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

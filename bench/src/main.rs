@@ -8,6 +8,7 @@
 //! public `Migrator` and takes databases from the public `plover::testing`.
 
 mod apply;
+mod boot;
 mod flags;
 mod fresh;
 mod lint;
@@ -23,6 +24,7 @@ async fn main() -> Result<()> {
     let sh = xshell::Shell::new()?;
     sh.change_dir(workspace_root());
     match flags.command {
+        Some(flags::BenchCommand::Boot(boot)) => boot.run().await,
         Some(flags::BenchCommand::Fresh(fresh)) => fresh.run().await,
         Some(flags::BenchCommand::Lint(lint)) => lint.run(&sh),
         Some(flags::BenchCommand::Peers(peers)) => peers.run().await,

@@ -11,6 +11,8 @@ const LEAVES: &[(&str, &[&str])] = &[
     ("checksum", &[]),
     ("conninfo", &[]),
     ("event", &["session"]),
+    // Compiled by plover-macros too, where no other plover module exists.
+    ("files", &[]),
     ("problem", &["checksum"]),
     ("session", &[]),
     ("settings", &[]),
@@ -20,8 +22,8 @@ const LEAVES: &[(&str, &[&str])] = &[
 
 /// The engine never imports the developer tools, the linter or the test databases.
 const ENGINE: &[&str] = &[
-    "adopt", "apply", "checksum", "conninfo", "error", "event", "history", "lock", "migrator",
-    "plan", "problem", "session", "settings", "source", "split",
+    "adopt", "apply", "checksum", "conninfo", "error", "event", "files", "history", "lock",
+    "migrator", "plan", "problem", "session", "settings", "source", "split",
 ];
 const ABOVE_ENGINE: &[&str] = &["lint", "project", "testing"];
 

@@ -25,6 +25,7 @@ mod checksum;
 mod conninfo;
 mod error;
 mod event;
+mod files;
 mod history;
 mod lock;
 mod migrator;
@@ -61,21 +62,30 @@ pub use source::{Embedded, Migration, Source, Transaction, is_migration_name, pa
 
 #[doc(hidden)]
 pub mod __private {
-    pub use include_dir;
+    pub use crate::source::{Embedded, EmbeddedFile, Transaction};
+    pub use plover_macros::embed_migrations;
 }
 
 /// Embeds a migration directory at compile time.
 ///
-/// The path is a string literal and may start with `$CARGO_MANIFEST_DIR`. Editing a
-/// file rebuilds the crate (each file is `include_bytes!`'d); so that adding or
-/// removing a file rebuilds it too, give the crate a `build.rs` with
-/// `println!("cargo:rerun-if-changed=../supabase/migrations");`.
+/// The path is a string literal and may start with `$CARGO_MANIFEST_DIR` (any
+/// `$VARIABLE` is replaced by its value; a relative path is taken from the crate's
+/// directory). While building, the macro reads the directory with the rules
+/// [`Source::from_dir`] uses (one implementation), checks every file and computes the
+/// set's history digest, so that [`Embedded::load`] parses nothing and a boot with
+/// nothing to do costs one query and no work per file. A file that would not load
+/// (a name that does not follow `<version>_<name>.sql`, two files with one version,
+/// a file that is not UTF-8, an unknown `-- plover:` directive) fails the build with
+/// the message `load` would give, naming the file.
+///
+/// Editing a file rebuilds the crate (each file is `include_bytes!`'d for cargo to
+/// track); so that adding or removing a file rebuilds it too, give the crate a
+/// `build.rs` with `println!("cargo:rerun-if-changed=../supabase/migrations");`.
 ///
 /// Symbolic links are followed, as [`Source::from_dir`] follows them: a link to a
 /// file is a migration under the link's name. A link that leads nowhere fails the
-/// build: include_dir's macro panics with `"<path of the link>" is neither a file nor
-/// a directory`. That holds for any entry of the directory, hidden ones included
-/// (e.g. an editor's lock file such as Emacs' `.#1_a.sql`).
+/// build, naming the link, unless it is hidden (an editor's lock file such as Emacs'
+/// `.#1_a.sql`), as `from_dir` passes it over.
 ///
 /// ```ignore
 /// static MIGRATIONS: plover::Embedded =
@@ -83,8 +93,7 @@ pub mod __private {
 /// ```
 #[macro_export]
 macro_rules! embed_migrations {
-    ($path:tt) => {{
-        use $crate::__private::include_dir;
-        $crate::Embedded::new(include_dir::include_dir!($path), $path)
-    }};
+    ($path:tt) => {
+        $crate::__private::embed_migrations!($crate, $path)
+    };
 }

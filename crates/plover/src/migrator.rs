@@ -85,7 +85,7 @@ impl std::fmt::Debug for Migrator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Migrator")
             .field("origin", &self.source.origin())
-            .field("migrations", &self.source.migrations().len())
+            .field("migrations", &self.source.len())
             .field("app", &self.app)
             .finish_non_exhaustive()
     }
@@ -185,20 +185,23 @@ impl Migrator {
         self
     }
 
-    /// The migration set.
     /// The history digest of this app's files all applied ([`history::digest_of`]),
-    /// computed once.
+    /// computed once: by `embed_migrations!` at build time for an embedded set (from
+    /// the very files the run would apply), else here.
     fn history_digest(&self) -> [u8; 32] {
         *self.history_digest.get_or_init(|| {
-            history::digest_of(
-                self.source
-                    .migrations()
-                    .iter()
-                    .map(|m| (m.version(), m.name(), m.checksum())),
-            )
+            self.source.embedded_history_digest().unwrap_or_else(|| {
+                history::digest_of(
+                    self.source
+                        .migrations()
+                        .iter()
+                        .map(|m| (m.version(), m.name(), m.checksum())),
+                )
+            })
         })
     }
 
+    /// The migration set.
     pub fn source(&self) -> &Source {
         &self.source
     }
@@ -378,7 +381,7 @@ impl Migrator {
         if history::is_up_to_date(client, &self.app, &self.history_digest()).await? {
             (self.on_event)(&Event::Planned { total: 0 });
             return Ok(Report {
-                already_applied: self.source.migrations().len(),
+                already_applied: self.source.len(),
                 version: self.source.latest(),
                 total: started.elapsed(),
                 ..Report::default()

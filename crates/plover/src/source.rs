@@ -1,8 +1,11 @@
 //! Migration files: name parsing, checksums, directives, and the ordered set.
 //!
 //! A [`Source`] is built from a directory on disk or from a set embedded at compile
-//! time ([`Embedded`], through include_dir). Both go through [`Source::from_files`],
-//! so an embedded set and the same directory on disk load identically.
+//! time ([`Embedded`]). The rules (names, directives, encoding, order, which files of
+//! a directory count) are `files`, one implementation that `embed_migrations!` runs
+//! at build time too, so an embedded set and the same directory on disk load
+//! identically. An embedded set arrives checked, in order and with its history
+//! digest; its [`Migration`]s are made on first use.
 //!
 //! File names follow the Supabase CLI's rule, `<digits>_<name>.sql`. As the CLI does,
 //! a `.sql` file that does not start with a version (`seed.sql`,
@@ -11,31 +14,24 @@
 //! with digits but does not follow the rule (`20240101120000-init.sql`,
 //! `20240101120000.sql`), is an error naming the file.
 //!
-//! Both follow symbolic links to files (include_dir resolves them at compile time,
-//! [`Source::from_dir`] when it reads the directory), so the app and the developer
-//! tools see one set. A link that leads nowhere is an error naming it: `from_dir`
-//! returns [`Error::BrokenSymlink`], and include_dir fails the build.
+//! Both follow symbolic links to files (the macro at compile time,
+//! [`Source::from_dir`] when it reads the directory, through one function), so the
+//! app and the developer tools see one set. A link that leads nowhere is an error
+//! naming it: `from_dir` returns [`Error::BrokenSymlink`], and the macro fails the
+//! build with the same message.
 //!
 //! Architecture invariant: this module knows nothing of databases. It does no I/O
 //! beyond reading the directory it is pointed at.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
 pub(crate) use crate::checksum::Checksum;
 use crate::error::Error;
-
-/// How a file is run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transaction {
-    /// The whole file and its history row in one transaction (the default).
-    Wrapped,
-    /// `-- plover:no-transaction`: statements one by one in autocommit, with
-    /// progress recorded so a failure midway leaves a dirty history row.
-    None,
-}
+use crate::files::{self, FileError, ListError, Parsed};
+pub use crate::files::{Transaction, is_migration_name, parse_file_name};
 
 /// One migration file.
 #[derive(Clone, Debug)]
@@ -52,38 +48,20 @@ pub struct Migration {
 impl Migration {
     /// Parses one file. `file` is the name shown in messages (usually the path).
     pub fn parse(file: &str, bytes: &[u8]) -> Result<Migration, Error> {
-        let base = file.rsplit('/').next().unwrap_or(file);
-        let (version_text, name) =
-            parse_file_name(base).ok_or_else(|| Error::InvalidFileName { file: file.into() })?;
-        let version: i64 = version_text
-            .parse()
-            .map_err(|_| Error::VersionOverflow { file: file.into() })?;
-        let sql = match std::str::from_utf8(bytes) {
-            // Windows editors may start a file with a byte-order mark; the server would
-            // read it as part of the first statement. The checksum stays over the bytes.
-            Ok(s) => s.strip_prefix(BOM).unwrap_or(s).to_owned(),
-            Err(e) => {
-                let line = bytes[..e.valid_up_to()]
-                    .iter()
-                    .filter(|&&b| b == b'\n')
-                    .count()
-                    + 1;
-                return Err(Error::NotUtf8 {
-                    file: file.into(),
-                    line,
-                });
-            }
-        };
-        let transaction = parse_directives(file, &sql)?;
-        Ok(Migration {
-            version,
-            version_text: version_text.to_owned(),
-            name: name.to_owned(),
-            file: file.to_owned(),
-            checksum: Checksum::of(bytes),
-            sql,
-            transaction,
-        })
+        Ok(Migration::from(files::parse(file, bytes)?))
+    }
+
+    /// A file the embedding macro checked at build time.
+    fn embedded(f: &EmbeddedFile) -> Migration {
+        Migration {
+            version: f.version,
+            version_text: f.version_text.to_owned(),
+            name: f.name.to_owned(),
+            file: f.file.to_owned(),
+            sql: f.text.strip_prefix(files::BOM).unwrap_or(f.text).to_owned(),
+            checksum: Checksum(f.checksum),
+            transaction: f.transaction,
+        }
     }
 
     /// The version: the file name's leading digits, compared numerically.
@@ -117,41 +95,64 @@ impl Migration {
     }
 }
 
-/// Splits `<digits>_<name>.sql` (the Supabase CLI's `^([0-9]+)_(.*)\.sql$`).
-///
-/// ```
-/// assert_eq!(plover::parse_file_name("20250101120000_init.sql"), Some(("20250101120000", "init")));
-/// assert_eq!(plover::parse_file_name("init.sql"), None);
-/// ```
-pub fn parse_file_name(base: &str) -> Option<(&str, &str)> {
-    let stem = base.strip_suffix(".sql")?;
-    let (digits, name) = stem.split_once('_')?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+impl From<Parsed<'_>> for Migration {
+    fn from(p: Parsed<'_>) -> Migration {
+        Migration {
+            sql: p.sql().to_owned(),
+            version: p.version,
+            version_text: p.version_text,
+            name: p.name,
+            file: p.file,
+            checksum: Checksum(p.checksum),
+            transaction: p.transaction,
+        }
     }
-    Some((digits, name))
 }
 
-/// Whether a `.sql` file is meant as a migration: its name starts with a digit. Other
-/// `.sql` files are skipped, as the Supabase CLI skips them; a name that starts with
-/// a digit must then follow [`parse_file_name`]'s rule.
-///
-/// ```
-/// use plover::is_migration_name;
-///
-/// assert!(is_migration_name("20250101120000_init.sql"));
-/// assert!(is_migration_name("20250101120000-init.sql")); // a near miss: an error later
-/// assert!(!is_migration_name("seed.sql"));
-/// assert!(!is_migration_name("local_20240101_x.sql"));
-/// ```
-pub fn is_migration_name(base: &str) -> bool {
-    base.starts_with(|c: char| c.is_ascii_digit())
+impl From<FileError> for Error {
+    fn from(e: FileError) -> Error {
+        match e {
+            FileError::InvalidFileName { file } => Error::InvalidFileName { file },
+            FileError::VersionOverflow { file } => Error::VersionOverflow { file },
+            FileError::DuplicateVersion {
+                version,
+                first,
+                second,
+            } => Error::DuplicateVersion {
+                version,
+                first,
+                second,
+            },
+            FileError::NotUtf8 { file, line } => Error::NotUtf8 { file, line },
+            FileError::UnknownDirective {
+                file,
+                line,
+                directive,
+            } => Error::UnknownDirective {
+                file,
+                line,
+                directive,
+            },
+        }
+    }
 }
 
-const DIRECTIVE: &str = "-- plover:";
-
-/// The UTF-8 byte-order mark.
-const BOM: char = '\u{FEFF}';
+impl From<ListError> for Error {
+    fn from(e: ListError) -> Error {
+        match e {
+            ListError::Io { path, source } => Error::Io { path, source },
+            ListError::BrokenSymlink {
+                path,
+                target,
+                source,
+            } => Error::BrokenSymlink {
+                path,
+                target,
+                source,
+            },
+        }
+    }
+}
 
 /// Whether `dir` ends in the Supabase CLI's layout, `supabase/migrations`.
 fn is_supabase_layout(dir: &Path) -> bool {
@@ -165,47 +166,52 @@ fn is_supabase_layout(dir: &Path) -> bool {
     )
 }
 
-/// Reads the leading `-- plover:` comments; the first line that is neither blank nor
-/// a `--` comment ends the header. `lint-ignore` directives belong to the linter and
-/// may stand anywhere.
-fn parse_directives(file: &str, sql: &str) -> Result<Transaction, Error> {
-    let mut transaction = Transaction::Wrapped;
-    for (i, line) in sql.lines().enumerate() {
-        let t = line.trim();
-        if t.is_empty() {
-            continue;
-        }
-        let Some(rest) = t.strip_prefix(DIRECTIVE) else {
-            if t.starts_with("--") {
-                continue;
-            }
-            break;
-        };
-        let word = rest.split_whitespace().next().unwrap_or("");
-        match word {
-            "no-transaction" => transaction = Transaction::None,
-            w if w.starts_with("lint-") => {}
-            other => {
-                return Err(Error::UnknownDirective {
-                    file: file.into(),
-                    line: i + 1,
-                    directive: other.into(),
-                });
-            }
-        }
-    }
-    Ok(transaction)
-}
-
 /// An ordered, validated set of migrations.
 #[derive(Clone, Debug, Default)]
 pub struct Source {
-    migrations: Vec<Migration>,
+    migrations: Migrations,
     skipped: Vec<String>,
     origin: String,
     /// Whether the set is a Supabase project's: decided once, when the set is built
     /// (see [`Source::is_supabase`]), never re-read from `origin`, which is for display.
     supabase: bool,
+}
+
+/// A set's migrations: parsed, or embedded and made into [`Migration`]s on first use,
+/// so that a boot that finds nothing to do touches no file.
+#[derive(Clone)]
+enum Migrations {
+    Parsed(Vec<Migration>),
+    Embedded {
+        files: &'static [EmbeddedFile],
+        /// [`files::history_digest`] of `files`, computed by the macro from the very
+        /// values in `files`.
+        history_digest: [u8; 32],
+        made: OnceLock<Vec<Migration>>,
+    },
+}
+
+impl Default for Migrations {
+    fn default() -> Migrations {
+        Migrations::Parsed(Vec::new())
+    }
+}
+
+impl Migrations {
+    fn get(&self) -> &[Migration] {
+        match self {
+            Migrations::Parsed(migrations) => migrations,
+            Migrations::Embedded { files, made, .. } => {
+                made.get_or_init(|| files.iter().map(Migration::embedded).collect())
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Migrations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.get()).finish()
+    }
 }
 
 impl Source {
@@ -217,37 +223,13 @@ impl Source {
         origin: impl Into<String>,
         files: impl IntoIterator<Item = (String, &'a [u8])>,
     ) -> Result<Source, Error> {
-        let mut by_version: BTreeMap<i64, Migration> = BTreeMap::new();
-        let mut skipped = Vec::new();
-        for (file, bytes) in files {
-            let base = file.rsplit('/').next().unwrap_or(&file);
-            if base.starts_with('.') || !base.ends_with(".sql") {
-                continue;
-            }
-            if !is_migration_name(base) {
-                skipped.push(file);
-                continue;
-            }
-            let m = Migration::parse(&file, bytes)?;
-            if let Some(prev) = by_version.get(&m.version) {
-                let (first, second) = if prev.file <= m.file {
-                    (prev.file.clone(), m.file.clone())
-                } else {
-                    (m.file.clone(), prev.file.clone())
-                };
-                return Err(Error::DuplicateVersion {
-                    version: m.version,
-                    first,
-                    second,
-                });
-            }
-            by_version.insert(m.version, m);
-        }
-        skipped.sort();
+        let set = files::set(files)?;
         let origin = origin.into();
         Ok(Source {
-            migrations: by_version.into_values().collect(),
-            skipped,
+            migrations: Migrations::Parsed(
+                set.migrations.into_iter().map(Migration::from).collect(),
+            ),
+            skipped: set.skipped,
             supabase: is_supabase_layout(Path::new(&origin)),
             origin,
         })
@@ -257,50 +239,46 @@ impl Source {
     /// `<dir>/<file>`.
     ///
     /// Symbolic links are followed, as [`embed_migrations!`](crate::embed_migrations)
-    /// follows them: a link to a file is a migration under the link's name. A link that
-    /// leads nowhere is an error, whatever its name (the embed fails to build on it),
-    /// unless it is hidden (an editor's lock file such as Emacs' `.#1_a.sql`).
+    /// follows them (one implementation): a link to a file is a migration under the
+    /// link's name. A link that leads nowhere is an error (the embed fails to build on
+    /// it), unless it is hidden (an editor's lock file such as Emacs' `.#1_a.sql`).
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Source, Error> {
         let dir = dir.as_ref();
-        let io = |path: PathBuf| move |source| Error::Io { path, source };
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(io(dir.into()))? {
-            let entry = entry.map_err(io(dir.into()))?;
-            let path = entry.path();
-            let Some(base) = path.file_name().and_then(|n| n.to_str()) else {
-                continue;
-            };
-            if base.starts_with('.') {
-                continue;
-            }
-            let mut kind = entry.file_type().map_err(io(path.clone()))?;
-            if kind.is_symlink() {
-                kind = match std::fs::metadata(&path) {
-                    Ok(target) => target.file_type(),
-                    Err(source) => {
-                        return Err(Error::BrokenSymlink {
-                            target: std::fs::read_link(&path).unwrap_or_default(),
-                            path,
-                            source,
-                        });
-                    }
-                };
-            }
-            if !kind.is_file() || !base.ends_with(".sql") {
-                continue;
-            }
-            let bytes = std::fs::read(&path).map_err(io(path.clone()))?;
-            files.push((path.display().to_string(), bytes));
-        }
+        let listed = files::list_dir(dir)?;
         Source::from_files(
             dir.display().to_string(),
-            files.iter().map(|(f, b)| (f.clone(), b.as_slice())),
+            listed
+                .iter()
+                .map(|f| (f.path.display().to_string(), f.bytes.as_slice())),
         )
     }
 
-    /// The migrations in version order.
+    /// The migrations in version order. An embedded set makes them on the first call.
     pub fn migrations(&self) -> &[Migration] {
-        &self.migrations
+        self.migrations.get()
+    }
+
+    /// How many migrations the set holds (an embedded set counts them without making
+    /// them).
+    pub fn len(&self) -> usize {
+        match &self.migrations {
+            Migrations::Parsed(migrations) => migrations.len(),
+            Migrations::Embedded { files, .. } => files.len(),
+        }
+    }
+
+    /// Whether the set holds no migration.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The history digest of the set all applied, when the embedding macro computed
+    /// it at build time; `None` for a set read at run time.
+    pub(crate) fn embedded_history_digest(&self) -> Option<[u8; 32]> {
+        match &self.migrations {
+            Migrations::Parsed(_) => None,
+            Migrations::Embedded { history_digest, .. } => Some(*history_digest),
+        }
     }
 
     /// The `.sql` files that are not migrations because their name does not start with
@@ -356,22 +334,26 @@ impl Source {
 
     /// The migration with this version.
     pub fn get(&self, version: i64) -> Option<&Migration> {
-        self.migrations
+        let migrations = self.migrations();
+        migrations
             .binary_search_by_key(&version, |m| m.version)
             .ok()
-            .map(|i| &self.migrations[i])
+            .map(|i| &migrations[i])
     }
 
     /// The newest version, if any.
     pub fn latest(&self) -> Option<i64> {
-        self.migrations.last().map(|m| m.version)
+        match &self.migrations {
+            Migrations::Parsed(migrations) => migrations.last().map(|m| m.version),
+            Migrations::Embedded { files, .. } => files.last().map(|f| f.version),
+        }
     }
 
     /// A digest of the whole set (versions, names and checksums), e.g. to name a
     /// template database after it.
     pub fn digest(&self) -> Checksum {
         let mut h = Sha256::new();
-        for m in &self.migrations {
+        for m in self.migrations() {
             h.update(m.version.to_be_bytes());
             h.update(m.name.as_bytes());
             h.update([0]);
@@ -381,43 +363,83 @@ impl Source {
     }
 }
 
-/// A migration directory embedded at compile time; made by [`embed_migrations!`](crate::embed_migrations).
-#[derive(Debug, Clone)]
+/// A migration directory embedded at compile time; made by
+/// [`embed_migrations!`](crate::embed_migrations), which checked every file, ordered
+/// the set and computed its history digest while building.
+#[derive(Clone, Copy)]
 pub struct Embedded {
-    dir: include_dir::Dir<'static>,
     origin: &'static str,
+    files: &'static [EmbeddedFile],
+    skipped: &'static [&'static str],
+    history_digest: [u8; 32],
+}
+
+/// One embedded migration, as `embed_migrations!` checked it: not an API.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct EmbeddedFile {
+    pub version: i64,
+    pub version_text: &'static str,
+    pub name: &'static str,
+    /// As shown in messages: `<origin>/<base name>`.
+    pub file: &'static str,
+    /// The file's text, a leading byte-order mark included.
+    pub text: &'static str,
+    pub checksum: [u8; 32],
+    pub transaction: Transaction,
+}
+
+impl std::fmt::Debug for Embedded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedded")
+            .field("origin", &self.origin)
+            .field("migrations", &self.files.len())
+            .field("skipped", &self.skipped)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Embedded {
+    /// What `embed_migrations!` expands to: `files` in version order, checked, with
+    /// their [`files::history_digest`]. Not an API.
     #[doc(hidden)]
-    pub const fn new(dir: include_dir::Dir<'static>, origin: &'static str) -> Embedded {
-        Embedded { dir, origin }
+    pub const fn __new(
+        origin: &'static str,
+        files: &'static [EmbeddedFile],
+        skipped: &'static [&'static str],
+        history_digest: [u8; 32],
+    ) -> Embedded {
+        Embedded {
+            origin,
+            files,
+            skipped,
+            history_digest,
+        }
     }
 
-    /// Parses and validates the embedded files.
+    /// The embedded set. The files were checked when the crate was built (a bad name,
+    /// a shared version, a file that is not UTF-8 or an unknown directive fails the
+    /// build, naming the file), so nothing is parsed or hashed here: the
+    /// [`Migration`]s are made on first use, which a boot with nothing to do never
+    /// reaches. It returns a `Result` for the errors a set read at run time has.
     pub fn load(&self) -> Result<Source, Error> {
-        // Shown relative to the workspace, as people name the folder:
-        // "$CARGO_MANIFEST_DIR/../supabase/migrations" reads "supabase/migrations".
-        let mut origin = self.origin.trim_start_matches("$CARGO_MANIFEST_DIR");
-        while let Some(rest) = origin
-            .strip_prefix('/')
-            .or_else(|| origin.strip_prefix("./"))
-            .or_else(|| origin.strip_prefix("../"))
-        {
-            origin = rest;
-        }
-        Source::from_files(
-            origin,
-            self.dir
-                .files()
-                .map(|f| (format!("{origin}/{}", f.path().display()), f.contents())),
-        )
+        Ok(Source {
+            migrations: Migrations::Embedded {
+                files: self.files,
+                history_digest: self.history_digest,
+                made: OnceLock::new(),
+            },
+            skipped: self.skipped.iter().map(|f| (*f).to_owned()).collect(),
+            origin: self.origin.to_owned(),
+            supabase: is_supabase_layout(Path::new(self.origin)),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn load(files: &[(&str, &str)]) -> Result<Source, Error> {
         Source::from_files(
@@ -571,6 +593,149 @@ mod tests {
         assert_ne!(a, b);
         assert_ne!(a, c);
         assert_eq!(a, load(&[("1_a.sql", "select 1;")]).unwrap().digest());
+    }
+
+    /// A set embedded by the macro at build time: every kind of entry the rules tell
+    /// apart (a byte-order mark, a directive, a non-ASCII name, a symbolic link, a
+    /// file without a version, a hidden file, another extension, numeric order).
+    static FIXTURE: Embedded = crate::embed_migrations!("$CARGO_MANIFEST_DIR/fixtures/embedded");
+
+    fn fixture_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/embedded")
+    }
+
+    fn history_digest(source: &Source) -> [u8; 32] {
+        crate::history::digest_of(
+            source
+                .migrations()
+                .iter()
+                .map(|m| (m.version(), m.name(), m.checksum())),
+        )
+    }
+
+    #[test]
+    fn the_build_time_history_digest_is_the_runtime_one() {
+        let embedded = FIXTURE.load().unwrap();
+        let on_disk = Source::from_dir(fixture_dir()).unwrap();
+        assert_eq!(on_disk.migrations().len(), 6);
+        assert_eq!(
+            embedded.embedded_history_digest(),
+            Some(history_digest(&on_disk))
+        );
+        // And the migrations it makes are the ones the digest describes.
+        assert_eq!(
+            embedded.embedded_history_digest(),
+            Some(history_digest(&embedded))
+        );
+        // The two ways of computing it agree on any name, not only on this set's.
+        let odd = [
+            (0, "", Checksum::of(b"")),
+            (7, "a b\nc", Checksum::of(b"x")),
+            (i64::MAX, "\u{1F426}_\u{FEFF}", Checksum::of(b"y")),
+        ];
+        assert_eq!(
+            files::history_digest(odd.iter().map(|(v, n, c)| (*v, *n, c.as_bytes()))),
+            crate::history::digest_of(odd.iter().map(|(v, n, c)| (*v, *n, *c)))
+        );
+    }
+
+    #[test]
+    fn an_embedded_set_is_the_directory_read_at_run_time() {
+        let embedded = FIXTURE.load().unwrap();
+        let on_disk = Source::from_dir(fixture_dir()).unwrap();
+        let seen = |s: &Source| -> Vec<_> {
+            s.migrations()
+                .iter()
+                .map(|m| {
+                    let base = m.file().rsplit('/').next().unwrap_or("").to_owned();
+                    let parts = (m.version_text().to_owned(), m.name().to_owned());
+                    (
+                        m.version(),
+                        parts,
+                        base,
+                        m.sql().to_owned(),
+                        m.checksum(),
+                        m.transaction(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(seen(&embedded), seen(&on_disk));
+        assert_eq!(embedded.origin(), "fixtures/embedded");
+        assert_eq!(
+            embedded.migrations()[0].file(),
+            "fixtures/embedded/1_create_a.sql"
+        );
+        assert_eq!(embedded.skipped(), ["fixtures/embedded/seed.sql"]);
+        assert_eq!(embedded.latest(), Some(10));
+        assert_eq!(embedded.digest(), on_disk.digest());
+        assert_eq!(embedded.get(4).map(|m| m.name()), Some("caf\u{e9}"));
+    }
+
+    #[test]
+    fn loading_an_embedded_set_makes_no_migration_until_one_is_asked_for() {
+        let source = FIXTURE.load().unwrap();
+        let made = |s: &Source| match &s.migrations {
+            Migrations::Embedded { made, .. } => made.get().is_some(),
+            Migrations::Parsed(_) => panic!("an embedded set is made on first use"),
+        };
+        // What a boot with nothing to do asks of the set.
+        assert_eq!(source.len(), 6);
+        assert_eq!(source.latest(), Some(10));
+        assert!(source.embedded_history_digest().is_some());
+        assert_eq!(source.skipped_warnings().count(), 1);
+        assert!(!made(&source));
+        assert_eq!(source.migrations().len(), 6);
+        assert!(made(&source));
+    }
+
+    #[test]
+    fn the_rules_messages_are_the_errors_messages() {
+        // The macro fails the build with the rules' messages: they must read as the
+        // errors a load gives.
+        let errors = [
+            FileError::InvalidFileName {
+                file: "m/1.sql".into(),
+            },
+            FileError::VersionOverflow {
+                file: "m/99999999999999999999_a.sql".into(),
+            },
+            FileError::DuplicateVersion {
+                version: 1,
+                first: "m/01_a.sql".into(),
+                second: "m/1_b.sql".into(),
+            },
+            FileError::NotUtf8 {
+                file: "m/1_a.sql".into(),
+                line: 2,
+            },
+            FileError::UnknownDirective {
+                file: "m/1_a.sql".into(),
+                line: 1,
+                directive: "x".into(),
+            },
+        ];
+        for e in errors {
+            assert_eq!(e.to_string(), Error::from(e.clone()).to_string());
+        }
+        let broken = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let listed = ListError::BrokenSymlink {
+            path: "m/2_b.sql".into(),
+            target: "b.sql".into(),
+            source: broken(),
+        };
+        let shown = listed.to_string();
+        assert_eq!(shown, Error::from(listed).to_string());
+        let io = ListError::Io {
+            path: "m".into(),
+            source: broken(),
+        };
+        let shown_io = io.to_string();
+        assert_eq!(shown_io, Error::from(io).to_string());
+        assert!(
+            shown.starts_with("m/2_b.sql: symbolic link to b.sql leads nowhere"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -887,14 +887,14 @@ async fn another_apps_migration_keeps_this_apps_digest() -> Result<()> {
 
 /// A TCP proxy on 127.0.0.1 to a test database's server that counts round trips: the
 /// times the client sends after the server has sent.
-struct RoundTripProxy {
+pub(crate) struct RoundTripProxy {
     port: u16,
     config: tokio_postgres::Config,
     turns: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl RoundTripProxy {
-    async fn start(url: &str) -> Result<RoundTripProxy> {
+    pub(crate) async fn start(url: &str) -> Result<RoundTripProxy> {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
         let config: tokio_postgres::Config = url.parse()?;
@@ -942,7 +942,7 @@ impl RoundTripProxy {
     }
 
     /// A connection to the test database through the proxy.
-    async fn client(&self) -> Result<tokio_postgres::Client> {
+    pub(crate) async fn client(&self) -> Result<tokio_postgres::Client> {
         let mut config = tokio_postgres::Config::new();
         config.host("127.0.0.1").port(self.port);
         if let Some(user) = self.config.get_user() {
@@ -959,7 +959,7 @@ impl RoundTripProxy {
         Ok(client)
     }
 
-    fn round_trips(&self) -> usize {
+    pub(crate) fn round_trips(&self) -> usize {
         self.turns.load(std::sync::atomic::Ordering::SeqCst)
     }
 }

@@ -1,0 +1,383 @@
+//! What a migration file is, in one implementation for the engine and the embedding
+//! macro: `<digits>_<name>.sql` names, which entries of a directory count (hidden
+//! files, `.sql`, symbolic links followed), UTF-8 and a leading byte-order mark, the
+//! leading `-- plover:` directives, the set in version order (duplicates refused,
+//! files without a version skipped), and the history digest of a set.
+//!
+//! `plover-macros` compiles this very file (`#[path]`) to check and digest an
+//! embedded set at build time, so the build and the boot cannot disagree on a rule.
+//!
+//! Must not: import any plover module (the macro crate has none), or use any crate
+//! but `std`, `sha2` and `hex`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// How a file is run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transaction {
+    /// The whole file and its history row in one transaction (the default).
+    Wrapped,
+    /// `-- plover:no-transaction`: statements one by one in autocommit, with
+    /// progress recorded so a failure midway leaves a dirty history row.
+    None,
+}
+
+/// The UTF-8 byte-order mark.
+pub const BOM: char = '\u{FEFF}';
+
+const DIRECTIVE: &str = "-- plover:";
+
+/// Splits `<digits>_<name>.sql` (the Supabase CLI's `^([0-9]+)_(.*)\.sql$`).
+///
+/// ```
+/// assert_eq!(plover::parse_file_name("20250101120000_init.sql"), Some(("20250101120000", "init")));
+/// assert_eq!(plover::parse_file_name("init.sql"), None);
+/// ```
+pub fn parse_file_name(base: &str) -> Option<(&str, &str)> {
+    let stem = base.strip_suffix(".sql")?;
+    let (digits, name) = stem.split_once('_')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((digits, name))
+}
+
+/// Whether a `.sql` file is meant as a migration: its name starts with a digit. Other
+/// `.sql` files are skipped, as the Supabase CLI skips them; a name that starts with
+/// a digit must then follow [`parse_file_name`]'s rule.
+///
+/// ```
+/// use plover::is_migration_name;
+///
+/// assert!(is_migration_name("20250101120000_init.sql"));
+/// assert!(is_migration_name("20250101120000-init.sql")); // a near miss: an error later
+/// assert!(!is_migration_name("seed.sql"));
+/// assert!(!is_migration_name("local_20240101_x.sql"));
+/// ```
+pub fn is_migration_name(base: &str) -> bool {
+    base.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// Whether a directory entry named `base` is looked at at all: `.sql` files that are
+/// not hidden (an editor's `.#1_a.sql` lock file is not a migration).
+pub fn is_sql_file(base: &str) -> bool {
+    !base.starts_with('.') && base.ends_with(".sql")
+}
+
+/// Why a file or a set of files is not a valid migration set. The engine turns each
+/// into its `Error` variant of the same name and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileError {
+    InvalidFileName {
+        file: String,
+    },
+    VersionOverflow {
+        file: String,
+    },
+    DuplicateVersion {
+        version: i64,
+        first: String,
+        second: String,
+    },
+    NotUtf8 {
+        file: String,
+        line: usize,
+    },
+    UnknownDirective {
+        file: String,
+        line: usize,
+        directive: String,
+    },
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileError::InvalidFileName { file } => write!(
+                f,
+                "{file}: file name does not match <version>_<name>.sql (the Supabase CLI's rule, e.g. 20250101120000_add_budgets.sql); rename it"
+            ),
+            FileError::VersionOverflow { file } => write!(
+                f,
+                "{file}: version does not fit in a 64-bit integer; use a UTC timestamp (YYYYMMDDHHMMSS)"
+            ),
+            FileError::DuplicateVersion {
+                version,
+                first,
+                second,
+            } => write!(
+                f,
+                "{first} and {second} share version {version}; give one of them a new version (cargo xtask db new)"
+            ),
+            FileError::NotUtf8 { file, line } => {
+                write!(
+                    f,
+                    "{file}:{line}: file is not valid UTF-8; save it as UTF-8"
+                )
+            }
+            FileError::UnknownDirective {
+                file,
+                line,
+                directive,
+            } => write!(
+                f,
+                "{file}:{line}: unknown directive `-- plover:{directive}`; known: no-transaction"
+            ),
+        }
+    }
+}
+
+/// One migration file, checked: what the engine's `Migration` is made of.
+#[derive(Debug, Clone)]
+pub struct Parsed<'a> {
+    pub file: String,
+    pub version: i64,
+    pub version_text: String,
+    pub name: String,
+    /// The file's text, a leading byte-order mark included (the checksum's bytes).
+    pub text: &'a str,
+    pub checksum: [u8; 32],
+    pub transaction: Transaction,
+}
+
+impl Parsed<'_> {
+    /// The SQL, without a leading byte-order mark.
+    #[allow(dead_code, reason = "the engine's; the macro embeds the text")]
+    pub fn sql(&self) -> &str {
+        self.text.strip_prefix(BOM).unwrap_or(self.text)
+    }
+}
+
+/// Checks one file. `file` is the name shown in messages (usually the path).
+pub fn parse<'a>(file: &str, bytes: &'a [u8]) -> Result<Parsed<'a>, FileError> {
+    let base = file.rsplit('/').next().unwrap_or(file);
+    let (version_text, name) =
+        parse_file_name(base).ok_or_else(|| FileError::InvalidFileName { file: file.into() })?;
+    let version: i64 = version_text
+        .parse()
+        .map_err(|_| FileError::VersionOverflow { file: file.into() })?;
+    let text = std::str::from_utf8(bytes).map_err(|e| FileError::NotUtf8 {
+        file: file.into(),
+        line: bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1,
+    })?;
+    // Windows editors may start a file with a byte-order mark; the server would read
+    // it as part of the first statement. The checksum stays over the bytes.
+    let sql = text.strip_prefix(BOM).unwrap_or(text);
+    let transaction = parse_directives(file, sql)?;
+    Ok(Parsed {
+        file: file.to_owned(),
+        version,
+        version_text: version_text.to_owned(),
+        name: name.to_owned(),
+        text,
+        checksum: Sha256::digest(bytes).into(),
+        transaction,
+    })
+}
+
+/// Reads the leading `-- plover:` comments; the first line that is neither blank nor
+/// a `--` comment ends the header. `lint-ignore` directives belong to the linter and
+/// may stand anywhere.
+fn parse_directives(file: &str, sql: &str) -> Result<Transaction, FileError> {
+    let mut transaction = Transaction::Wrapped;
+    for (i, line) in sql.lines().enumerate() {
+        let t = line.trim();
+        if t.is_empty() {
+            continue;
+        }
+        let Some(rest) = t.strip_prefix(DIRECTIVE) else {
+            if t.starts_with("--") {
+                continue;
+            }
+            break;
+        };
+        let word = rest.split_whitespace().next().unwrap_or("");
+        match word {
+            "no-transaction" => transaction = Transaction::None,
+            w if w.starts_with("lint-") => {}
+            other => {
+                return Err(FileError::UnknownDirective {
+                    file: file.into(),
+                    line: i + 1,
+                    directive: other.into(),
+                });
+            }
+        }
+    }
+    Ok(transaction)
+}
+
+/// A set of files in version order, and the `.sql` files skipped for want of a
+/// version (sorted).
+#[derive(Debug, Default)]
+pub struct Set<'a> {
+    pub migrations: Vec<Parsed<'a>>,
+    pub skipped: Vec<String>,
+}
+
+/// Orders `(file, bytes)` pairs into a set. Entries that are not [`is_sql_file`] are
+/// ignored; a `.sql` file whose name does not start with a digit is skipped; every
+/// other `.sql` file must parse, and no two may share a version.
+pub fn set<'a>(files: impl IntoIterator<Item = (String, &'a [u8])>) -> Result<Set<'a>, FileError> {
+    let mut by_version: BTreeMap<i64, Parsed<'a>> = BTreeMap::new();
+    let mut skipped = Vec::new();
+    for (file, bytes) in files {
+        let base = file.rsplit('/').next().unwrap_or(&file);
+        if !is_sql_file(base) {
+            continue;
+        }
+        if !is_migration_name(base) {
+            skipped.push(file);
+            continue;
+        }
+        let m = parse(&file, bytes)?;
+        if let Some(prev) = by_version.get(&m.version) {
+            let (first, second) = if prev.file <= m.file {
+                (prev.file.clone(), m.file.clone())
+            } else {
+                (m.file.clone(), prev.file.clone())
+            };
+            return Err(FileError::DuplicateVersion {
+                version: m.version,
+                first,
+                second,
+            });
+        }
+        by_version.insert(m.version, m);
+    }
+    skipped.sort();
+    Ok(Set {
+        migrations: by_version.into_values().collect(),
+        skipped,
+    })
+}
+
+/// Why a directory could not be listed.
+#[derive(Debug)]
+pub enum ListError {
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    BrokenSymlink {
+        path: PathBuf,
+        target: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for ListError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListError::Io { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            ListError::BrokenSymlink {
+                path,
+                target,
+                source,
+            } => write!(
+                f,
+                "{}: symbolic link to {} leads nowhere ({source}); point it at an existing migration file or remove it",
+                path.display(),
+                target.display()
+            ),
+        }
+    }
+}
+
+/// One file of a directory: its base name, its path and its bytes.
+#[derive(Debug)]
+pub struct Listed {
+    #[allow(dead_code, reason = "the macro's; the engine names files by path")]
+    pub base: String,
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+/// The [`is_sql_file`] files of `dir` (not recursive), in no particular order.
+/// Symbolic links are followed: a link to a file is a file under the link's name; a
+/// link that leads nowhere is an error, unless it is hidden. Names that are not
+/// UTF-8 are passed over.
+pub fn list_dir(dir: &Path) -> Result<Vec<Listed>, ListError> {
+    let io = |path: PathBuf| move |source| ListError::Io { path, source };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io(dir.into()))? {
+        let entry = entry.map_err(io(dir.into()))?;
+        let path = entry.path();
+        let Some(base) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if base.starts_with('.') {
+            continue;
+        }
+        let mut kind = entry.file_type().map_err(io(path.clone()))?;
+        if kind.is_symlink() {
+            kind = match std::fs::metadata(&path) {
+                Ok(target) => target.file_type(),
+                Err(source) => {
+                    return Err(ListError::BrokenSymlink {
+                        target: std::fs::read_link(&path).unwrap_or_default(),
+                        path,
+                        source,
+                    });
+                }
+            };
+        }
+        if !kind.is_file() || !is_sql_file(base) {
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(io(path.clone()))?;
+        files.push(Listed {
+            base: base.to_owned(),
+            path,
+            bytes,
+        });
+    }
+    Ok(files)
+}
+
+/// How a directory named in `embed_migrations!` is shown (in messages, as a set's
+/// origin): relative to the workspace, as people name the folder.
+/// `$CARGO_MANIFEST_DIR/../supabase/migrations` reads `supabase/migrations`.
+#[allow(dead_code, reason = "the macro's: the engine gets the origin from it")]
+pub fn shown_origin(path: &str) -> &str {
+    let mut origin = path.trim_start_matches("$CARGO_MANIFEST_DIR");
+    while let Some(rest) = origin
+        .strip_prefix('/')
+        .or_else(|| origin.strip_prefix("./"))
+        .or_else(|| origin.strip_prefix("../"))
+    {
+        origin = rest;
+    }
+    origin
+}
+
+/// The history digest of a set all applied: what the engine's `history::digest_of`
+/// computes at boot and the server stores (`history::REMEMBER_DIGEST`), for the
+/// macro, which cannot call the engine. SHA-256 of one line per migration in version
+/// order, `<version> applied <checksum hex> <name as UTF-8 hex>`, joined by newlines.
+/// A unit test holds the two equal.
+#[allow(dead_code, reason = "the macro's: the engine computes it in `history`")]
+pub fn history_digest<'m>(
+    migrations: impl IntoIterator<Item = (i64, &'m str, &'m [u8; 32])>,
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for (i, (version, name, checksum)) in migrations.into_iter().enumerate() {
+        if i > 0 {
+            h.update(b"\n");
+        }
+        h.update(version.to_string().as_bytes());
+        h.update(b" applied ");
+        h.update(hex::encode(checksum).as_bytes());
+        h.update(b" ");
+        h.update(hex::encode(name.as_bytes()).as_bytes());
+    }
+    h.finalize().into()
+}
