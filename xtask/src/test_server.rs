@@ -1,7 +1,7 @@
 //! `cargo xtask test-server`: start, stop or inspect the shared test server.
 
 use anyhow::{Context, Result};
-use plover::testing::{NativeServer, quote_ident, state_dir, stop_shared};
+use plover::testing::{NativeServer, left_behind, quote_ident, state_dir, stop_shared};
 use xshell::{Shell, cmd};
 
 use crate::flags::TestServer;
@@ -57,23 +57,18 @@ pub fn stop_all(sh: &Shell) -> Result<()> {
     Ok(())
 }
 
-/// Test databases (`plover_test_*`) still on the native test server, if it runs.
+/// Test databases handed out to tests and still on the native test server, if it
+/// runs ([`plover::testing::left_behind`]: the clones ended test processes made for
+/// themselves and never handed out are dropped first, not reported).
 pub async fn leftovers() -> Result<Vec<String>> {
     let Some(url) = running_native_url() else {
         return Ok(Vec::new());
     };
     let client = plover::connect(&url).await?;
-    let rows = client
-        .query(
-            "SELECT datname::text FROM pg_database WHERE datname LIKE 'plover\\_test\\_%' ORDER BY 1",
-            &[],
-        )
+    let left = left_behind(&client)
         .await
-        .context("listing test databases")?;
-    rows.iter()
-        .map(|r| r.try_get::<_, String>(0).map(|n| quote_ident(&n)))
-        .collect::<Result<_, _>>()
-        .context("listing test databases")
+        .context("listing the test databases left behind")?;
+    Ok(left.iter().map(|n| quote_ident(n)).collect())
 }
 
 /// The native test server's admin URL, when one runs.

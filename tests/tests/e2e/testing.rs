@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use plover::testing::{self, Shim, TestDatabase};
 use plover_tests::{Dir, MIGRATIONS, is_root, strings};
 
@@ -104,7 +104,15 @@ async fn parallel_tests_never_see_each_others_rows() -> Result<()> {
 async fn a_changed_migration_gets_a_new_template() -> Result<()> {
     let dir = Dir::with(&[("1_t.sql", "create table t (a int);")])?;
     let first = dir.migrator("tpl")?;
+    // Two taken, so the process keeps clones of the first set ready.
+    drop(TestDatabase::fresh(&first, Shim::Skip).await?);
     let db = TestDatabase::fresh(&first, Shim::Skip).await?;
+    let first_pool = testing::Pool::of(&first, Shim::Skip);
+    first_pool.settled().await;
+    let server = testing::server().await?;
+    let admin = plover::connect(&server.url("postgres")).await?;
+    let held = first_pool.held(&admin).await?;
+    assert_eq!(held.len(), testing::Pool::size(), "{held:?}");
     assert_eq!(
         strings(
             &db.client().await?,
@@ -120,6 +128,8 @@ async fn a_changed_migration_gets_a_new_template() -> Result<()> {
         testing::template_key(&second, Shim::Skip)
     );
     let db2 = TestDatabase::fresh(&second, Shim::Skip).await?;
+    // None of the first set's clones.
+    assert!(!held.iter().any(|h| h == db2.name()), "{held:?}");
     assert_eq!(
         strings(
             &db2.client().await?,
@@ -147,30 +157,29 @@ async fn the_pool_hands_out_warm_clones() -> Result<()> {
     );
     let dir = Dir::with(&[("1_w.sql", &unique)])?;
     let m = dir.migrator("warm")?;
+    let pool = testing::Pool::of(&m, Shim::Skip);
     let first = TestDatabase::fresh(&m, Shim::Skip).await?;
     assert_eq!(first.claimed(), Some(testing::Claimed::Cold));
-    // The background thread tops the pool up; wait for a ready clone to appear.
-    let server = testing::server().await?;
-    let admin = plover::connect(&server.url("postgres")).await?;
-    let prefix = format!("plover_ready_{}_", testing::template_key(&m, Shim::Skip));
-    loop {
-        let n: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM pg_database WHERE left(datname, length($1)) = $1",
-                &[&prefix],
-            )
-            .await?
-            .try_get(0)?;
-        if n > 0 {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
+    // The background thread tops the shared pool up.
+    pool.settled().await;
     let second = TestDatabase::fresh(&m, Shim::Skip).await?;
     assert_eq!(second.claimed(), Some(testing::Claimed::Warm));
     assert_eq!(
         strings(
             &second.client().await?,
+            "SELECT version::text FROM plover.migrations"
+        )
+        .await?,
+        ["1"]
+    );
+    // Two taken: the process now keeps clones of its own, and hands them out with the
+    // connection that warmed them.
+    pool.settled().await;
+    let third = TestDatabase::fresh(&m, Shim::Skip).await?;
+    assert_eq!(third.claimed(), Some(testing::Claimed::Held));
+    assert_eq!(
+        strings(
+            &third.client().await?,
             "SELECT version::text FROM plover.migrations"
         )
         .await?,
@@ -219,6 +228,194 @@ async fn killed_test_processes_leave_nothing_behind() -> Result<()> {
     let dropped = testing::clean_up(&admin).await?;
     assert!(dropped.contains(&name), "{dropped:?}");
     assert!(!exists(&name).await?);
+    Ok(())
+}
+
+/// Run in a child process by the tests below, as `PLOVER_CHILD_MODE` says: takes three
+/// databases of a set of its own, the third from the clones its process made for
+/// itself, lets its pools refill, says which databases it was handed and which clones
+/// its process holds unused, then ends: `exit` drops its databases first, `leak`
+/// forgets two (the first, from the shared pool, and the held one), `kill` waits to be
+/// killed.
+#[tokio::test]
+#[ignore = "a helper run by the tests of what ended test processes leave"]
+async fn child_takes_databases_then_ends() -> Result<()> {
+    let mode = std::env::var("PLOVER_CHILD_MODE")?;
+    let unique = format!(
+        "-- {:?}\ncreate table k (id int);",
+        std::time::SystemTime::now()
+    );
+    let dir = Dir::with(&[("1_k.sql", &unique)])?;
+    let m = dir.migrator("ended")?;
+    let pool = testing::Pool::of(&m, Shim::Skip);
+    let server = testing::server().await?;
+    let admin = plover::connect(&server.url("postgres")).await?;
+    let first = TestDatabase::fresh(&m, Shim::Skip).await?;
+    let second = TestDatabase::fresh(&m, Shim::Skip).await?;
+    pool.settled().await;
+    let held = TestDatabase::fresh(&m, Shim::Skip).await?;
+    ensure!(
+        held.claimed() == Some(testing::Claimed::Held),
+        "the third database was {:?}",
+        held.claimed()
+    );
+    pool.settled().await;
+    let unused = pool.held(&admin).await?;
+    ensure!(
+        !unused.is_empty(),
+        "no clone was made ready for the process"
+    );
+    println!(
+        "handed {} {} {} unused {}",
+        first.name(),
+        second.name(),
+        held.name(),
+        unused.join(" ")
+    );
+    match mode.as_str() {
+        "exit" => drop((first, second, held)),
+        "leak" => {
+            std::mem::forget(first);
+            std::mem::forget(held);
+        }
+        _ => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+        }
+    }
+    Ok(())
+}
+
+/// What a child run of `child_takes_databases_then_ends` said: the databases it was
+/// handed, in order (two from the shared pool or cloned then, one of the clones its
+/// process made for itself), and the clones its process held unused.
+struct Ended {
+    child: std::process::Child,
+    handed: Vec<String>,
+    unused: Vec<String>,
+}
+
+/// Starts `child_takes_databases_then_ends` in `mode` and reads what it says. Unless
+/// killed, the child has ended when this returns, but is not reaped: until
+/// [`std::process::Child::wait`] its pid stays in /proc, so no cleanup (of this test
+/// or of another test's process) takes it for ended and drops its databases.
+fn ended_child(mode: &str) -> Result<Ended> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args([
+            "--ignored",
+            "--exact",
+            "testing::child_takes_databases_then_ends",
+            "--nocapture",
+        ])
+        .env("PLOVER_CHILD_MODE", mode)
+        .env("PLOVER_TEST_POOL", "2")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+    let said = lines
+        .find_map(|l| l.strip_prefix("handed ").map(str::to_owned))
+        .context("the child did not report its databases")?;
+    if mode != "kill" {
+        // To the end of its output: it has ended.
+        lines.for_each(drop);
+    }
+    let (handed, unused) = said.split_once(" unused ").context("no unused clones")?;
+    let words = |s: &str| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
+    Ok(Ended {
+        child,
+        handed: words(handed),
+        unused: words(unused),
+    })
+}
+
+/// The clones a process made for itself are its own: killed, it leaves them to the
+/// next process's cleanup.
+#[tokio::test]
+async fn a_killed_processs_held_clones_are_dropped_by_the_next() -> Result<()> {
+    let Ended {
+        mut child,
+        handed,
+        unused,
+    } = ended_child("kill")?;
+    for name in handed.iter().chain(&unused) {
+        assert!(exists(name).await?, "{name}");
+    }
+    child.kill()?;
+    child.wait()?;
+    // What every new test process does first:
+    let server = testing::server().await?;
+    let admin = plover::connect(&server.url("postgres")).await?;
+    testing::clean_up(&admin).await?;
+    for name in handed.iter().chain(&unused) {
+        assert!(!exists(name).await?, "{name}");
+    }
+    Ok(())
+}
+
+/// Every process ends with clones it made for itself unused (statics are never
+/// dropped): no test had them, so the leftover check of `cargo xtask test` does not
+/// report them, and drops them.
+#[tokio::test]
+async fn an_ended_processs_unused_clones_are_dropped_not_reported() -> Result<()> {
+    let Ended {
+        mut child,
+        handed,
+        unused,
+    } = ended_child("exit")?;
+    let server = testing::server().await?;
+    let admin = plover::connect(&server.url("postgres")).await?;
+    for name in &handed {
+        assert!(!exists(name).await?, "{name} was dropped with its handle");
+    }
+    // The child has ended and left them.
+    for name in &unused {
+        assert!(name.starts_with("plover_held_"), "{name}");
+        assert!(exists(name).await?, "{name}");
+    }
+    let left = testing::left_behind(&admin).await?;
+    assert!(child.wait()?.success());
+    let left_after = testing::left_behind(&admin).await?;
+    for name in &unused {
+        assert!(!left.contains(name), "{name} reported in {left:?}");
+        assert!(
+            !left_after.contains(name),
+            "{name} reported in {left_after:?}"
+        );
+        assert!(!exists(name).await?, "{name} was not dropped");
+    }
+    Ok(())
+}
+
+/// A database handed to a test and never dropped is reported after its process ended,
+/// a held clone as much as a renamed one; the clones no test had are not.
+#[tokio::test]
+async fn a_leaked_test_database_is_reported() -> Result<()> {
+    let Ended {
+        mut child,
+        handed,
+        unused,
+    } = ended_child("leak")?;
+    let server = testing::server().await?;
+    let admin = plover::connect(&server.url("postgres")).await?;
+    let leaked = [handed[0].clone(), handed[2].clone()];
+    let left = testing::left_behind(&admin).await;
+    // Whatever was found, the next process's cleanup drops them.
+    assert!(child.wait()?.success());
+    testing::clean_up(&admin).await?;
+    let left = left?;
+    assert!(leaked[0].starts_with("plover_test_"), "{leaked:?}");
+    assert!(leaked[1].starts_with("plover_held_"), "{leaked:?}");
+    for name in &leaked {
+        assert!(left.contains(name), "{name} not reported in {left:?}");
+        assert!(!exists(name).await?, "{name}");
+    }
+    assert!(!left.contains(&handed[1]), "{} was dropped", handed[1]);
+    for name in &unused {
+        assert!(!left.contains(name), "{name} reported in {left:?}");
+    }
     Ok(())
 }
 

@@ -11,6 +11,7 @@
 #[cfg(feature = "docker")]
 pub mod docker;
 mod native;
+mod parked;
 mod pool;
 mod provider;
 mod roles;
@@ -18,7 +19,7 @@ mod roles;
 use tokio_postgres::Client;
 
 pub use native::{NativeServer, find_binaries, persistent_data_dir, state_dir, stop_shared};
-pub use pool::{Claimed, Pool, SHIM_VERSION, Shim, clean_up, template_key};
+pub use pool::{Claimed, Pool, SHIM_VERSION, Shim, clean_up, left_behind, template_key};
 pub use provider::{AnyProvider, Native, Provider, Server, Url, choose};
 pub use roles::User;
 
@@ -86,6 +87,9 @@ pub struct TestDatabase {
     url: String,
     admin_url: String,
     claimed: Option<Claimed>,
+    /// The open connection that warmed a held clone, handed out by the first
+    /// [`TestDatabase::client`].
+    warm: std::sync::Mutex<Option<parked::Parked>>,
     /// [`TestDatabase::close`] dropped it already.
     closed: bool,
 }
@@ -118,8 +122,9 @@ pub async fn server() -> Result<Server, TestingError> {
 /// A freshly migrated database (with the Supabase baseline) for one test:
 /// `let db = plover::testing::fresh(&MIGRATIONS).await?;`
 ///
-/// The set is applied once into a template; each call hands out a clone from a pool
-/// kept warm in the background. The database is dropped with the handle.
+/// The set is applied once into a template; each call hands out a clone made ready in
+/// the background (see [`TestDatabase::fresh`]). The database is dropped with the
+/// handle.
 pub async fn fresh(migrations: &crate::Embedded) -> Result<TestDatabase, TestingError> {
     TestDatabase::fresh(&crate::Migrator::new(migrations.load()?), Shim::Apply).await
 }
@@ -141,6 +146,7 @@ impl TestDatabase {
             name,
             admin_url,
             claimed: None,
+            warm: Default::default(),
             closed: false,
         })
     }
@@ -174,6 +180,7 @@ impl TestDatabase {
             name: name.to_owned(),
             admin_url,
             claimed: None,
+            warm: Default::default(),
             closed: false,
         })
     }
@@ -188,20 +195,24 @@ impl TestDatabase {
 
     /// A database migrated by `migrator` (its set and app name), with or without the
     /// Supabase baseline: a clone of the set's template (with the template's database
-    /// settings), from the pool when one is ready.
+    /// settings). Once this process has taken [`Pool::HELD_AFTER`] of the set, it is
+    /// one the process made ahead for itself when one is ready ([`Claimed::Held`]:
+    /// handing it out costs one round trip, and its first
+    /// [`client`](TestDatabase::client) is the connection that warmed it); else one
+    /// from the pool shared by every process, when one is ready; else a clone made now.
     pub async fn fresh(
         migrator: &crate::Migrator,
         shim: Shim,
     ) -> Result<TestDatabase, TestingError> {
         let server = server().await?;
         let template = pool::known_template(&server, migrator, shim).await?;
-        let name = pool::test_database_name();
-        let claimed = pool::claim(&server, &template, &name).await?;
+        let handed = pool::claim(&server, &template).await?;
         Ok(TestDatabase {
-            url: server.url(&name),
-            name,
+            url: server.url(&handed.name),
+            name: handed.name,
             admin_url: server.url("postgres"),
-            claimed: Some(claimed),
+            claimed: Some(handed.claimed),
+            warm: std::sync::Mutex::new(handed.warm),
             closed: false,
         })
     }
@@ -216,22 +227,37 @@ impl TestDatabase {
         &self.url
     }
 
-    /// Whether it came warm from the pool or was cloned on the spot (`None` for an
-    /// empty database).
+    /// Whether it was made ahead for this process, came from the shared pool or was
+    /// cloned on the spot (`None` for an empty database).
     pub fn claimed(&self) -> Option<Claimed> {
         self.claimed
     }
 
-    /// A new connection to it, as the superuser (RLS does not apply).
+    /// A new connection to it, as the superuser (RLS does not apply), driven by the
+    /// current runtime. The first one of a held clone ([`Claimed::Held`]) is already
+    /// open: the connection that warmed it, opened over a socket of plover's, so its
+    /// `cancel_token()` cannot cancel (take a second client for a query to cancel).
     pub async fn client(&self) -> Result<Client, TestingError> {
-        Ok(crate::connect(&self.url).await?)
+        let warm = self.warm.lock().ok().and_then(|mut w| w.take());
+        match warm {
+            Some(warm) => Ok(warm.drive()),
+            None => Ok(crate::connect(&self.url).await?),
+        }
     }
 
     /// Drops it now, its connections terminated, and says whether that failed
     /// (dropping the handle only prints a warning). Either way it is not tried again.
     pub async fn close(mut self) -> Result<(), TestingError> {
         self.closed = true;
+        self.drop_warm();
         drop_now(&self.admin_url, &self.name).await
+    }
+
+    /// Closes the warm connection no test asked for, before the database is dropped.
+    fn drop_warm(&mut self) {
+        if let Ok(mut warm) = self.warm.lock() {
+            warm.take();
+        }
     }
 }
 
@@ -245,6 +271,7 @@ impl Drop for TestDatabase {
         if self.closed {
             return;
         }
+        self.drop_warm();
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         // Drop may run inside or outside a runtime; a thread of its own works in both.
         let dropped = std::thread::spawn(move || {

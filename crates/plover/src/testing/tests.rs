@@ -4,10 +4,25 @@
 use super::*;
 
 const DATABASE_EXISTS: &str = "SELECT count(*) FROM pg_database WHERE datname = $1";
+const SESSIONS: &str = "SELECT pid FROM pg_stat_activity WHERE datname = $1";
+const COMMENT: &str = "
+SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1";
 
 async fn exists(admin: &Client, name: &str) -> i64 {
     admin
         .query_one(DATABASE_EXISTS, &[&name])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn comment(admin: &Client, name: &str) -> Option<String> {
+    admin.query_one(COMMENT, &[&name]).await.unwrap().get(0)
+}
+
+async fn backend(client: &Client) -> i32 {
+    client
+        .query_one("SELECT pg_backend_pid()", &[])
         .await
         .unwrap()
         .get(0)
@@ -87,17 +102,13 @@ async fn the_pool_names_the_template_fresh_builds_and_removes_it_with_its_clones
 
     let db = TestDatabase::fresh(&migrator, Shim::Skip).await.unwrap();
     assert_eq!(db.claimed(), Some(Claimed::Cold));
+    assert!(db.name().starts_with("plover_test_"), "{}", db.name());
     assert_eq!(exists(&admin, pool.template()).await, 1);
-    // The claim started a refill, which parks clones under the pool's names and
-    // stops at the size.
-    let mut ready = Vec::new();
-    for _ in 0..1500 {
-        ready = pool.ready(&admin).await.unwrap();
-        if ready.len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    // The claim started a refill, which parks clones in the shared pool and stops at
+    // the size. One database taken makes no clone for this process yet, so a process
+    // per test (nextest) leaves none unused.
+    pool.settled().await;
+    let ready = pool.ready(&admin).await.unwrap();
     assert_eq!(
         ready.len(),
         2,
@@ -107,16 +118,82 @@ async fn the_pool_names_the_template_fresh_builds_and_removes_it_with_its_clones
     for name in &ready {
         assert_eq!(exists(&admin, name).await, 1);
     }
+    assert_eq!(pool.held(&admin).await.unwrap(), Vec::<String>::new());
     drop(db);
+
+    // The second comes from the shared pool; from then on the process keeps clones of
+    // its own, under its own names, each with one session open: the one that warmed it.
+    let second = TestDatabase::fresh(&migrator, Shim::Skip).await.unwrap();
+    assert_eq!(second.claimed(), Some(Claimed::Warm));
+    assert!(
+        second.name().starts_with("plover_test_"),
+        "{}",
+        second.name()
+    );
+    drop(second);
+    pool.settled().await;
+    let held = pool.held(&admin).await.unwrap();
+    assert_eq!(
+        held.len(),
+        2,
+        "held clones of {}: {held:?}",
+        pool.template()
+    );
+    assert_eq!(pool.ready(&admin).await.unwrap().len(), 2, "refilled too");
+    let ours = format!("plover_held_{}_{}_", pool::host_tag(), std::process::id());
+    let mut sessions = Vec::new();
+    for name in &held {
+        assert!(
+            name.starts_with(&ours),
+            "{name} is not a held name of this process"
+        );
+        assert_eq!(
+            comment(&admin, name).await,
+            None,
+            "{name} is marked before its hand-out"
+        );
+        let pids = admin.query(SESSIONS, &[name]).await.unwrap();
+        assert_eq!(pids.len(), 1, "{name}");
+        sessions.push(pids[0].get::<_, i32>(0));
+    }
+    // Not handed out, so not a leftover.
+    let left = left_behind(&admin).await.unwrap();
+    assert!(!held.iter().any(|n| left.contains(n)), "{left:?}");
+
+    // A held hand-out is the oldest, marked handed out, and its first client is the
+    // session that warmed it; a second client is a new one.
+    let warm = TestDatabase::fresh(&migrator, Shim::Skip).await.unwrap();
+    assert_eq!(warm.claimed(), Some(Claimed::Held));
+    assert_eq!(warm.name(), held[0]);
+    assert_eq!(warm.url(), server.url(&held[0]));
+    assert_eq!(
+        comment(&admin, warm.name()).await.as_deref(),
+        Some(pool::MARK)
+    );
+    let client = warm.client().await.unwrap();
+    assert_eq!(backend(&client).await, sessions[0]);
+    assert!(!sessions.contains(&backend(&warm.client().await.unwrap()).await));
+    // Handed out, so a leftover while it lives; the other is still not.
+    let left = left_behind(&admin).await.unwrap();
+    assert!(left.contains(&held[0]), "{left:?}");
+    assert!(!left.contains(&held[1]), "{left:?}");
+    drop(client);
+    drop(warm);
+    assert_eq!(exists(&admin, &held[0]).await, 0);
 
     // Refills off: emptied, it stays empty and the next claim is cold.
     Pool::set_size(0);
     assert_eq!(Pool::size(), 0);
+    pool.settled().await;
     pool.empty(&admin).await.unwrap();
+    assert_eq!(exists(&admin, &held[1]).await, 0);
+    assert!(pool.held(&admin).await.unwrap().is_empty());
+    assert!(pool.ready(&admin).await.unwrap().is_empty());
     let cold = TestDatabase::fresh(&migrator, Shim::Skip).await.unwrap();
     assert_eq!(cold.claimed(), Some(Claimed::Cold));
     drop(cold);
 
+    pool.settled().await;
     pool.remove(&admin).await.unwrap();
     assert_eq!(exists(&admin, pool.template()).await, 0);
     assert!(pool.ready(&admin).await.unwrap().is_empty());
