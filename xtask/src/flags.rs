@@ -57,13 +57,13 @@ pub enum Command {
     /// xtask db reset-local`), loads `supabase/seed.sql` (idempotent), and serves
     /// until interrupted. `cargo xtask db stop` stops the PostgreSQL.
     Dev(Dev),
-    /// Measure plover against `psql -1 -f` on the same generated migrations.
+    /// Measure plover, side by side with its peers, on the same generated migrations.
     ///
     /// The benchmarks are a crate of their own (bench/, package plover-bench), so
     /// that building the xtask builds none of their dependencies: this runs it with
     /// the same arguments, built in release (speed is measured in release builds;
     /// `cargo run -p plover-bench -- ARGS` runs a dev one). `cargo xtask bench --help`
-    /// lists its sub-commands (`fresh`, `lint`, `peers`) and flags.
+    /// lists its sub-commands (`fresh`, `peers`, `boot`, `lint`) and flags.
     #[command(disable_help_flag = true)]
     Bench(Bench),
     /// The same as `cargo xtask bench fresh`.
@@ -114,7 +114,9 @@ pub enum TestServer {
     Start,
     /// Stop it and remove its data directory (and the Docker provider's container).
     Stop,
-    /// List test databases left on it; fails if there are any.
+    /// Drop the unused clones that ended test processes made ahead, then list the
+    /// test databases still left on it (handed out to a test that did not end
+    /// cleanly); fails if there are any.
     Leftovers,
 }
 

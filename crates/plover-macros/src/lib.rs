@@ -135,7 +135,7 @@ fn expand(raw: &str) -> Result<(String, String), String> {
     let digest = files::history_digest(
         set.migrations
             .iter()
-            .map(|m| (m.version, m.name.as_str(), &m.checksum)),
+            .map(|m| (m.version, m.name.as_str(), m.checksum)),
     );
     let mut body = format!("__plover::Embedded::__new({}, &[", string(origin));
     for m in &set.migrations {

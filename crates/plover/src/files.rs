@@ -359,25 +359,30 @@ pub fn shown_origin(path: &str) -> &str {
     origin
 }
 
-/// The history digest of a set all applied: what the engine's `history::digest_of`
-/// computes at boot and the server stores (`history::REMEMBER_DIGEST`), for the
-/// macro, which cannot call the engine. SHA-256 of one line per migration in version
-/// order, `<version> applied <checksum hex> <name as UTF-8 hex>`, joined by newlines.
-/// A unit test holds the two equal.
-#[allow(dead_code, reason = "the macro's: the engine computes it in `history`")]
+/// The history digest of a set all applied: what the engine compares at boot
+/// (`history::digest_of` calls this) and the server stores
+/// (`history::REMEMBER_DIGEST`), and what the macro computes at build time. SHA-256
+/// of one line per migration in version order,
+/// `<version> applied <checksum hex> <name as UTF-8 hex>`, joined by newlines.
 pub fn history_digest<'m>(
-    migrations: impl IntoIterator<Item = (i64, &'m str, &'m [u8; 32])>,
+    migrations: impl IntoIterator<Item = (i64, &'m str, [u8; 32])>,
 ) -> [u8; 32] {
     let mut h = Sha256::new();
+    let mut checksum_hex = [0u8; 64];
+    let mut name_hex = Vec::new();
     for (i, (version, name, checksum)) in migrations.into_iter().enumerate() {
         if i > 0 {
             h.update(b"\n");
         }
         h.update(version.to_string().as_bytes());
         h.update(b" applied ");
-        h.update(hex::encode(checksum).as_bytes());
+        // 32 bytes into 64 hex digits: the encoding cannot fail.
+        let _ = hex::encode_to_slice(checksum, &mut checksum_hex);
+        h.update(checksum_hex);
         h.update(b" ");
-        h.update(hex::encode(name.as_bytes()).as_bytes());
+        name_hex.resize(name.len() * 2, 0);
+        let _ = hex::encode_to_slice(name.as_bytes(), &mut name_hex);
+        h.update(&name_hex);
     }
     h.finalize().into()
 }

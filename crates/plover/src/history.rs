@@ -350,25 +350,11 @@ pub(crate) async fn remember_digest(client: &mut Client, app: &str, create: bool
 pub(crate) fn digest_of<'m>(
     migrations: impl IntoIterator<Item = (i64, &'m str, Checksum)>,
 ) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    let mut hex = [0u8; 64];
-    let mut name_hex = Vec::new();
-    for (i, (version, name, checksum)) in migrations.into_iter().enumerate() {
-        if i > 0 {
-            h.update(b"\n");
-        }
-        h.update(version.to_string().as_bytes());
-        h.update(b" applied ");
-        // Both are 32 bytes into 64 hex digits: the encoding cannot fail.
-        let _ = hex::encode_to_slice(checksum.as_bytes(), &mut hex);
-        h.update(hex);
-        h.update(b" ");
-        name_hex.resize(name.len() * 2, 0);
-        let _ = hex::encode_to_slice(name.as_bytes(), &mut name_hex);
-        h.update(&name_hex);
-    }
-    h.finalize().into()
+    crate::files::history_digest(
+        migrations
+            .into_iter()
+            .map(|(version, name, checksum)| (version, name, *checksum.as_bytes())),
+    )
 }
 
 fn row_to_applied(row: &Row) -> Result<AppliedRow, Error> {
