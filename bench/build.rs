@@ -1,6 +1,7 @@
-//! The embedded sets of `cargo xtask bench boot`: N = 100, 1,000 and 10,000 generated
-//! migrations written to `$OUT_DIR/boot-<N>/supabase/migrations`, which
-//! `bench/src/boot.rs` embeds with `plover::embed_migrations!` as an app would.
+//! The embedded sets of `cargo xtask bench boot` and `bench peers`: N = 100, 1,000
+//! and 10,000 migrations of the benches' workload (`src/workload.rs`, the files the
+//! peers bench hands every tool) written to `$OUT_DIR/boot-<N>/supabase/migrations`,
+//! which `bench/src/boot.rs` embeds with `plover::embed_migrations!` as an app would.
 //!
 //! Only when PLOVER_BENCH_BOOT is set: otherwise the directories are left empty, so
 //! that an ordinary build of the bench embeds nothing (11,100 files cost the
@@ -8,11 +9,15 @@
 
 use std::path::Path;
 
+#[path = "src/workload.rs"]
+mod workload;
+
 /// The sizes embedded; `boot.rs` names the same.
 const SIZES: [usize; 3] = [100, 1_000, 10_000];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/workload.rs");
     println!("cargo:rerun-if-env-changed=PLOVER_BENCH_BOOT");
     let generate = std::env::var_os("PLOVER_BENCH_BOOT").is_some_and(|v| !v.is_empty());
     let out = std::env::var("OUT_DIR")?;
@@ -27,21 +32,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if !generate {
             continue;
         }
-        for i in 1..=n {
-            // 14 increasing digits in the Supabase CLI's style.
-            let version = 20_250_101_000_000_u64 + i as u64;
-            let sql = format!(
-                "-- Table {i}.\n\
-                 create table if not exists public.boot_t_{i} (\n    \
-                     id bigint generated always as identity primary key,\n    \
-                     name text not null,\n    \
-                     created_at timestamptz not null default now()\n\
-                 );\n\
-                 create index if not exists boot_t_{i}_created_at_idx on public.boot_t_{i} (created_at);\n\
-                 alter table public.boot_t_{i} enable row level security;\n\
-                 comment on table public.boot_t_{i} is 'boot bench table {i}';\n"
-            );
-            std::fs::write(dir.join(format!("{version}_create_boot_t_{i}.sql")), sql)?;
+        for (name, sql) in workload::files(n).0 {
+            std::fs::write(dir.join(name), sql)?;
         }
     }
     Ok(())

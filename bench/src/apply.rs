@@ -142,45 +142,9 @@ pub(crate) struct Workload {
 }
 
 impl Workload {
-    /// `n` small migrations in the Supabase CLI's `<14 digits>_<name>.sql` style, one
-    /// minute apart from 2025-01-01 00:00:00: mostly a table with an index, row
-    /// level security and a comment; every fourth alters the table before it.
+    /// `n` generated migrations ([`crate::workload::files`]).
     pub(crate) fn generate(n: usize) -> Workload {
-        let mut files = Vec::with_capacity(n);
-        let mut tables = 0;
-        for i in 1..=n {
-            let version = version(i - 1);
-            let (name, sql) = if i % 4 == 0 {
-                let t = i - 1;
-                (
-                    format!("{version}_alter_t_{t}.sql"),
-                    format!(
-                        "-- Notes for t_{t}, and an owner.\n\
-                         alter table public.t_{t} add column if not exists note text;\n\
-                         alter table public.t_{t} add column if not exists owner_id bigint references public.t_1 (id);\n\
-                         create index if not exists t_{t}_owner_id_idx on public.t_{t} (owner_id);\n\
-                         comment on column public.t_{t}.note is 'free text';\n"
-                    ),
-                )
-            } else {
-                tables += 1;
-                (
-                    format!("{version}_create_t_{i}.sql"),
-                    format!(
-                        "-- Table {i}.\n\
-                         create table if not exists public.t_{i} (\n    \
-                             id bigint generated always as identity primary key,\n    \
-                             name text not null,\n    \
-                             created_at timestamptz not null default now()\n\
-                         );\n\
-                         create index if not exists t_{i}_created_at_idx on public.t_{i} (created_at);\n\
-                         alter table public.t_{i} enable row level security;\n\
-                         comment on table public.t_{i} is 'bench table {i}';\n"
-                    ),
-                )
-            };
-            files.push((name, sql));
-        }
+        let (files, tables) = crate::workload::files(n);
         Workload { files, tables }
     }
 
@@ -197,10 +161,11 @@ impl Workload {
         Ok(())
     }
 
-    /// Parses and checksums the files held in memory with `Source::from_files`, the
-    /// function `Embedded::load` calls for compiled-in migrations (names built the
-    /// same way), so this is what an app's boot pays before connecting.
-    fn load(&self) -> Result<Source> {
+    /// Parses and checksums the files held in memory with `Source::from_files`: what
+    /// an app's boot pays before connecting when it builds its set at run time (an
+    /// `embed_migrations!` set was checked and digested at build time, and its load
+    /// costs next to nothing: `cargo xtask bench boot`).
+    pub(crate) fn load(&self) -> Result<Source> {
         Source::from_files(
             ORIGIN,
             self.files
@@ -209,14 +174,6 @@ impl Workload {
         )
         .context("loading the generated migrations")
     }
-}
-
-/// `YYYYMMDDhhmmss` for `minutes` after 2025-01-01 00:00:00 UTC, as `db new` writes
-/// versions.
-fn version(minutes: usize) -> String {
-    const JAN_1_2025: u64 = 20_089 * 86_400;
-    let t = std::time::UNIX_EPOCH + Duration::from_secs(JAN_1_2025 + minutes as u64 * 60);
-    plover::project::utc_version(t).to_string()
 }
 
 /// What every round needs.
@@ -661,8 +618,9 @@ fn notes(n: usize, s: &Samples) -> String {
     );
     let _ = writeln!(
         out,
-        "load: Source::from_files on the {n} files held in memory (parse + SHA-256), the function \
-         Embedded::load calls for compiled-in migrations."
+        "load: Source::from_files on the {n} files held in memory (parse + SHA-256), a set \
+         built at run time (an embed_migrations! set is checked and digested at build time: \
+         `cargo xtask bench boot`)."
     );
     let _ = writeln!(
         out,
@@ -711,13 +669,15 @@ mod tests {
 
     #[test]
     fn versions_are_fourteen_increasing_digits() {
+        use crate::workload::{MAX, version};
         assert_eq!(version(0), "20250101000000");
         assert_eq!(version(61), "20250101010100");
-        assert_eq!(version(1440 * 31), "20250201000000");
-        assert_eq!(version(1440 * 59), "20250301000000");
-        assert_eq!(version(1440 * 365), "20260101000000");
-        let w = Workload::generate(100);
+        assert_eq!(version(1440 * 7), "20250108000000");
+        assert_eq!(version(MAX - 1), "20250131235900");
+        let w = Workload::generate(10_000);
         assert!(w.files.windows(2).all(|p| p[0].0 < p[1].0));
+        let s = w.load().unwrap();
+        assert_eq!(s.migrations().len(), 10_000);
     }
 
     #[test]

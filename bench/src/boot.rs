@@ -27,6 +27,13 @@ static BOOT_10000: Embedded = plover::embed_migrations!("$OUT_DIR/boot-10000/sup
 /// The embedded sets by size (`build.rs` writes the same sizes).
 const SETS: [(u32, &Embedded); 3] = [(100, &BOOT_100), (1_000, &BOOT_1000), (10_000, &BOOT_10000)];
 
+/// The embedded set of `n` migrations, when this build of the bench embeds one (built
+/// with PLOVER_BENCH_BOOT set): the workload of `n` the other benches generate.
+pub(crate) fn embedded(n: usize) -> Option<&'static Embedded> {
+    let &(_, set) = SETS.iter().find(|(size, _)| *size as usize == n)?;
+    set.load().is_ok_and(|s| s.len() == n).then_some(set)
+}
+
 /// One size's samples, one per round.
 #[derive(Default)]
 struct Samples {

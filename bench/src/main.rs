@@ -14,6 +14,7 @@ mod fresh;
 mod lint;
 mod peers;
 mod wire;
+mod workload;
 
 use anyhow::Result;
 use clap::Parser;

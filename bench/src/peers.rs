@@ -44,6 +44,11 @@ const COUNT_TABLES: &str =
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Peer {
     Plover,
+    /// plover's no-op run with the set embedded by `embed_migrations!` (checked and
+    /// digested at build time), on plover's up-to-date database right after plover's
+    /// own no-op run; only where the bench was built with the embedded sets
+    /// (PLOVER_BENCH_BOOT, `boot::embedded`).
+    PloverEmbedded,
     Psql,
     Refinery,
     Sqlx,
@@ -54,8 +59,9 @@ pub enum Peer {
 }
 
 impl Peer {
-    const ALL: [Peer; 6] = [
+    const ALL: [Peer; 7] = [
         Peer::Plover,
+        Peer::PloverEmbedded,
         Peer::Psql,
         Peer::Refinery,
         Peer::Sqlx,
@@ -66,6 +72,7 @@ impl Peer {
     fn name(self) -> &'static str {
         match self {
             Peer::Plover => "plover",
+            Peer::PloverEmbedded => "plover, embedded",
             Peer::Psql => "psql -1 -f",
             Peer::Refinery => "refinery 0.10",
             Peer::Sqlx => "sqlx 0.9",
@@ -74,14 +81,19 @@ impl Peer {
         }
     }
 
-    /// The tool `--peers` names `slug`.
+    /// The tool `--peers` names `slug` (one of the peers: plover and "connect only"
+    /// always run).
     pub(crate) fn from_slug(slug: &str) -> Option<Peer> {
-        Peer::ALL.into_iter().find(|p| p.slug() == slug)
+        Peer::ALL
+            .into_iter()
+            .filter(|p| matches!(p, Peer::Psql | Peer::Refinery | Peer::Sqlx | Peer::Supabase))
+            .find(|p| p.slug() == slug)
     }
 
     fn slug(self) -> &'static str {
         match self {
             Peer::Plover => "plover",
+            Peer::PloverEmbedded => "plover-embedded",
             Peer::Psql => "psql",
             Peer::Refinery => "refinery",
             Peer::Sqlx => "sqlx",
@@ -94,13 +106,13 @@ impl Peer {
     fn in_process(self) -> bool {
         matches!(
             self,
-            Peer::Plover | Peer::Refinery | Peer::Sqlx | Peer::Connect
+            Peer::Plover | Peer::PloverEmbedded | Peer::Refinery | Peer::Sqlx | Peer::Connect
         )
     }
 
-    /// Applies migrations.
+    /// Applies migrations (plover, embedded, runs on plover's database).
     fn has_apply(self) -> bool {
-        self != Peer::Connect
+        !matches!(self, Peer::Connect | Peer::PloverEmbedded)
     }
 
     /// Keeps a history, so a second run has nothing to do.
@@ -121,9 +133,12 @@ pub(crate) fn file_name(peer: Peer, supabase_name: &str) -> Result<String> {
         .ok_or_else(|| anyhow!("{supabase_name} is not named <14 digits>_<name>.sql"))?;
     Ok(match peer {
         Peer::Refinery => format!("V{version}__{rest}"),
-        Peer::Plover | Peer::Psql | Peer::Sqlx | Peer::Supabase | Peer::Connect => {
-            supabase_name.to_owned()
-        }
+        Peer::Plover
+        | Peer::PloverEmbedded
+        | Peer::Psql
+        | Peer::Sqlx
+        | Peer::Supabase
+        | Peer::Connect => supabase_name.to_owned(),
     })
 }
 
@@ -140,7 +155,7 @@ impl Layout {
 
     fn dir(&self, peer: Peer) -> PathBuf {
         match peer {
-            Peer::Plover | Peer::Psql | Peer::Supabase | Peer::Connect => {
+            Peer::Plover | Peer::PloverEmbedded | Peer::Psql | Peer::Supabase | Peer::Connect => {
                 self.supabase_workdir().join("supabase").join("migrations")
             }
             Peer::Refinery => self.root.join("refinery"),
@@ -250,17 +265,27 @@ impl SizeResults {
         Some(ms(noop.wall) - ms(connect.wall))
     }
 
-    /// plover's median over `peer`'s, of the whole runs.
+    /// The plover the targets judge in `phase`: the no-op of the embedded set where
+    /// it ran (what an app boots with), else plover with its set built at run time.
+    fn judged(&self, phase: Phase) -> Peer {
+        if phase == Phase::Noop && self.get(Peer::PloverEmbedded, phase).is_some() {
+            Peer::PloverEmbedded
+        } else {
+            Peer::Plover
+        }
+    }
+
+    /// The judged plover's median over `peer`'s, of the whole runs.
     fn plover_over(&self, peer: Peer, phase: Phase) -> Option<f64> {
-        let plover = self.medians(Peer::Plover, phase)?;
+        let plover = self.medians(self.judged(phase), phase)?;
         let other = self.medians(peer, phase)?;
         over(plover.wall, other.wall)
     }
 
-    /// plover's no-op time beyond connecting over `peer`'s.
+    /// The judged plover's no-op time beyond connecting over `peer`'s.
     fn plover_over_beyond_connect(&self, peer: Peer) -> Option<f64> {
         let (plover, other) = (
-            self.beyond_connect(Peer::Plover)?,
+            self.beyond_connect(self.judged(Phase::Noop))?,
             self.beyond_connect(peer)?,
         );
         (other > 0.0).then(|| plover / other)
@@ -316,12 +341,15 @@ impl BenchPeers {
             }
             _ => None,
         };
-        // plover and "connect only" at every size; the others where --peers says.
+        // plover and "connect only" at every size, plover's embedded set where the
+        // bench embeds one of that size; the others where --peers says.
         let peers_at = |n: u32| -> Vec<Peer> {
             Peer::ALL
                 .into_iter()
                 .filter(|&p| {
                     matches!(p, Peer::Plover | Peer::Connect)
+                        || (p == Peer::PloverEmbedded
+                            && crate::boot::embedded(n as usize).is_some())
                         || chosen
                             .iter()
                             .any(|c| c.peer == p && c.up_to.is_none_or(|max| n <= max))
@@ -354,6 +382,10 @@ impl BenchPeers {
         for &n in &self.migrations {
             let workload = Workload::generate(n as usize);
             bench.layout.write(&workload)?;
+            if let Some(set) = crate::boot::embedded(n as usize) {
+                same_set(&set.load()?, &workload.load()?)
+                    .with_context(|| format!("the embedded set of {n} is not the workload"))?;
+            }
             let peers = peers_at(n);
             let mut size = SizeResults {
                 n: n as usize,
@@ -394,6 +426,7 @@ impl BenchPeers {
                 "targets": targets_json(),
                 "sizes": results.iter().map(to_json).collect::<Vec<_>>(),
                 "noop_flatness": flatness(&results).map(|f| json!({
+                    "tool": f.peer.slug(),
                     "from_migrations": f.from.0,
                     "from_beyond_connect_ms": f.from.1,
                     "to_migrations": f.to.0,
@@ -445,7 +478,7 @@ impl Bench<'_> {
     ) -> Result<()> {
         let pid = std::process::id();
         for &peer in order {
-            if size.unable(peer).is_some() {
+            if size.unable(peer).is_some() || peer == Peer::PloverEmbedded {
                 continue;
             }
             let db = dbs
@@ -473,6 +506,12 @@ impl Bench<'_> {
             if peer.has_noop() {
                 let noop = self.measure(peer, Phase::Noop, &db, workload).await?;
                 size.push(peer, Phase::Noop, noop);
+            }
+            // The same boot from the embedded set, on the same up-to-date database.
+            if peer == Peer::Plover && size.peers.contains(&Peer::PloverEmbedded) {
+                let embedded = Peer::PloverEmbedded;
+                let noop = self.measure(embedded, Phase::Noop, &db, workload).await?;
+                size.push(embedded, Phase::Noop, noop);
             }
             // At N = 10000 a database holds some 40,000 relations: one at a time.
             dbs.drop_all().await?;
@@ -540,6 +579,28 @@ impl Bench<'_> {
         match peer {
             // The in-process tools build their sets from the files in memory, as their
             // embedding macros hand them over at an app's boot.
+            Peer::PloverEmbedded => {
+                ensure!(
+                    phase == Phase::Noop,
+                    "plover, embedded only runs on plover's database"
+                );
+                let set = crate::boot::embedded(n)
+                    .ok_or_else(|| anyhow!("this build of the bench embeds no set of {n}"))?;
+                let source = set.load().context("loading the embedded set")?;
+                let migrator = Migrator::new(source)
+                    .app(APP)
+                    .supabase_history(SupabaseHistory::Off);
+                let mut client = plover::connect(&url)
+                    .await
+                    .with_context(|| format!("connecting to {}", redact(&url)))?;
+                let report = migrator.run(&mut client).await?;
+                ensure!(
+                    report.applied.is_empty() && report.already_applied == n,
+                    "plover, embedded applied {} and found {} of {n} applied",
+                    report.applied.len(),
+                    report.already_applied
+                );
+            }
             Peer::Plover => {
                 let files = workload
                     .files
@@ -697,6 +758,27 @@ impl Bench<'_> {
     }
 }
 
+/// Whether `embedded` holds exactly `workload`'s migrations (versions, names,
+/// checksums): the embedded no-op is then the boot of the set the others applied.
+fn same_set(embedded: &Source, workload: &Source) -> Result<()> {
+    let key = |s: &Source| -> Vec<(i64, String, plover::Checksum)> {
+        s.migrations()
+            .iter()
+            .map(|m| (m.version(), m.name().to_owned(), m.checksum()))
+            .collect()
+    };
+    let (e, w) = (key(embedded), key(workload));
+    ensure!(
+        e == w,
+        "{} migrations embedded, {} in the workload, first difference at {:?}; rebuild the \
+         bench (`PLOVER_BENCH_BOOT=1 cargo xtask bench peers`)",
+        e.len(),
+        w.len(),
+        e.iter().zip(&w).position(|(a, b)| a != b)
+    );
+    Ok(())
+}
+
 /// Runs `cmd` to its end (stdin closed) and returns its stdout and stderr together,
 /// or an error with them when it failed.
 fn output(mut cmd: Command, what: &str) -> Result<String> {
@@ -838,6 +920,8 @@ fn targets_json() -> serde_json::Value {
 
 /// plover's no-op time beyond connecting at the smallest and the largest size.
 struct Flatness {
+    /// plover's embedded set or its set built at run time.
+    peer: Peer,
     /// `(N, ms)`.
     from: (usize, f64),
     to: (usize, f64),
@@ -850,10 +934,19 @@ impl Flatness {
 }
 
 fn flatness(results: &[SizeResults]) -> Option<Flatness> {
-    let with = |s: &SizeResults| s.beyond_connect(Peer::Plover).map(|ms| (s.n, ms));
+    // The embedded set where every size has one, else the set built at run time.
+    let peer = if results
+        .iter()
+        .all(|s| s.judged(Phase::Noop) == Peer::PloverEmbedded)
+    {
+        Peer::PloverEmbedded
+    } else {
+        Peer::Plover
+    };
+    let with = |s: &SizeResults| s.beyond_connect(peer).map(|ms| (s.n, ms));
     let from = results.iter().filter_map(with).min_by_key(|(n, _)| *n)?;
     let to = results.iter().filter_map(with).max_by_key(|(n, _)| *n)?;
-    (to.0 > from.0).then_some(Flatness { from, to })
+    (to.0 > from.0).then_some(Flatness { peer, from, to })
 }
 
 /// One size's series as JSON: medians, minimums, every sample, plover's ratios, and
@@ -900,7 +993,8 @@ fn to_json(size: &SizeResults) -> serde_json::Value {
         "targets": {
             "apply_plover_over_psql": size.plover_over(Peer::Psql, Phase::Apply),
             "apply_plover_over_refinery": size.plover_over(Peer::Refinery, Phase::Apply),
-            "noop_beyond_connect_ms": size.beyond_connect(Peer::Plover),
+            "noop_judged": size.judged(Phase::Noop).slug(),
+            "noop_beyond_connect_ms": size.beyond_connect(size.judged(Phase::Noop)),
             "noop_plover_over_refinery": size.plover_over(Peer::Refinery, Phase::Noop),
             "noop_beyond_connect_plover_over_refinery": size.plover_over_beyond_connect(Peer::Refinery),
         },
@@ -1046,7 +1140,7 @@ fn target_lines(results: &[SizeResults]) -> String {
         let n = size.n;
         let _ = writeln!(
             out,
-            "  N = {n}: apply plover/psql {}, plover/refinery {}; no-op plover beyond \
+            "  N = {n}: apply plover/psql {}, plover/refinery {}; no-op {} beyond \
              connect {}, plover/refinery {} (of the times beyond connect: {})",
             judge(
                 size,
@@ -1062,10 +1156,11 @@ fn target_lines(results: &[SizeResults]) -> String {
                 APPLY_OVER_REFINERY,
                 ""
             ),
+            size.judged(Phase::Noop).name(),
             judge(
                 size,
                 Peer::Plover,
-                size.beyond_connect(Peer::Plover),
+                size.beyond_connect(size.judged(Phase::Noop)),
                 NOOP_BEYOND_CONNECT_MS,
                 " ms"
             ),
@@ -1083,8 +1178,9 @@ fn target_lines(results: &[SizeResults]) -> String {
         Some(f) => {
             let _ = writeln!(
                 out,
-                "  no-op flatness: plover {:.2} ms beyond connect at N = {}, {:.2} ms at N = {}: \
+                "  no-op flatness: {} {:.2} ms beyond connect at N = {}, {:.2} ms at N = {}: \
                  {} (target: flat, about 1)",
+                f.peer.name(),
                 f.to.1,
                 f.to.0,
                 f.from.1,
@@ -1113,6 +1209,10 @@ fn notes() -> String {
      time); psql and the Supabase CLI are whole processes reading the files; every tool connects through the bench's loopback proxy, \
      which adds the same hop to each network turn.\n\
      plover/x: plover's median over this tool's (below 1: plover took less).\n\
+     plover, embedded: plover's no-op run with the same set embedded by embed_migrations! \
+     (checked and digested at build time, as an app ships it), on plover's database right \
+     after plover's own no-op run; present when the bench was built with PLOVER_BENCH_BOOT \
+     set and N is 100, 1000 or 10000; the no-op targets judge it where present.\n\
      connect only: connecting (plover::connect) and closing, the floor under every no-op run \
      (on a database connected to once before, as the no-op runs' are); \
      beyond connect: the no-op median less connect only's (building the set included).\n\
