@@ -25,7 +25,7 @@ const ENGINE: &[&str] = &[
     "adopt", "apply", "checksum", "conninfo", "error", "event", "files", "history", "lock",
     "migrator", "plan", "problem", "session", "settings", "source", "split",
 ];
-const ABOVE_ENGINE: &[&str] = &["lint", "project", "testing"];
+const ABOVE_ENGINE: &[&str] = &["lint", "project", "schema", "testing"];
 
 /// Each top-level module of `src` with the top-level modules its code (not its
 /// comments, not its unit tests) names as `crate::<module>`.

@@ -40,6 +40,8 @@ mod split;
 pub mod lint;
 #[cfg(feature = "project")]
 pub mod project;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod supabase;
 #[cfg(feature = "testing")]
 pub mod testing;
