@@ -505,8 +505,9 @@ impl Differ<'_> {
             }
         }
         // Sequences.
-        for name in from.sequences.keys() {
-            if !to.sequences.contains_key(name) {
+        for (name, s) in &from.sequences {
+            // An identity column's goes with its column.
+            if !to.sequences.contains_key(name) && !s.identity {
                 self.push(
                     format!("DROP SEQUENCE {name};"),
                     vec![hazard(
@@ -685,15 +686,19 @@ impl Differ<'_> {
 
     fn default_privileges(&mut self) {
         let (from, to) = (self.from, self.to);
-        let empty = Grants::new();
         let keys: BTreeSet<&DefaultPrivilegeKey> = from
             .default_privileges
             .keys()
             .chain(to.default_privileges.keys())
             .collect();
         for key in keys {
-            let before = from.default_privileges.get(key).unwrap_or(&empty);
-            let after = to.default_privileges.get(key).unwrap_or(&empty);
+            // Absent: nothing in a schema; the built-in defaults for no schema.
+            let absent = match key.schema {
+                Some(_) => Grants::new(),
+                None => builtin_grants(&key.objects),
+            };
+            let before = from.default_privileges.get(key).unwrap_or(&absent);
+            let after = to.default_privileges.get(key).unwrap_or(&absent);
             let prefix = match &key.schema {
                 Some(s) => format!(
                     "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {}",
@@ -891,16 +896,13 @@ impl Differ<'_> {
         let (from, to) = (self.from, self.to);
         for (name, s) in &to.sequences {
             match from.sequences.get(name) {
+                // An identity column's is made by its column, with these options.
+                None if s.identity => {}
                 None => self.push(
                     format!(
-                        "CREATE SEQUENCE {name} AS {} START WITH {} INCREMENT BY {} MINVALUE {} MAXVALUE {} CACHE {}{};",
+                        "CREATE SEQUENCE {name} AS {} {};",
                         s.data_type,
-                        s.start,
-                        s.increment,
-                        s.min,
-                        s.max,
-                        s.cache,
-                        if s.cycle { " CYCLE" } else { "" }
+                        sequence_options(s)
                     ),
                     vec![],
                 ),
@@ -928,7 +930,10 @@ impl Differ<'_> {
                         parts.push(if s.cycle { "CYCLE" } else { "NO CYCLE" }.to_owned());
                     }
                     if !parts.is_empty() {
-                        self.push(format!("ALTER SEQUENCE {name} {};", parts.join(" ")), vec![]);
+                        self.push(
+                            format!("ALTER SEQUENCE {name} {};", parts.join(" ")),
+                            vec![],
+                        );
                     }
                 }
             }
@@ -945,7 +950,7 @@ impl Differ<'_> {
             .collect();
         created.sort_by_key(|(n, t)| (t.partition_of.is_some(), (*n).clone()));
         for (name, t) in created {
-            self.push(create_table(name, t), vec![]);
+            self.push(create_table(to, name, t), vec![]);
             if t.rls_enabled {
                 self.push(
                     format!("ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;"),
@@ -1022,7 +1027,10 @@ impl Differ<'_> {
                     None => {
                         let hazards = add_column_hazards(name, col);
                         self.push(
-                            format!("ALTER TABLE {name} ADD COLUMN {};", column_def(col)),
+                            format!(
+                                "ALTER TABLE {name} ADD COLUMN {};",
+                                column_def(self.to, name, col)
+                            ),
                             hazards,
                         );
                     }
@@ -1030,7 +1038,10 @@ impl Differ<'_> {
                         // Dropped among the drops; added back here.
                         let hazards = add_column_hazards(name, col);
                         self.push(
-                            format!("ALTER TABLE {name} ADD COLUMN {};", column_def(col)),
+                            format!(
+                                "ALTER TABLE {name} ADD COLUMN {};",
+                                column_def(self.to, name, col)
+                            ),
                             hazards,
                         );
                     }
@@ -1168,8 +1179,9 @@ impl Differ<'_> {
         match (old.identity, new.identity) {
             (None, Some(kind)) => self.push(
                 format!(
-                    "ALTER TABLE {table} ALTER COLUMN {col} ADD GENERATED {} AS IDENTITY;",
-                    identity(kind)
+                    "ALTER TABLE {table} ALTER COLUMN {col} ADD GENERATED {} AS IDENTITY{};",
+                    identity(kind),
+                    identity_options(self.to, table, &new.name)
                 ),
                 vec![],
             ),
@@ -1470,8 +1482,11 @@ impl Differ<'_> {
     fn sequence_owners(&mut self) {
         let (from, to) = (self.from, self.to);
         for (name, s) in &to.sequences {
-            let before = from.sequences.get(name).and_then(|b| b.owned_by.as_ref());
-            if before == s.owned_by.as_ref() {
+            let old = from.sequences.get(name);
+            if s.identity || old.is_some_and(|b| b.identity) {
+                continue;
+            }
+            if old.and_then(|b| b.owned_by.as_ref()) == s.owned_by.as_ref() {
                 continue;
             }
             match &s.owned_by {
@@ -1485,28 +1500,31 @@ impl Differ<'_> {
     }
 
     /// The privileges a new object of `objects` kind in `schema` has right after its
-    /// CREATE: the built-in ones (EXECUTE on functions and USAGE on types for PUBLIC)
-    /// and any default privileges of the target's for that schema (whoever creates
-    /// it: revoking what is not there does nothing, so the script stays exact).
+    /// CREATE, made by the role the script runs as (`from.user`, the role that read the
+    /// database the script is for): the role's default privileges of no schema in the
+    /// target, else the built-in ones (EXECUTE on functions and USAGE on types for
+    /// PUBLIC), plus its default privileges in `schema`; the role's own (as the owner,
+    /// implicit) left out. Revoking what is not there does nothing, so the script stays
+    /// exact where this over-counts.
     fn creation_grants(&self, objects: &str, schema: &str) -> Grants {
-        let mut base = Grants::new();
-        let builtin = match objects {
-            "FUNCTIONS" => Some("EXECUTE"),
-            "TYPES" => Some("USAGE"),
-            _ => None,
+        let creator = if self.from.user.is_empty() {
+            &self.to.user
+        } else {
+            &self.from.user
         };
-        if let Some(privilege) = builtin {
-            base.insert(Grant {
-                grantee: "PUBLIC".into(),
-                privilege: privilege.into(),
-                grantable: false,
-            });
+        let mine = |s: Option<&str>| DefaultPrivilegeKey {
+            role: creator.clone(),
+            schema: s.map(str::to_owned),
+            objects: objects.to_owned(),
+        };
+        let mut base = match self.to.default_privileges.get(&mine(None)) {
+            Some(grants) => grants.clone(),
+            None => builtin_grants(objects),
+        };
+        if let Some(grants) = self.to.default_privileges.get(&mine(Some(schema))) {
+            base.extend(grants.iter().cloned());
         }
-        for (key, grants) in &self.to.default_privileges {
-            if key.objects == objects && key.schema.as_deref().is_none_or(|s| s == schema) {
-                base.extend(grants.iter().cloned());
-            }
-        }
+        base.retain(|g| g.grantee != *creator);
         base
     }
 
@@ -1815,6 +1833,22 @@ impl Differ<'_> {
     }
 }
 
+/// The privileges Postgres gives a new object of `objects` kind beyond its owner's
+/// when no default privileges say otherwise: EXECUTE on functions and USAGE on
+/// types for PUBLIC.
+fn builtin_grants(objects: &str) -> Grants {
+    let privilege = match objects {
+        "FUNCTIONS" => "EXECUTE",
+        "TYPES" => "USAGE",
+        _ => return Grants::new(),
+    };
+    Grants::from([Grant {
+        grantee: "PUBLIC".into(),
+        privilege: privilege.into(),
+        grantable: false,
+    }])
+}
+
 /// The views of `set` in an order where each comes after the views of `set` it reads.
 fn topological<'a>(views: &'a BTreeMap<Name, View>, set: &BTreeSet<&'a Name>) -> Vec<&'a Name> {
     let mut done: BTreeSet<&Name> = BTreeSet::new();
@@ -1987,8 +2021,37 @@ fn replica_identity(c: char) -> &'static str {
     }
 }
 
-/// A column as in `CREATE TABLE` or `ADD COLUMN`.
-fn column_def(c: &Column) -> String {
+/// The options of `s` as `CREATE SEQUENCE` and an identity column take them.
+fn sequence_options(s: &Sequence) -> String {
+    format!(
+        "START WITH {} INCREMENT BY {} MINVALUE {} MAXVALUE {} CACHE {}{}",
+        s.start,
+        s.increment,
+        s.min,
+        s.max,
+        s.cache,
+        if s.cycle { " CYCLE" } else { "" }
+    )
+}
+
+/// ` (SEQUENCE NAME … START WITH …)` for the identity column `column` of `table`, as
+/// `catalog` has its sequence (nothing when it has none).
+fn identity_options(catalog: &Catalog, table: &Name, column: &str) -> String {
+    catalog
+        .sequences
+        .iter()
+        .find(|(_, s)| {
+            s.identity
+                && s.owned_by
+                    .as_ref()
+                    .is_some_and(|(t, c)| t == table && c == column)
+        })
+        .map(|(name, s)| format!(" (SEQUENCE NAME {name} {})", sequence_options(s)))
+        .unwrap_or_default()
+}
+
+/// A column of `table` as in `CREATE TABLE` or `ADD COLUMN`, as `catalog` has it.
+fn column_def(catalog: &Catalog, table: &Name, c: &Column) -> String {
     let mut sql = format!("{} {}", ident(&c.name), c.data_type);
     if let Some(coll) = &c.collation {
         let _ = write!(sql, " COLLATE {coll}");
@@ -1997,7 +2060,12 @@ fn column_def(c: &Column) -> String {
         let _ = write!(sql, " GENERATED ALWAYS AS ({expr}) STORED");
     }
     if let Some(kind) = c.identity {
-        let _ = write!(sql, " GENERATED {} AS IDENTITY", identity(kind));
+        let _ = write!(
+            sql,
+            " GENERATED {} AS IDENTITY{}",
+            identity(kind),
+            identity_options(catalog, table, &c.name)
+        );
     }
     if let Some(d) = &c.default {
         let _ = write!(sql, " DEFAULT {d}");
@@ -2035,7 +2103,7 @@ fn add_column_hazards(table: &Name, c: &Column) -> Vec<Hazard> {
     }
 }
 
-fn create_table(name: &Name, t: &Table) -> String {
+fn create_table(catalog: &Catalog, name: &Name, t: &Table) -> String {
     if let Some((parent, bound)) = &t.partition_of {
         return format!("CREATE TABLE {name} PARTITION OF {parent} {bound};");
     }
@@ -2046,7 +2114,7 @@ fn create_table(name: &Name, t: &Table) -> String {
     let cols: Vec<String> = t
         .columns
         .iter()
-        .map(|c| format!("    {}", column_def(c)))
+        .map(|c| format!("    {}", column_def(catalog, name, c)))
         .collect();
     if cols.is_empty() {
         sql.push(')');
