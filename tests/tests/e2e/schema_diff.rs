@@ -14,7 +14,7 @@ use std::fmt::Debug;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
-use plover::schema::{self, Catalog, Diff};
+use plover::schema::{self, Catalog, Diff, HazardKind};
 use plover::testing::{Shim, TestDatabase};
 use plover_tests::{Dir, MIGRATIONS};
 use tokio_postgres::Client;
@@ -102,6 +102,25 @@ fn catalog_differences(a: &Catalog, b: &Catalog) -> Vec<String> {
     );
     part("publication", &a.publications, &b.publications, &mut out);
     out
+}
+
+/// Runs `diff` on `client`: as one script, but for the statements that must commit
+/// first ([`HazardKind::OwnTransaction`]), each run before it on its own, as a
+/// migration of its own would run them.
+async fn apply(client: &Client, diff: &Diff, what: &str) -> Result<()> {
+    let own = |c: &plover::schema::Change| {
+        c.hazards
+            .iter()
+            .any(|h| h.kind == HazardKind::OwnTransaction)
+    };
+    for change in diff.changes.iter().filter(|c| own(c)) {
+        run_script(client, &change.sql, what).await?;
+    }
+    let rest = Diff {
+        changes: diff.changes.iter().filter(|c| !own(c)).cloned().collect(),
+        ..diff.clone()
+    };
+    run_script(client, &rest.to_sql(), what).await
 }
 
 /// `diff(inspect(left), inspect(right))` is empty and the catalogs are equal.
@@ -213,7 +232,7 @@ async fn round_trip(a: &TestDatabase, b: &TestDatabase) -> Result<Diff> {
     let (ca, cb) = (a.client().await?, b.client().await?);
     let build = schema::diff(&inspect(&cb).await?, &inspect(&ca).await?);
     ensure!(build.manual.is_empty(), "manual steps: {:?}", build.manual);
-    run_script(&cb, &build.to_sql(), "the diff from the empty database").await?;
+    apply(&cb, &build, "the diff from the empty database").await?;
     assert_same(&ca, &cb, "A against B").await?;
     let (da, db) = (normalize_dump(&pg_dump(a)?), normalize_dump(&pg_dump(b)?));
     if da != db {
@@ -563,6 +582,13 @@ const CASES: &[Case] = &[
         "create type public.status as enum ('new', 'doing', 'done', 'archived');
          create table public.t (s public.status);",
     ),
+    case(
+        "enum_value_added_and_used",
+        "create type public.status as enum ('new', 'done');
+         create table public.t (s public.status default 'new');",
+        "create type public.status as enum ('new', 'doing', 'done');
+         create table public.t (s public.status default 'doing');",
+    ),
     Case {
         name: "enum_value_removed",
         before: "create type public.status as enum ('new', 'doing', 'done');",
@@ -809,6 +835,39 @@ const CASES: &[Case] = &[
         "create table public.t (id int primary key); create publication app_pub for table public.t;",
     ),
     case(
+        "serial_column_dropped",
+        "create table public.t (id serial, name text);",
+        "create table public.t (name text);",
+    ),
+    case(
+        "table_with_a_serial_dropped",
+        "create table public.keep (n int); create table public.t (id serial, name text);",
+        "create table public.keep (n int);",
+    ),
+    case(
+        "sequence_left_by_a_default_dropped",
+        "create sequence public.s; create table public.t (n bigint default nextval('public.s'));",
+        "create table public.t (n bigint default 0);",
+    ),
+    case(
+        "function_left_by_a_default_dropped",
+        "create function public.next_code() returns text language sql as $$ select 'x' $$;
+         create table public.t (code text default public.next_code());",
+        "create table public.t (code text);",
+    ),
+    case(
+        "aggregate_and_its_function_dropped",
+        "create function public.add(numeric, numeric) returns numeric language sql immutable
+           as 'select $1 + $2';
+         create aggregate public.total(numeric) (sfunc = public.add, stype = numeric);",
+        "",
+    ),
+    case(
+        "schema_dropped",
+        "create schema app; create type app.mood as enum ('ok'); create table app.t (m app.mood);",
+        "",
+    ),
+    case(
         "schema_added",
         "",
         "create schema app; comment on schema app is 'The app''s.';
@@ -833,12 +892,12 @@ async fn run_case(case: &Case) -> Result<String> {
     match case.expect {
         Expect::Applies => {
             ensure!(d.manual.is_empty(), "manual steps: {:?}", d.manual);
-            run_script(&cb, &sql, "the diff").await?;
+            apply(&cb, &d, "the diff").await?;
             assert_same(&cb, &ca, "after the diff").await?;
         }
         Expect::Manual => {
             ensure!(!d.manual.is_empty(), "a manual step is expected:\n{sql}");
-            run_script(&cb, &sql, "the diff").await?;
+            apply(&cb, &d, "the diff").await?;
             let again = schema::diff(&inspect(&cb).await?, &inspect(&ca).await?);
             ensure!(
                 again.changes.is_empty() && again.manual == d.manual,

@@ -3,11 +3,13 @@
 //!
 //! The order is fixed by phase, so that every statement finds what it needs and
 //! nothing it removes is still used: first what goes away, dependents first
-//! (policies, triggers, views, foreign keys, other constraints, indexes, functions,
-//! tables, columns, sequences, types, schemas); then what comes, dependencies first
-//! (extensions, schemas, default privileges, types, sequences, functions, tables and
-//! columns, constraints, foreign keys, indexes, views, functions over row types,
-//! triggers, policies, RLS, ownership of sequences, grants, comments, publications).
+//! (policies, triggers, views, foreign keys, other constraints, indexes, functions
+//! that cannot be replaced in place, tables, columns); then what comes, dependencies
+//! first (extensions, schemas, default privileges, types, sequences, functions,
+//! tables and columns, constraints, foreign keys, indexes, views, functions over row
+//! types, triggers, policies, RLS, ownership of sequences, grants, comments,
+//! publications); last what goes once no column uses it any more (functions,
+//! sequences, types, schemas).
 //!
 //! Must not: drop an extension or a publication (other apps may use them: it says so
 //! in a note instead); emit a statement without the hazards it carries; depend on
@@ -33,6 +35,9 @@ pub enum HazardKind {
     Dependents,
     /// Changes who can see or do what (RLS disabled, privileges granted broadly).
     Security,
+    /// Must be committed before a later statement of the diff can run (an enum value
+    /// a later statement uses): run it in a migration of its own, before the rest.
+    OwnTransaction,
 }
 
 impl HazardKind {
@@ -45,6 +50,7 @@ impl HazardKind {
             HazardKind::IndexBuild => "index-build",
             HazardKind::Dependents => "dependents",
             HazardKind::Security => "security",
+            HazardKind::OwnTransaction => "own-transaction",
         }
     }
 }
@@ -98,8 +104,15 @@ impl Diff {
     /// as comments above it. Nothing but comments when the diff is empty.
     pub fn to_sql(&self) -> String {
         let mut out = String::new();
-        if self.changes.is_empty() {
+        if self.changes.is_empty() && self.manual.is_empty() {
             out.push_str("-- plover diff: no differences\n");
+        } else if self.changes.is_empty() {
+            let _ = writeln!(
+                out,
+                "-- plover diff: no statement, {} manual change{}",
+                self.manual.len(),
+                if self.manual.len() == 1 { "" } else { "s" }
+            );
         } else {
             let _ = writeln!(
                 out,
@@ -153,10 +166,12 @@ pub fn diff(from: &Catalog, to: &Catalog) -> Diff {
         recreated_views: BTreeSet::new(),
         recreated_policies: BTreeSet::new(),
         recreated_functions: BTreeSet::new(),
+        added_values: BTreeMap::new(),
     };
     d.plan_recreations();
     d.drops();
     d.creates();
+    d.enum_values_used_later();
     d.out
 }
 
@@ -173,6 +188,9 @@ struct Differ<'a> {
     recreated_policies: BTreeSet<(Name, String)>,
     /// Functions both sides have that `CREATE OR REPLACE` cannot change.
     recreated_functions: BTreeSet<FunctionId>,
+    /// The `ADD VALUE` statements, by index in `out.changes`: the value as a use of it
+    /// reads (`'label'::schema.type`).
+    added_values: BTreeMap<usize, String>,
 }
 
 fn hazard(kind: HazardKind, message: impl Into<String>) -> Hazard {
@@ -422,26 +440,12 @@ impl Differ<'_> {
                 }
             }
         }
-        // Functions that go or cannot be replaced in place.
+        // Functions that cannot be replaced in place (those that go go last, once no
+        // default or column uses them).
         for (id, f) in &from.functions {
-            if to.functions.contains_key(id) && !self.recreated_functions.contains(id) {
-                continue;
+            if self.recreated_functions.contains(id) {
+                self.drop_function(id, f);
             }
-            let kind = match f.kind {
-                FunctionKind::Procedure => "PROCEDURE",
-                FunctionKind::Aggregate => "AGGREGATE",
-                FunctionKind::Function | FunctionKind::Window => "FUNCTION",
-            };
-            self.push(
-                format!("DROP {kind} {id};"),
-                vec![hazard(
-                    HazardKind::Dependents,
-                    format!(
-                        "drops {} {id}: fails while a default, check, trigger or policy elsewhere uses it",
-                        kind.to_lowercase()
-                    ),
-                )],
-            );
         }
         // Tables (a partition goes with its parent).
         for (name, table) in &from.tables {
@@ -504,10 +508,45 @@ impl Differ<'_> {
                 }
             }
         }
-        // Sequences.
+        // Extensions and publications are never dropped.
+        for (name, ext) in &from.extensions {
+            match to.extensions.get(name) {
+                None => self.out.notes.push(format!(
+                    "extension {name} is installed on the source only; a diff never drops an extension (other apps may use it)"
+                )),
+                Some(e) if e.version != ext.version => self.out.notes.push(format!(
+                    "extension {name} is version {} on the source, {} on the target; a diff leaves versions alone",
+                    ext.version, e.version
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// What goes once everything that used it changed: functions (aggregates before
+    /// the functions they call), sequences, types, schemas. Column defaults and types
+    /// change in the creates, so a sequence, a function or a type a column leaves is
+    /// free by then.
+    fn late_drops(&mut self) {
+        let (from, to) = (self.from, self.to);
+        let mut gone: Vec<(&FunctionId, &Function)> = from
+            .functions
+            .iter()
+            .filter(|(id, _)| !to.functions.contains_key(*id))
+            .collect();
+        gone.sort_by_key(|(_, f)| f.kind != FunctionKind::Aggregate);
+        for (id, f) in gone {
+            self.drop_function(id, f);
+        }
+        // Sequences, but an identity column's and those owned by a column that went
+        // (they went with it).
         for (name, s) in &from.sequences {
-            // An identity column's goes with its column.
-            if !to.sequences.contains_key(name) && !s.identity {
+            let owner_went = s.owned_by.as_ref().is_some_and(|(table, column)| {
+                to.tables
+                    .get(table)
+                    .is_none_or(|t| t.column(column).is_none())
+            });
+            if !to.sequences.contains_key(name) && !s.identity && !owner_went {
                 self.push(
                     format!("DROP SEQUENCE {name};"),
                     vec![hazard(
@@ -560,19 +599,24 @@ impl Differ<'_> {
                 );
             }
         }
-        // Extensions and publications are never dropped.
-        for (name, ext) in &from.extensions {
-            match to.extensions.get(name) {
-                None => self.out.notes.push(format!(
-                    "extension {name} is installed on the source only; a diff never drops an extension (other apps may use it)"
-                )),
-                Some(e) if e.version != ext.version => self.out.notes.push(format!(
-                    "extension {name} is version {} on the source, {} on the target; a diff leaves versions alone",
-                    ext.version, e.version
-                )),
-                Some(_) => {}
-            }
-        }
+    }
+
+    fn drop_function(&mut self, id: &FunctionId, f: &Function) {
+        let kind = match f.kind {
+            FunctionKind::Procedure => "PROCEDURE",
+            FunctionKind::Aggregate => "AGGREGATE",
+            FunctionKind::Function | FunctionKind::Window => "FUNCTION",
+        };
+        self.push(
+            format!("DROP {kind} {id};"),
+            vec![hazard(
+                HazardKind::Dependents,
+                format!(
+                    "drops {} {id}: fails while a default, check, trigger or policy elsewhere uses it",
+                    kind.to_lowercase()
+                ),
+            )],
+        );
     }
 
     // ---------------------------------------------------------------- creates
@@ -665,6 +709,7 @@ impl Differ<'_> {
         self.grants();
         self.comments();
         self.publications();
+        self.late_drops();
     }
 
     fn create_function(&mut self, id: &FunctionId, f: &Function) {
@@ -852,6 +897,28 @@ impl Differ<'_> {
         }
     }
 
+    /// Marks each `ADD VALUE` whose value a later statement uses (as the server renders
+    /// a use: `'label'::type`): Postgres refuses that use before the `ADD VALUE`
+    /// commits.
+    fn enum_values_used_later(&mut self) {
+        for i in 0..self.out.changes.len() {
+            let Some(used) = self.added_values.get(&i) else {
+                continue;
+            };
+            if self.out.changes[i + 1..]
+                .iter()
+                .any(|c| c.sql.contains(used.as_str()))
+            {
+                self.out.changes[i].hazards.push(hazard(
+                    HazardKind::OwnTransaction,
+                    format!(
+                        "a later statement uses {used}, which Postgres refuses before this ADD VALUE commits: run it in a migration of its own, before the rest"
+                    ),
+                ));
+            }
+        }
+    }
+
     /// Labels added in place (`ADD VALUE … BEFORE/AFTER`); a removed or reordered
     /// label is a manual change.
     fn enum_values(&mut self, name: &Name, old: &[String], new: &[String]) {
@@ -887,6 +954,10 @@ impl Differ<'_> {
                     None => format!("ALTER TYPE {name} ADD VALUE {};", literal(label)),
                 },
             };
+            self.added_values.insert(
+                self.out.changes.len(),
+                format!("{}::{name}", literal(label)),
+            );
             self.push(sql, vec![]);
             present.push(label);
         }
