@@ -108,7 +108,7 @@ fn catalog_differences(a: &Catalog, b: &Catalog) -> Vec<String> {
 /// first ([`HazardKind::OwnTransaction`]), each run before it on its own, as a
 /// migration of its own would run them.
 async fn apply(client: &Client, diff: &Diff, what: &str) -> Result<()> {
-    let own = |c: &plover::schema::Change| {
+    let own = |c: &schema::Change| {
         c.hazards
             .iter()
             .any(|h| h.kind == HazardKind::OwnTransaction)
@@ -432,6 +432,8 @@ create view public.order_labels with (check_option = cascaded, security_barrier 
 create function app.labels(p_min integer default 0, out id integer, out label text)
   returns setof record language sql stable
   as $$ select "Id", "Label" from public."Order Items" where "Id" >= p_min $$;
+create function public.item_of(p_id integer) returns public."Order Items"
+  language sql stable as $$ select * from public."Order Items" where "Id" = p_id $$;
 create function app.visible_to_public() returns integer language sql as $$ select 1 $$;
 grant execute on function app.visible_to_public() to public;
 
@@ -945,5 +947,68 @@ async fn hand_written_changes_diff_as_their_snapshots_and_apply() -> Result<()> 
             insta::assert_snapshot!(name, sql);
         }
     }
+    Ok(())
+}
+
+/// The issue's "plan past one machine" schema: 1,000 tables (with RLS), 5,000
+/// indexes, 1,000 policies, 1,000 functions. Read, diffed against itself and against
+/// an empty database, the diff applied and diffed back. It prints how long `inspect`
+/// and `diff` took and asserts no time (slow in a dev build: run it by name with
+/// `--ignored`).
+#[tokio::test]
+#[ignore = "builds 8,000 objects; run with --ignored"]
+async fn a_large_schema_round_trips() -> Result<()> {
+    const LARGE: &str = "DO $$
+    BEGIN
+      FOR i IN 1..1000 LOOP
+        EXECUTE format('CREATE TABLE public.t%s (id bigint PRIMARY KEY, owner uuid, a int, b text, c date, d numeric)', i);
+        EXECUTE format('CREATE INDEX t%s_owner_idx ON public.t%s (owner)', i, i);
+        EXECUTE format('CREATE INDEX t%s_a_idx ON public.t%s (a) WHERE a > 0', i, i);
+        EXECUTE format('CREATE INDEX t%s_b_idx ON public.t%s (lower(b))', i, i);
+        EXECUTE format('CREATE INDEX t%s_c_idx ON public.t%s (c DESC)', i, i);
+        EXECUTE format('CREATE INDEX t%s_d_idx ON public.t%s (d, a)', i, i);
+        EXECUTE format('ALTER TABLE public.t%s ENABLE ROW LEVEL SECURITY', i);
+        EXECUTE format('CREATE POLICY t%s_own ON public.t%s FOR SELECT TO authenticated USING (owner = (SELECT auth.uid()))', i, i);
+        EXECUTE format('CREATE FUNCTION public.f%s(x int) RETURNS int LANGUAGE sql IMMUTABLE AS ''SELECT x + %s''', i, i);
+      END LOOP;
+    END $$;";
+    let a = empty_database().await?;
+    let ca = a.client().await?;
+    run_script(&ca, LARGE, "the large schema").await?;
+    let started = std::time::Instant::now();
+    let catalog = inspect(&ca).await?;
+    let inspected = started.elapsed();
+    let same = schema::diff(&catalog, &catalog);
+    let diffed = started.elapsed() - inspected;
+    ensure!(same.is_empty(), "a catalog differs from itself");
+    ensure!(
+        catalog.tables.len() == 1000
+            && catalog
+                .tables
+                .values()
+                .map(|t| t.indexes.len())
+                .sum::<usize>()
+                == 5000
+            && catalog
+                .tables
+                .values()
+                .map(|t| t.policies.len())
+                .sum::<usize>()
+                == 1000
+            && catalog.functions.len() == 1000,
+        "the catalog misses objects"
+    );
+    let b = empty_database().await?;
+    let cb = b.client().await?;
+    let started = std::time::Instant::now();
+    let build = schema::diff(&inspect(&cb).await?, &catalog);
+    let built = started.elapsed();
+    apply(&cb, &build, "the diff from the empty database").await?;
+    assert_same(&ca, &cb, "A against B").await?;
+    eprintln!(
+        "large schema: inspect {inspected:?}, diff against itself {diffed:?}, \
+         inspect of the empty database and diff to the large one {built:?} ({} statements)",
+        build.changes.len()
+    );
     Ok(())
 }

@@ -207,6 +207,13 @@ fn statement(definition: &str) -> String {
     format!("{t};")
 }
 
+/// The identifiers (and numbers) of `text`, as [`mentions`] sees them: runs of
+/// letters, digits, `_` and `$`.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .filter(|w| !w.is_empty())
+}
+
 /// Whether `word` occurs in `text` as a whole identifier.
 fn mentions(text: &str, word: &str) -> bool {
     let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
@@ -660,10 +667,14 @@ impl Differ<'_> {
             .map(|n| n.name.as_str())
             .collect();
         // A function whose signature names a relation made here waits for it.
+        // Names that are not one word (`"Order Items"`) are looked for whole.
+        let (plain, spaced): (BTreeSet<&str>, BTreeSet<&str>) = relations
+            .iter()
+            .partition(|r| words(r).eq(std::iter::once(**r)));
         let over_rows = |f: &Function| {
-            relations.iter().any(|r| {
-                mentions(&f.arguments, r) || f.result.as_deref().is_some_and(|x| mentions(x, r))
-            })
+            let texts = || std::iter::once(f.arguments.as_str()).chain(f.result.as_deref());
+            texts().flat_map(words).any(|w| plain.contains(w))
+                || spaced.iter().any(|r| texts().any(|t| mentions(t, r)))
         };
         let changed_functions: Vec<&FunctionId> = to
             .functions
@@ -2346,6 +2357,8 @@ mod tests {
 
     #[test]
     fn words_are_matched_whole() {
+        let found: Vec<&str> = words("SETOF public.\"Order\"(x_1 int)").collect();
+        assert_eq!(found, ["SETOF", "public", "Order", "x_1", "int"]);
         assert!(mentions("(user_id = auth.uid())", "user_id"));
         assert!(!mentions("(owner_user_id = 1)", "user_id"));
         assert!(!mentions("(user_id2 = 1)", "user_id"));
