@@ -24,6 +24,7 @@ mod engine;
 mod engine_input;
 mod extensions;
 mod lock_wait;
+mod schema_diff;
 mod supabase_baseline;
 mod supabase_cli;
 mod supabase_features;

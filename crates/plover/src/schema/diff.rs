@@ -3,11 +3,13 @@
 //!
 //! The order is fixed by phase, so that every statement finds what it needs and
 //! nothing it removes is still used: first what goes away, dependents first
-//! (policies, triggers, views, foreign keys, other constraints, indexes, functions,
-//! tables, columns, sequences, types, schemas); then what comes, dependencies first
-//! (extensions, schemas, default privileges, types, sequences, functions, tables and
-//! columns, constraints, foreign keys, indexes, views, functions over row types,
-//! triggers, policies, RLS, ownership of sequences, grants, comments, publications).
+//! (policies, triggers, views, foreign keys, other constraints, indexes, functions
+//! that cannot be replaced in place, tables, columns); then what comes, dependencies
+//! first (extensions, schemas, default privileges, types, sequences, functions,
+//! tables and columns, constraints, foreign keys, indexes, views, functions over row
+//! types, triggers, policies, RLS, ownership of sequences, grants, comments,
+//! publications); last what goes once no column uses it any more (functions,
+//! sequences, types, schemas).
 //!
 //! Must not: drop an extension or a publication (other apps may use them: it says so
 //! in a note instead); emit a statement without the hazards it carries; depend on
@@ -33,6 +35,9 @@ pub enum HazardKind {
     Dependents,
     /// Changes who can see or do what (RLS disabled, privileges granted broadly).
     Security,
+    /// Must be committed before a later statement of the diff can run (an enum value
+    /// a later statement uses): run it in a migration of its own, before the rest.
+    OwnTransaction,
 }
 
 impl HazardKind {
@@ -45,6 +50,7 @@ impl HazardKind {
             HazardKind::IndexBuild => "index-build",
             HazardKind::Dependents => "dependents",
             HazardKind::Security => "security",
+            HazardKind::OwnTransaction => "own-transaction",
         }
     }
 }
@@ -98,8 +104,15 @@ impl Diff {
     /// as comments above it. Nothing but comments when the diff is empty.
     pub fn to_sql(&self) -> String {
         let mut out = String::new();
-        if self.changes.is_empty() {
+        if self.changes.is_empty() && self.manual.is_empty() {
             out.push_str("-- plover diff: no differences\n");
+        } else if self.changes.is_empty() {
+            let _ = writeln!(
+                out,
+                "-- plover diff: no statement, {} manual change{}",
+                self.manual.len(),
+                if self.manual.len() == 1 { "" } else { "s" }
+            );
         } else {
             let _ = writeln!(
                 out,
@@ -153,10 +166,12 @@ pub fn diff(from: &Catalog, to: &Catalog) -> Diff {
         recreated_views: BTreeSet::new(),
         recreated_policies: BTreeSet::new(),
         recreated_functions: BTreeSet::new(),
+        added_values: BTreeMap::new(),
     };
     d.plan_recreations();
     d.drops();
     d.creates();
+    d.enum_values_used_later();
     d.out
 }
 
@@ -173,6 +188,9 @@ struct Differ<'a> {
     recreated_policies: BTreeSet<(Name, String)>,
     /// Functions both sides have that `CREATE OR REPLACE` cannot change.
     recreated_functions: BTreeSet<FunctionId>,
+    /// The `ADD VALUE` statements, by index in `out.changes`: the value as a use of it
+    /// reads (`'label'::schema.type`).
+    added_values: BTreeMap<usize, String>,
 }
 
 fn hazard(kind: HazardKind, message: impl Into<String>) -> Hazard {
@@ -187,6 +205,13 @@ fn statement(definition: &str) -> String {
     let t = definition.trim_end();
     let t = t.strip_suffix(';').unwrap_or(t).trim_end();
     format!("{t};")
+}
+
+/// The identifiers (and numbers) of `text`, as [`mentions`] sees them: runs of
+/// letters, digits, `_` and `$`.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .filter(|w| !w.is_empty())
 }
 
 /// Whether `word` occurs in `text` as a whole identifier.
@@ -422,26 +447,12 @@ impl Differ<'_> {
                 }
             }
         }
-        // Functions that go or cannot be replaced in place.
+        // Functions that cannot be replaced in place (those that go go last, once no
+        // default or column uses them).
         for (id, f) in &from.functions {
-            if to.functions.contains_key(id) && !self.recreated_functions.contains(id) {
-                continue;
+            if self.recreated_functions.contains(id) {
+                self.drop_function(id, f);
             }
-            let kind = match f.kind {
-                FunctionKind::Procedure => "PROCEDURE",
-                FunctionKind::Aggregate => "AGGREGATE",
-                FunctionKind::Function | FunctionKind::Window => "FUNCTION",
-            };
-            self.push(
-                format!("DROP {kind} {id};"),
-                vec![hazard(
-                    HazardKind::Dependents,
-                    format!(
-                        "drops {} {id}: fails while a default, check, trigger or policy elsewhere uses it",
-                        kind.to_lowercase()
-                    ),
-                )],
-            );
         }
         // Tables (a partition goes with its parent).
         for (name, table) in &from.tables {
@@ -504,9 +515,45 @@ impl Differ<'_> {
                 }
             }
         }
-        // Sequences.
-        for name in from.sequences.keys() {
-            if !to.sequences.contains_key(name) {
+        // Extensions and publications are never dropped.
+        for (name, ext) in &from.extensions {
+            match to.extensions.get(name) {
+                None => self.out.notes.push(format!(
+                    "extension {name} is installed on the source only; a diff never drops an extension (other apps may use it)"
+                )),
+                Some(e) if e.version != ext.version => self.out.notes.push(format!(
+                    "extension {name} is version {} on the source, {} on the target; a diff leaves versions alone",
+                    ext.version, e.version
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// What goes once everything that used it changed: functions (aggregates before
+    /// the functions they call), sequences, types, schemas. Column defaults and types
+    /// change in the creates, so a sequence, a function or a type a column leaves is
+    /// free by then.
+    fn late_drops(&mut self) {
+        let (from, to) = (self.from, self.to);
+        let mut gone: Vec<(&FunctionId, &Function)> = from
+            .functions
+            .iter()
+            .filter(|(id, _)| !to.functions.contains_key(*id))
+            .collect();
+        gone.sort_by_key(|(_, f)| f.kind != FunctionKind::Aggregate);
+        for (id, f) in gone {
+            self.drop_function(id, f);
+        }
+        // Sequences, but an identity column's and those owned by a column that went
+        // (they went with it).
+        for (name, s) in &from.sequences {
+            let owner_went = s.owned_by.as_ref().is_some_and(|(table, column)| {
+                to.tables
+                    .get(table)
+                    .is_none_or(|t| t.column(column).is_none())
+            });
+            if !to.sequences.contains_key(name) && !s.identity && !owner_went {
                 self.push(
                     format!("DROP SEQUENCE {name};"),
                     vec![hazard(
@@ -559,19 +606,24 @@ impl Differ<'_> {
                 );
             }
         }
-        // Extensions and publications are never dropped.
-        for (name, ext) in &from.extensions {
-            match to.extensions.get(name) {
-                None => self.out.notes.push(format!(
-                    "extension {name} is installed on the source only; a diff never drops an extension (other apps may use it)"
-                )),
-                Some(e) if e.version != ext.version => self.out.notes.push(format!(
-                    "extension {name} is version {} on the source, {} on the target; a diff leaves versions alone",
-                    ext.version, e.version
-                )),
-                Some(_) => {}
-            }
-        }
+    }
+
+    fn drop_function(&mut self, id: &FunctionId, f: &Function) {
+        let kind = match f.kind {
+            FunctionKind::Procedure => "PROCEDURE",
+            FunctionKind::Aggregate => "AGGREGATE",
+            FunctionKind::Function | FunctionKind::Window => "FUNCTION",
+        };
+        self.push(
+            format!("DROP {kind} {id};"),
+            vec![hazard(
+                HazardKind::Dependents,
+                format!(
+                    "drops {} {id}: fails while a default, check, trigger or policy elsewhere uses it",
+                    kind.to_lowercase()
+                ),
+            )],
+        );
     }
 
     // ---------------------------------------------------------------- creates
@@ -615,10 +667,14 @@ impl Differ<'_> {
             .map(|n| n.name.as_str())
             .collect();
         // A function whose signature names a relation made here waits for it.
+        // Names that are not one word (`"Order Items"`) are looked for whole.
+        let (plain, spaced): (BTreeSet<&str>, BTreeSet<&str>) = relations
+            .iter()
+            .partition(|r| words(r).eq(std::iter::once(**r)));
         let over_rows = |f: &Function| {
-            relations.iter().any(|r| {
-                mentions(&f.arguments, r) || f.result.as_deref().is_some_and(|x| mentions(x, r))
-            })
+            let texts = || std::iter::once(f.arguments.as_str()).chain(f.result.as_deref());
+            texts().flat_map(words).any(|w| plain.contains(w))
+                || spaced.iter().any(|r| texts().any(|t| mentions(t, r)))
         };
         let changed_functions: Vec<&FunctionId> = to
             .functions
@@ -664,6 +720,7 @@ impl Differ<'_> {
         self.grants();
         self.comments();
         self.publications();
+        self.late_drops();
     }
 
     fn create_function(&mut self, id: &FunctionId, f: &Function) {
@@ -685,15 +742,19 @@ impl Differ<'_> {
 
     fn default_privileges(&mut self) {
         let (from, to) = (self.from, self.to);
-        let empty = Grants::new();
         let keys: BTreeSet<&DefaultPrivilegeKey> = from
             .default_privileges
             .keys()
             .chain(to.default_privileges.keys())
             .collect();
         for key in keys {
-            let before = from.default_privileges.get(key).unwrap_or(&empty);
-            let after = to.default_privileges.get(key).unwrap_or(&empty);
+            // Absent: nothing in a schema; the built-in defaults for no schema.
+            let absent = match key.schema {
+                Some(_) => Grants::new(),
+                None => builtin_grants(&key.objects),
+            };
+            let before = from.default_privileges.get(key).unwrap_or(&absent);
+            let after = to.default_privileges.get(key).unwrap_or(&absent);
             let prefix = match &key.schema {
                 Some(s) => format!(
                     "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {}",
@@ -847,6 +908,28 @@ impl Differ<'_> {
         }
     }
 
+    /// Marks each `ADD VALUE` whose value a later statement uses (as the server renders
+    /// a use: `'label'::type`): Postgres refuses that use before the `ADD VALUE`
+    /// commits.
+    fn enum_values_used_later(&mut self) {
+        for i in 0..self.out.changes.len() {
+            let Some(used) = self.added_values.get(&i) else {
+                continue;
+            };
+            if self.out.changes[i + 1..]
+                .iter()
+                .any(|c| c.sql.contains(used.as_str()))
+            {
+                self.out.changes[i].hazards.push(hazard(
+                    HazardKind::OwnTransaction,
+                    format!(
+                        "a later statement uses {used}, which Postgres refuses before this ADD VALUE commits: run it in a migration of its own, before the rest"
+                    ),
+                ));
+            }
+        }
+    }
+
     /// Labels added in place (`ADD VALUE … BEFORE/AFTER`); a removed or reordered
     /// label is a manual change.
     fn enum_values(&mut self, name: &Name, old: &[String], new: &[String]) {
@@ -882,6 +965,10 @@ impl Differ<'_> {
                     None => format!("ALTER TYPE {name} ADD VALUE {};", literal(label)),
                 },
             };
+            self.added_values.insert(
+                self.out.changes.len(),
+                format!("{}::{name}", literal(label)),
+            );
             self.push(sql, vec![]);
             present.push(label);
         }
@@ -891,16 +978,13 @@ impl Differ<'_> {
         let (from, to) = (self.from, self.to);
         for (name, s) in &to.sequences {
             match from.sequences.get(name) {
+                // An identity column's is made by its column, with these options.
+                None if s.identity => {}
                 None => self.push(
                     format!(
-                        "CREATE SEQUENCE {name} AS {} START WITH {} INCREMENT BY {} MINVALUE {} MAXVALUE {} CACHE {}{};",
+                        "CREATE SEQUENCE {name} AS {} {};",
                         s.data_type,
-                        s.start,
-                        s.increment,
-                        s.min,
-                        s.max,
-                        s.cache,
-                        if s.cycle { " CYCLE" } else { "" }
+                        sequence_options(s)
                     ),
                     vec![],
                 ),
@@ -928,7 +1012,10 @@ impl Differ<'_> {
                         parts.push(if s.cycle { "CYCLE" } else { "NO CYCLE" }.to_owned());
                     }
                     if !parts.is_empty() {
-                        self.push(format!("ALTER SEQUENCE {name} {};", parts.join(" ")), vec![]);
+                        self.push(
+                            format!("ALTER SEQUENCE {name} {};", parts.join(" ")),
+                            vec![],
+                        );
                     }
                 }
             }
@@ -945,7 +1032,7 @@ impl Differ<'_> {
             .collect();
         created.sort_by_key(|(n, t)| (t.partition_of.is_some(), (*n).clone()));
         for (name, t) in created {
-            self.push(create_table(name, t), vec![]);
+            self.push(create_table(to, name, t), vec![]);
             if t.rls_enabled {
                 self.push(
                     format!("ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;"),
@@ -1022,7 +1109,10 @@ impl Differ<'_> {
                     None => {
                         let hazards = add_column_hazards(name, col);
                         self.push(
-                            format!("ALTER TABLE {name} ADD COLUMN {};", column_def(col)),
+                            format!(
+                                "ALTER TABLE {name} ADD COLUMN {};",
+                                column_def(self.to, name, col)
+                            ),
                             hazards,
                         );
                     }
@@ -1030,7 +1120,10 @@ impl Differ<'_> {
                         // Dropped among the drops; added back here.
                         let hazards = add_column_hazards(name, col);
                         self.push(
-                            format!("ALTER TABLE {name} ADD COLUMN {};", column_def(col)),
+                            format!(
+                                "ALTER TABLE {name} ADD COLUMN {};",
+                                column_def(self.to, name, col)
+                            ),
                             hazards,
                         );
                     }
@@ -1168,8 +1261,9 @@ impl Differ<'_> {
         match (old.identity, new.identity) {
             (None, Some(kind)) => self.push(
                 format!(
-                    "ALTER TABLE {table} ALTER COLUMN {col} ADD GENERATED {} AS IDENTITY;",
-                    identity(kind)
+                    "ALTER TABLE {table} ALTER COLUMN {col} ADD GENERATED {} AS IDENTITY{};",
+                    identity(kind),
+                    identity_options(self.to, table, &new.name)
                 ),
                 vec![],
             ),
@@ -1470,8 +1564,11 @@ impl Differ<'_> {
     fn sequence_owners(&mut self) {
         let (from, to) = (self.from, self.to);
         for (name, s) in &to.sequences {
-            let before = from.sequences.get(name).and_then(|b| b.owned_by.as_ref());
-            if before == s.owned_by.as_ref() {
+            let old = from.sequences.get(name);
+            if s.identity || old.is_some_and(|b| b.identity) {
+                continue;
+            }
+            if old.and_then(|b| b.owned_by.as_ref()) == s.owned_by.as_ref() {
                 continue;
             }
             match &s.owned_by {
@@ -1485,28 +1582,31 @@ impl Differ<'_> {
     }
 
     /// The privileges a new object of `objects` kind in `schema` has right after its
-    /// CREATE: the built-in ones (EXECUTE on functions and USAGE on types for PUBLIC)
-    /// and any default privileges of the target's for that schema (whoever creates
-    /// it: revoking what is not there does nothing, so the script stays exact).
+    /// CREATE, made by the role the script runs as (`from.user`, the role that read the
+    /// database the script is for): the role's default privileges of no schema in the
+    /// target, else the built-in ones (EXECUTE on functions and USAGE on types for
+    /// PUBLIC), plus its default privileges in `schema`; the role's own (as the owner,
+    /// implicit) left out. Revoking what is not there does nothing, so the script stays
+    /// exact where this over-counts.
     fn creation_grants(&self, objects: &str, schema: &str) -> Grants {
-        let mut base = Grants::new();
-        let builtin = match objects {
-            "FUNCTIONS" => Some("EXECUTE"),
-            "TYPES" => Some("USAGE"),
-            _ => None,
+        let creator = if self.from.user.is_empty() {
+            &self.to.user
+        } else {
+            &self.from.user
         };
-        if let Some(privilege) = builtin {
-            base.insert(Grant {
-                grantee: "PUBLIC".into(),
-                privilege: privilege.into(),
-                grantable: false,
-            });
+        let mine = |s: Option<&str>| DefaultPrivilegeKey {
+            role: creator.clone(),
+            schema: s.map(str::to_owned),
+            objects: objects.to_owned(),
+        };
+        let mut base = match self.to.default_privileges.get(&mine(None)) {
+            Some(grants) => grants.clone(),
+            None => builtin_grants(objects),
+        };
+        if let Some(grants) = self.to.default_privileges.get(&mine(Some(schema))) {
+            base.extend(grants.iter().cloned());
         }
-        for (key, grants) in &self.to.default_privileges {
-            if key.objects == objects && key.schema.as_deref().is_none_or(|s| s == schema) {
-                base.extend(grants.iter().cloned());
-            }
-        }
+        base.retain(|g| g.grantee != *creator);
         base
     }
 
@@ -1815,6 +1915,22 @@ impl Differ<'_> {
     }
 }
 
+/// The privileges Postgres gives a new object of `objects` kind beyond its owner's
+/// when no default privileges say otherwise: EXECUTE on functions and USAGE on
+/// types for PUBLIC.
+fn builtin_grants(objects: &str) -> Grants {
+    let privilege = match objects {
+        "FUNCTIONS" => "EXECUTE",
+        "TYPES" => "USAGE",
+        _ => return Grants::new(),
+    };
+    Grants::from([Grant {
+        grantee: "PUBLIC".into(),
+        privilege: privilege.into(),
+        grantable: false,
+    }])
+}
+
 /// The views of `set` in an order where each comes after the views of `set` it reads.
 fn topological<'a>(views: &'a BTreeMap<Name, View>, set: &BTreeSet<&'a Name>) -> Vec<&'a Name> {
     let mut done: BTreeSet<&Name> = BTreeSet::new();
@@ -1987,8 +2103,37 @@ fn replica_identity(c: char) -> &'static str {
     }
 }
 
-/// A column as in `CREATE TABLE` or `ADD COLUMN`.
-fn column_def(c: &Column) -> String {
+/// The options of `s` as `CREATE SEQUENCE` and an identity column take them.
+fn sequence_options(s: &Sequence) -> String {
+    format!(
+        "START WITH {} INCREMENT BY {} MINVALUE {} MAXVALUE {} CACHE {}{}",
+        s.start,
+        s.increment,
+        s.min,
+        s.max,
+        s.cache,
+        if s.cycle { " CYCLE" } else { "" }
+    )
+}
+
+/// ` (SEQUENCE NAME … START WITH …)` for the identity column `column` of `table`, as
+/// `catalog` has its sequence (nothing when it has none).
+fn identity_options(catalog: &Catalog, table: &Name, column: &str) -> String {
+    catalog
+        .sequences
+        .iter()
+        .find(|(_, s)| {
+            s.identity
+                && s.owned_by
+                    .as_ref()
+                    .is_some_and(|(t, c)| t == table && c == column)
+        })
+        .map(|(name, s)| format!(" (SEQUENCE NAME {name} {})", sequence_options(s)))
+        .unwrap_or_default()
+}
+
+/// A column of `table` as in `CREATE TABLE` or `ADD COLUMN`, as `catalog` has it.
+fn column_def(catalog: &Catalog, table: &Name, c: &Column) -> String {
     let mut sql = format!("{} {}", ident(&c.name), c.data_type);
     if let Some(coll) = &c.collation {
         let _ = write!(sql, " COLLATE {coll}");
@@ -1997,7 +2142,12 @@ fn column_def(c: &Column) -> String {
         let _ = write!(sql, " GENERATED ALWAYS AS ({expr}) STORED");
     }
     if let Some(kind) = c.identity {
-        let _ = write!(sql, " GENERATED {} AS IDENTITY", identity(kind));
+        let _ = write!(
+            sql,
+            " GENERATED {} AS IDENTITY{}",
+            identity(kind),
+            identity_options(catalog, table, &c.name)
+        );
     }
     if let Some(d) = &c.default {
         let _ = write!(sql, " DEFAULT {d}");
@@ -2035,7 +2185,7 @@ fn add_column_hazards(table: &Name, c: &Column) -> Vec<Hazard> {
     }
 }
 
-fn create_table(name: &Name, t: &Table) -> String {
+fn create_table(catalog: &Catalog, name: &Name, t: &Table) -> String {
     if let Some((parent, bound)) = &t.partition_of {
         return format!("CREATE TABLE {name} PARTITION OF {parent} {bound};");
     }
@@ -2046,7 +2196,7 @@ fn create_table(name: &Name, t: &Table) -> String {
     let cols: Vec<String> = t
         .columns
         .iter()
-        .map(|c| format!("    {}", column_def(c)))
+        .map(|c| format!("    {}", column_def(catalog, name, c)))
         .collect();
     if cols.is_empty() {
         sql.push(')');
@@ -2207,6 +2357,8 @@ mod tests {
 
     #[test]
     fn words_are_matched_whole() {
+        let found: Vec<&str> = words("SETOF public.\"Order\"(x_1 int)").collect();
+        assert_eq!(found, ["SETOF", "public", "Order", "x_1", "int"]);
         assert!(mentions("(user_id = auth.uid())", "user_id"));
         assert!(!mentions("(owner_user_id = 1)", "user_id"));
         assert!(!mentions("(user_id2 = 1)", "user_id"));

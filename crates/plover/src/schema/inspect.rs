@@ -1,6 +1,9 @@
 //! Reads the [`Catalog`] of a database's app schemas: one catalog query per kind of
 //! object (never one per object), all sent at once on one connection, so the whole
-//! read costs about one network turn.
+//! read costs about one network turn. They run in one read-only snapshot with an
+//! empty `search_path`, so that every expression, type and name the server renders
+//! is schema-qualified (as pg_dump reads them): the model does not depend on the
+//! caller's search path, and the DDL made from it runs under any.
 //!
 //! Must not: write anything; read Supabase's or the system's schemas as app objects
 //! (only the schemas asked for, and extensions by name); include what an extension
@@ -80,27 +83,22 @@ fn types_sql() -> String {
     )
 }
 
+/// Sequences, with the column that owns them (`OWNED BY`, an `a` dependency) or that
+/// they serve as its identity (an `i` dependency).
 fn sequences_sql() -> String {
     format!(
         "SELECT n.nspname, c.relname, format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, \
            s.seqmin, s.seqmax, s.seqcache, s.seqcycle, \
-           (SELECT tn.nspname FROM pg_depend d JOIN pg_class tc ON tc.oid = d.refobjid \
-              JOIN pg_namespace tn ON tn.oid = tc.relnamespace \
-            WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid \
-              AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a' AND d.refobjsubid > 0), \
-           (SELECT tc.relname FROM pg_depend d JOIN pg_class tc ON tc.oid = d.refobjid \
-            WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid \
-              AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a' AND d.refobjsubid > 0), \
-           (SELECT a.attname FROM pg_depend d JOIN pg_attribute a \
-              ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
-            WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid \
-              AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a' AND d.refobjsubid > 0), \
-           obj_description(c.oid, 'pg_class'), {grants} \
+           tn.nspname, tc.relname, a.attname, \
+           obj_description(c.oid, 'pg_class'), {grants}, coalesce(d.deptype = 'i', false) \
          FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = ANY($1) AND {member} \
-           AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass \
-                           AND d.objid = c.oid AND d.deptype = 'i')",
+         LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid \
+           AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') AND d.refobjsubid > 0 \
+         LEFT JOIN pg_class tc ON tc.oid = d.refobjid \
+         LEFT JOIN pg_namespace tn ON tn.oid = tc.relnamespace \
+         LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
+         WHERE n.nspname = ANY($1) AND {member}",
         grants = grants("c.relacl", 's', "c.relowner"),
         member = not_extension_member("pg_class", "c.oid"),
     )
@@ -170,8 +168,13 @@ const CONSTRAINTS: &str = "SELECT n.nspname, c.relname, con.conname, con.contype
        AND con.contype IN ('p', 'u', 'c', 'f', 'x') AND con.conparentid = 0 \
        AND (con.contype <> 'c' OR con.conislocal)";
 
-/// Indexes no constraint owns, those a partition got from its parent's left out.
-const INDEXES: &str = "SELECT n.nspname, c.relname, ic.relname, pg_get_indexdef(i.indexrelid), \
+/// Indexes no constraint owns, those a partition got from its parent's left out. A
+/// partitioned table's is read without the `ONLY` `pg_get_indexdef` writes (which
+/// would make it on the parent alone, invalid until each partition's is attached):
+/// it stands for the partitions' too.
+const INDEXES: &str = "SELECT n.nspname, c.relname, ic.relname, \
+       CASE WHEN c.relkind = 'p' THEN regexp_replace(pg_get_indexdef(i.indexrelid), ' ON ONLY ', ' ON ') \
+         ELSE pg_get_indexdef(i.indexrelid) END, \
        i.indisunique, obj_description(i.indexrelid, 'pg_class') \
      FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid \
      JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -194,6 +197,8 @@ const POLICIES: &str = "SELECT n.nspname, c.relname, p.polname, p.polpermissive,
      FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid \
      JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ANY($1)";
 
+/// Functions, procedures and aggregates, less what an extension owns and what the
+/// server made for another object (a range type's constructors).
 fn functions_sql() -> String {
     format!(
         "SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prokind::text, \
@@ -210,18 +215,28 @@ fn functions_sql() -> String {
            coalesce(p.proconfig, '{{}}'), obj_description(p.oid, 'pg_proc'), {grants} \
          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
          JOIN pg_language l ON l.oid = p.prolang \
-         WHERE n.nspname = ANY($1) AND {member}",
+         WHERE n.nspname = ANY($1) AND {member} \
+           AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass \
+                           AND d.objid = p.oid AND d.deptype = 'i')",
         grants = grants("p.proacl", 'f', "p.proowner"),
         member = not_extension_member("pg_proc", "p.oid"),
     )
 }
 
+/// Default privileges in the app's schemas, and those of no schema (which replace the
+/// built-in defaults of their kind for the role's new objects anywhere).
 const DEFAULT_PRIVILEGES: &str = "SELECT pg_get_userbyid(d.defaclrole), n.nspname, d.defaclobjtype::text, \
        ARRAY(SELECT CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END \
                || E'\\x1f' || x.privilege_type || E'\\x1f' || x.is_grantable::text \
              FROM aclexplode(d.defaclacl) x WHERE x.grantee <> d.defaclrole ORDER BY 1) \
-     FROM pg_default_acl d JOIN pg_namespace n ON n.oid = d.defaclnamespace \
-     WHERE n.nspname = ANY($1)";
+     FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace \
+     WHERE d.defaclnamespace = 0 OR n.nspname = ANY($1)";
+
+/// The snapshot every query reads, and the empty search path that makes the server
+/// qualify every name it renders.
+const BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL search_path = ''";
+
+const CURRENT_USER: &str = "SELECT current_user::text";
 
 /// Every publication (the database's, not an app's: a diff adds and drops the app's
 /// tables in them, never a publication), with the app's tables it holds.
@@ -231,8 +246,21 @@ const PUBLICATIONS: &str = "SELECT p.pubname, n.nspname, c.relname \
                 JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = ANY($1)) \
        ON pr.prpubid = p.oid";
 
-/// Reads the model of `schemas` (and the database's extensions) from `client`.
+/// Reads the model of `schemas` (and the database's extensions) from `client`, in a
+/// read-only transaction of its own: call it outside a transaction block.
 pub async fn inspect(client: &Client, schemas: &[String]) -> Result<Catalog, Error> {
+    let read = read_all(client, schemas).await;
+    let end = if read.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = client
+        .batch_execute(end)
+        .await
+        .map_err(Error::db("ending the catalog snapshot"));
+    let catalog = read?;
+    ended?;
+    Ok(catalog)
+}
+
+async fn read_all(client: &Client, schemas: &[String]) -> Result<Catalog, Error> {
     let p: &[&(dyn tokio_postgres::types::ToSql + Sync)] = &[&schemas];
     let (schemas_sql, types_sql, sequences_sql, relations_sql, columns_sql, functions_sql) = (
         schemas_sql(),
@@ -245,6 +273,8 @@ pub async fn inspect(client: &Client, schemas: &[String]) -> Result<Catalog, Err
     let read = |context| Error::db(context);
     // All at once: tokio-postgres pipelines queries issued together on one connection.
     let (
+        (),
+        user_rows,
         schema_rows,
         extension_rows,
         type_rows,
@@ -259,6 +289,18 @@ pub async fn inspect(client: &Client, schemas: &[String]) -> Result<Catalog, Err
         default_rows,
         publication_rows,
     ) = tokio::try_join!(
+        async {
+            client
+                .batch_execute(BEGIN)
+                .await
+                .map_err(read("starting the catalog snapshot"))
+        },
+        async {
+            client
+                .query(CURRENT_USER, &[])
+                .await
+                .map_err(read("reading current_user"))
+        },
         async {
             client
                 .query(&schemas_sql, p)
@@ -340,6 +382,9 @@ pub async fn inspect(client: &Client, schemas: &[String]) -> Result<Catalog, Err
     )?;
 
     let mut catalog = Catalog::default();
+    if let Some(row) = user_rows.first() {
+        catalog.user = get(row, 0)?;
+    }
     for row in &schema_rows {
         catalog.schemas.insert(
             get(row, 0)?,
@@ -413,6 +458,7 @@ pub async fn inspect(client: &Client, schemas: &[String]) -> Result<Catalog, Err
                 cache: get(row, 7)?,
                 cycle: get(row, 8)?,
                 owned_by,
+                identity: get(row, 14)?,
                 comment: get(row, 12)?,
                 grants: grant_set(get(row, 13)?),
             },

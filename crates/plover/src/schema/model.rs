@@ -227,13 +227,19 @@ pub fn literal(text: &str) -> String {
 /// The schemas of one side of a diff, as read from one database.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Catalog {
+    /// The role that read it (`current_user`): a script made to change this database
+    /// runs as it, so the objects the script creates are its, with its default
+    /// privileges. [`super::diff`] compares no object by it: two equal schemas read by
+    /// two roles diff to nothing.
+    pub user: String,
     /// The schemas read (the app's, named in plover.toml `schemas`), by name.
     pub schemas: BTreeMap<String, Schema>,
     /// Extensions installed in the database (any schema), by name.
     pub extensions: BTreeMap<String, Extension>,
     /// Enums, domains, composite and range types.
     pub types: BTreeMap<Name, Type>,
-    /// Sequences not owned by an identity column.
+    /// Sequences, those of identity columns included (for their options, privileges
+    /// and comment: the column makes and drops them).
     pub sequences: BTreeMap<Name, Sequence>,
     /// Tables, partitioned tables and their partitions.
     pub tables: BTreeMap<Name, Table>,
@@ -241,7 +247,9 @@ pub struct Catalog {
     pub views: BTreeMap<Name, View>,
     /// Functions, procedures and aggregates.
     pub functions: BTreeMap<FunctionId, Function>,
-    /// `ALTER DEFAULT PRIVILEGES` in force, by (role, schema or none, object kind).
+    /// `ALTER DEFAULT PRIVILEGES` in force, by (role, schema or none, object kind): in
+    /// the schemas read, and those of no schema (which replace the built-in defaults:
+    /// an absent one means EXECUTE on functions and USAGE on types for PUBLIC).
     pub default_privileges: BTreeMap<DefaultPrivilegeKey, Grants>,
     /// Every publication of the database, with the app's tables it holds.
     pub publications: BTreeMap<String, BTreeSet<Name>>,
@@ -314,8 +322,11 @@ pub struct Sequence {
     pub max: i64,
     pub cache: i64,
     pub cycle: bool,
-    /// The column that owns it (`OWNED BY`): table and column.
+    /// The column that owns it (`OWNED BY`, or the identity column it serves): table
+    /// and column.
     pub owned_by: Option<(Name, String)>,
+    /// It is an identity column's (`owned_by` names the column).
+    pub identity: bool,
     pub comment: Option<String>,
     pub grants: Grants,
 }
