@@ -138,6 +138,9 @@ fn build() -> &'static str {
 
 impl BenchDiff {
     pub async fn run(self) -> Result<()> {
+        if !self.roundtrip.is_empty() {
+            return crate::roundtrip::run(&self.roundtrip, self.json).await;
+        }
         if cfg!(debug_assertions) {
             eprintln!(
                 "warning: this is a dev build and plover is not optimised in it; \
@@ -494,7 +497,7 @@ impl Run<'_> {
                     (count_statements(&own), first_statement(&own))
                 }
             });
-            dump = Some(first_difference(&self.dump(copy).await?, to_dump));
+            dump = Some(first_difference(&self.dump(copy).await?, to_dump, "B"));
         }
         Ok(Checked {
             statements,
@@ -590,7 +593,7 @@ fn first_left(d: &schema::Diff) -> Option<String> {
         .or_else(|| d.manual.first().map(|m| format!("manual: {}", one_line(m))))
 }
 
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
     match line.char_indices().nth(160) {
         Some((i, _)) => format!("{}…", &line[..i]),
@@ -600,7 +603,7 @@ fn one_line(text: &str) -> String {
 
 /// `pg_dump`'s text without its comments, blank lines, session settings and the
 /// random `\restrict KEY` / `\unrestrict KEY` pair.
-fn normalize_dump(dump: &str) -> String {
+pub(crate) fn normalize_dump(dump: &str) -> String {
     dump.lines()
         .filter(|l| {
             let t = l.trim();
@@ -615,14 +618,19 @@ fn normalize_dump(dump: &str) -> String {
         .join("\n")
 }
 
-/// `Ok` when the two dumps are equal, else the first line of `got` that differs.
-fn first_difference(got: &str, want: &str) -> Result<(), String> {
+/// `Ok` when the two dumps are equal, else the first line of `got` that differs from
+/// `want`, the dump of the database called `target`.
+pub(crate) fn first_difference(got: &str, want: &str, target: &str) -> Result<(), String> {
     let (g, w): (Vec<&str>, Vec<&str>) = (got.lines().collect(), want.lines().collect());
     match g.iter().zip(&w).position(|(a, b)| a != b) {
-        Some(i) => Err(format!("{:?} where B has {:?}", g[i].trim(), w[i].trim())),
+        Some(i) => Err(format!(
+            "{:?} where {target} has {:?}",
+            g[i].trim(),
+            w[i].trim()
+        )),
         None if g.len() == w.len() => Ok(()),
-        None if g.len() > w.len() => Err(format!("{:?} beyond B's end", g[w.len()].trim())),
-        None => Err(format!("{:?} of B missing", w[g.len()].trim())),
+        None if g.len() > w.len() => Err(format!("{:?} beyond {target}'s end", g[w.len()].trim())),
+        None => Err(format!("{:?} of {target} missing", w[g.len()].trim())),
     }
 }
 
@@ -994,10 +1002,10 @@ mod tests {
         let a = "--\n-- PostgreSQL dump\n\\restrict abc\nSET x = 1;\nCREATE TABLE t (\n    id integer\n);\n\\unrestrict abc\n";
         let b = "\\restrict def\n\nCREATE TABLE t (\n    id integer\n);\n";
         assert_eq!(
-            first_difference(&normalize_dump(a), &normalize_dump(b)),
+            first_difference(&normalize_dump(a), &normalize_dump(b), "B"),
             Ok(())
         );
         let c = "CREATE TABLE t (\n    id bigint\n);\n";
-        assert!(first_difference(&normalize_dump(c), &normalize_dump(b)).is_err());
+        assert!(first_difference(&normalize_dump(c), &normalize_dump(b), "B").is_err());
     }
 }

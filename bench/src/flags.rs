@@ -136,6 +136,14 @@ pub enum BenchCommand {
     /// The peers come from `.ci/diff-peers-up DIR` (a virtualenv; default
     /// /tmp/plover-diff-peers) or PLOVER_MIGRA and PLOVER_PG_SCHEMA_DIFF; a missing one is
     /// skipped with the reason. Each output is kept in the bench's state directory.
+    ///
+    /// `--roundtrip DIR…` measures nothing: for each project directory (with
+    /// `supabase/migrations`, or a migrations directory) it replays the migrations
+    /// into A (with the Supabase baseline), applies plover's diff from a database with
+    /// the baseline only (B) to A on B, statement by statement, and reports per project
+    /// whether it replayed, applied (the first failing statement), round-trips (plover's
+    /// diff from A to B is then empty) and has the same `pg_dump --schema-only`; the
+    /// app schemas are `public` and those the migrations made that are not Supabase's.
     Diff(BenchDiff),
 }
 
@@ -150,6 +158,9 @@ pub struct BenchDiff {
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Instead of the bench: the diff round trip of each project directory given.
+    #[arg(long, num_args = 1.., value_name = "DIR")]
+    pub roundtrip: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

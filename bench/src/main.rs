@@ -15,6 +15,7 @@ mod flags;
 mod fresh;
 mod lint;
 mod peers;
+mod roundtrip;
 mod wire;
 mod workload;
 
