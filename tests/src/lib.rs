@@ -776,3 +776,41 @@ pub async fn baseline_version(client: &Client) -> Result<Option<i32>> {
             .get(0),
     ))
 }
+
+/// The workdir's local development database on a free port of its own, stopped
+/// and deleted on drop.
+pub struct LocalServer<'w>(&'w Workdir);
+
+impl<'w> LocalServer<'w> {
+    pub fn isolate(w: &'w Workdir) -> Result<LocalServer<'w>> {
+        // Reachable by the `postgres` account when we are root.
+        std::fs::set_permissions(
+            w.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )?;
+        let port = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
+        let config = w.path().join("supabase/config.toml");
+        let text = std::fs::read_to_string(&config)?;
+        anyhow::ensure!(
+            text.contains("\nport = 54322\n"),
+            "config.toml's [db] port moved"
+        );
+        std::fs::write(
+            &config,
+            text.replace("\nport = 54322\n", &format!("\nport = {port}\n")),
+        )?;
+        Ok(LocalServer(w))
+    }
+}
+
+impl Drop for LocalServer<'_> {
+    fn drop(&mut self) {
+        match self.0.db(&["stop", "--no-backup"], &[], None) {
+            Ok(run) if run.code == Some(0) => {}
+            Ok(run) => eprintln!("could not stop the local database: {run}"),
+            Err(e) => eprintln!("could not stop the local database: {e:#}"),
+        }
+    }
+}

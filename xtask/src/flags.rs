@@ -148,9 +148,12 @@ pub enum DbCommand {
     /// (applied, but the file is gone), dirty (a no-transaction run stopped midway),
     /// applied-by-supabase-cli (`db push` adopts it: records it without running it),
     /// supabase-cli-differs (the Supabase CLI applied other statements: `db adopt`).
+    /// With --drift, also whether the target's schemas are what its applied
+    /// migrations create (changes made by hand, in a dashboard, or by another tool).
     ///
-    /// Exit codes: 0 when everything is applied or only pending; 1 when anything else
-    /// needs attention; 2 when the status could not be read.
+    /// Exit codes: 0 when everything is applied or only pending (and, with --drift,
+    /// nothing drifted); 1 when anything else needs attention or the schemas drifted;
+    /// 2 when the status could not be read.
     Status(DbStatus),
     /// Lint the migrations: migration safety and Supabase security, before merge.
     ///
@@ -348,24 +351,56 @@ pub enum DbCommand {
     /// on stderr which one ran. The password goes through PGPASSWORD, never the
     /// command line.
     Dump(DbDump),
+    /// Print the SQL that turns one schema into another, with its hazards.
+    ///
+    /// Compares the app's schemas (`schemas` in supabase/plover.toml, default
+    /// `public`) of two sides, read from the catalogs (no pg_dump, no Docker):
+    /// `migrations` (the project's migrations replayed, after the Supabase baseline,
+    /// into a shadow database `plover_shadow_<pid>` on the local development server,
+    /// started if needed and dropped afterwards), an environment name (`local`,
+    /// `staging`, `prod`, … resolved as for every command), or a URL without a
+    /// password (PGPASSWORD gives one). By default from `migrations` to the target
+    /// (--env, the linked environment, else `local`): what was changed there outside
+    /// the migrations.
+    ///
+    /// The SQL is ordered so that each statement finds what it needs: what goes
+    /// away first (dependents before what they rest on), then what comes
+    /// (dependencies first). Each statement that can lose data, rewrite a table, hold
+    /// a long lock, build an index, fail on dependents elsewhere or widen access has a
+    /// `-- hazard KIND: …` comment above it, and the header counts them. Changes no
+    /// statement can make (an enum value removed, a partition key changed) are
+    /// listed as `-- manual:`; extensions and publications are never dropped (other
+    /// apps may use them), only noted. Equal schemas print nothing but a comment.
+    /// Reads both sides; changes neither.
+    Diff(DbDiff),
+    /// Make the target's schemas equal to another environment's (by default the local
+    /// development database from --from), optionally with the rows of some tables.
+    ///
+    /// Reads the app's schemas of both, prints the SQL that turns the target's into
+    /// the source's (`db diff --from <target> --to <source>`, hazards marked), then
+    /// runs it in one transaction on the target; with --data, the named tables are
+    /// emptied and filled with the source's rows in the same transaction (COPY,
+    /// columns by name), sequences their columns own set to the largest value, and
+    /// the row counts compared with the source's before anything is kept. A
+    /// difference no statement can make (`-- manual:`) refuses before anything runs.
+    /// The source is only read. On every target but the local development database
+    /// it asks for the environment's name at a terminal, or needs --confirm NAME.
+    Sync(DbSync),
     /// Capture schema changes made outside migrations as a new migration file.
     ///
-    /// What this version covers: with no migration yet, the new file is a schema-only
-    /// pg_dump of the app's schemas (`schemas` in supabase/plover.toml, default
-    /// `public`) on the target. Otherwise the migrations are applied (after the
-    /// Supabase baseline) to a shadow database `plover_shadow_<pid>` on the local
-    /// development server (started if needed; see `db start`; the shadow database is
-    /// dropped afterwards), both are dumped, and the file gets every object the
-    /// target has and the migrations do not create, as pg_dump writes it. Objects
-    /// that exist on both sides but differ, and objects the target no longer has,
-    /// are listed in the file as comments with both definitions, for you to write
-    /// the ALTER or DROP: this version does not generate ALTER statements. It writes
-    /// nothing when there is no difference. Owners are left out (whoever runs the
-    /// migrations owns what they create); grants are kept.
+    /// The migrations are applied (after the Supabase baseline) to a shadow database
+    /// `plover_shadow_<pid>` on the local development server (started if needed; see
+    /// `db start`; dropped afterwards), the app's schemas (`schemas` in
+    /// supabase/plover.toml, default `public`) of both are read from the catalogs,
+    /// and the new file is `db diff --from migrations --to <target>`: every CREATE,
+    /// ALTER and DROP that turns the migrations' schema into the target's, ordered so
+    /// that each statement finds what it needs, with the hazards of each as comments
+    /// (see `db diff --help`). With no migration yet, the whole schema becomes the
+    /// first one. It writes nothing when there is no difference. Owners are left out
+    /// (whoever runs the migrations owns what they create); grants are kept.
     ///
     /// The file is written as supabase/migrations/<version>_<name>.sql (the version
-    /// as `db new` picks it), without pg_dump's session settings, and checked with
-    /// the parser `db push` uses. Which pg_dump runs: see `db dump --help`.
+    /// as `db new` picks it) and checked with the parser `db push` uses.
     ///
     /// Then it offers to record the new migration as applied on the target (it is
     /// already there): at a terminal it asks; --record records without asking (on a
@@ -408,6 +443,12 @@ pub struct DbStatus {
     /// Print the status as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also check for drift: replay the migrations the target recorded as applied into
+    /// a shadow database on the local development server (as `db diff` does) and
+    /// compare its schemas with the target's; a difference is listed, statement by
+    /// statement, and exits 1.
+    #[arg(long)]
+    pub drift: bool,
 }
 
 #[derive(Debug, Args)]
@@ -519,6 +560,51 @@ pub struct DbDump {
     /// managed ones].
     #[arg(long = "schema", short = 's', value_name = "SCHEMA")]
     pub schemas: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DbDiff {
+    /// The schema to start from: `migrations`, an environment name or a URL without a
+    /// password [default: migrations].
+    #[arg(long, value_name = "SIDE")]
+    pub from: Option<String>,
+    /// The schema to arrive at: `migrations`, an environment name or a URL without a
+    /// password [default: the target: --env, the linked environment, else local].
+    #[arg(long, value_name = "SIDE")]
+    pub to: Option<String>,
+    /// Also write the SQL as a new migration supabase/migrations/<version>_<NAME>.sql
+    /// (when there is something to run).
+    #[arg(short = 'f', long = "file", value_name = "NAME")]
+    pub file: Option<String>,
+    /// How to print the diff.
+    #[arg(long, value_enum, default_value = "sql")]
+    pub format: DiffFormat,
+}
+
+/// Output of `db diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    /// The SQL script with the hazards as comments.
+    Sql,
+    /// One JSON document: statements with their hazards, manual changes, notes.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DbSync {
+    /// The environment (or URL without a password) whose schemas the target takes.
+    #[arg(long, value_name = "ENV")]
+    pub from: String,
+    /// Also replace the rows of these tables with the source's: `schema.table`, or a
+    /// table of the first app schema (comma-separated or repeated).
+    #[arg(long, value_name = "TABLE", value_delimiter = ',')]
+    pub data: Vec<String>,
+    /// Print what would run and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Confirm without a prompt (for CI): the target environment's name.
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Option<String>,
 }
 
 #[derive(Debug, Args)]

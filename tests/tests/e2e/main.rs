@@ -30,6 +30,7 @@ mod supabase_features;
 mod supabase_files;
 mod testing;
 mod xtask_db;
+mod xtask_diff;
 mod xtask_dump;
 mod xtask_lint;
 mod xtask_local;

@@ -4,13 +4,12 @@
 //! migrations). `pull` builds its shadow database on a local development server of
 //! the test's own (its own port), which a guard stops and deletes.
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, ensure};
-use plover_tests::{Run, Workdir, database, snapshot, strings};
+use plover_tests::{LocalServer, Run, Workdir, database, snapshot, strings};
 
 const STAGING: &str = "STAGING_DATABASE_URL";
 
@@ -65,41 +64,6 @@ async fn app_snapshot(url: &str) -> Result<String> {
 
 fn tempdir(prefix: &str) -> Result<tempfile::TempDir> {
     Ok(tempfile::Builder::new().prefix(prefix).tempdir()?)
-}
-
-/// The workdir's local development database on a free port of its own, stopped
-/// and deleted on drop.
-struct LocalServer<'w>(&'w Workdir);
-
-impl<'w> LocalServer<'w> {
-    fn isolate(w: &'w Workdir) -> Result<LocalServer<'w>> {
-        // Reachable by the `postgres` account when we are root.
-        std::fs::set_permissions(w.path(), PermissionsExt::from_mode(0o755))?;
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-            .local_addr()?
-            .port();
-        let config = w.path().join("supabase/config.toml");
-        let text = std::fs::read_to_string(&config)?;
-        ensure!(
-            text.contains("\nport = 54322\n"),
-            "config.toml's [db] port moved"
-        );
-        std::fs::write(
-            &config,
-            text.replace("\nport = 54322\n", &format!("\nport = {port}\n")),
-        )?;
-        Ok(LocalServer(w))
-    }
-}
-
-impl Drop for LocalServer<'_> {
-    fn drop(&mut self) {
-        match self.0.db(&["stop", "--no-backup"], &[], None) {
-            Ok(run) if run.code == Some(0) => {}
-            Ok(run) => eprintln!("could not stop the local database: {run}"),
-            Err(e) => eprintln!("could not stop the local database: {e:#}"),
-        }
-    }
 }
 
 /// The one migration file `pull` printed.
@@ -328,6 +292,7 @@ async fn pull_without_migrations_writes_the_schema_as_the_first_migration() -> R
     push(&full, &url, &[])?;
 
     let w = Workdir::new()?;
+    let _local = LocalServer::isolate(&w)?;
     for file in w.migration_files()? {
         std::fs::remove_file(w.migrations().join(file))?;
     }
@@ -503,6 +468,7 @@ async fn pull_records_on_a_protected_environment_only_after_its_name() -> Result
     let (_db, url) = database().await?;
     push(&full, &url, &[])?;
     let w = Workdir::new()?;
+    let _local = LocalServer::isolate(&w)?;
     for file in w.migration_files()? {
         std::fs::remove_file(w.migrations().join(file))?;
     }

@@ -10,7 +10,9 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
 use plover::ConnInfo;
-use plover_tests::{Run, Workdir, binary, database, snapshot, xtask_db, xtask_db_at_terminal};
+use plover_tests::{
+    LocalServer, Run, Workdir, binary, database, snapshot, xtask_db, xtask_db_at_terminal,
+};
 use tokio_postgres::config::Host;
 
 /// The parts of the test server's URL: (host, port, user, database).
@@ -401,6 +403,7 @@ async fn pull_passes_schema_names_as_exact_patterns() -> Result<()> {
         )
         .await?;
     let w = Workdir::new()?;
+    let _local = LocalServer::isolate(&w)?;
     for file in w.migration_files()? {
         std::fs::remove_file(w.migrations().join(file))?;
     }

@@ -6,6 +6,7 @@
 //! must never print a connection string unredacted, nor take a secret from argv.
 
 mod adopt;
+mod diff;
 mod image;
 mod link;
 #[cfg(feature = "lint")]
@@ -29,6 +30,7 @@ mod reset;
 mod restore;
 mod seed;
 mod status;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +71,8 @@ impl Db {
                 DbCommand::Restore(cmd) => cmd.run(&ctx).await,
                 DbCommand::Dump(cmd) => cmd.run(&ctx).await,
                 DbCommand::Pull(cmd) => cmd.run(&ctx).await,
+                DbCommand::Diff(cmd) => cmd.run(&ctx).await,
+                DbCommand::Sync(cmd) => cmd.run(&ctx).await,
                 DbCommand::Extensions(cmd) => cmd.run(&ctx),
                 DbCommand::Test(cmd) => cmd.run(&ctx).await,
             }

@@ -31,8 +31,6 @@ pub struct Tools {
     dumper: Dumper,
     /// The dumper's major version (for Docker: the server's, which the image is named after).
     major: u32,
-    /// The target server's major version.
-    server_major: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,13 +146,11 @@ impl Tools {
                 Ok(Tools {
                     dumper: Dumper::Local { dir, version },
                     major,
-                    server_major,
                 })
             }
             Choice::Docker => Ok(Tools {
                 dumper: Dumper::Docker { image },
                 major: server_major,
-                server_major,
             }),
             Choice::None if prefer == Prefer::Docker => bail!(
                 "{FORCE_VAR}=docker, but no Docker engine answers to run {image}; start Docker (or check DOCKER_HOST), or unset {FORCE_VAR} to use a local pg_dump"
@@ -196,11 +192,6 @@ impl Tools {
     /// The major version of the pg_dump that runs (for Docker, the server's).
     pub fn major(&self) -> u32 {
         self.major
-    }
-
-    /// The major version of the server these tools were chosen for.
-    pub fn server_major(&self) -> u32 {
-        self.server_major
     }
 
     fn run(&self, program: &str, target: &Target, args: &[String], out: &Path) -> Result<()> {

@@ -1,11 +1,13 @@
 //! `cargo xtask db status`: every migration's state on the target, read-only; versions
 //! the Supabase CLI applied are shown as what `db push` would do with them (adopt, or
-//! refuse with the `db adopt` command), and nothing is written.
+//! refuse with the `db adopt` command), and nothing is written. With `--drift`, also
+//! whether the target's schemas are what its applied migrations create.
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use plover::project::utc_rfc3339;
+use plover::schema::Diff;
 use plover::{Entry, State};
 use plover::{Missing, OutOfOrder};
 use serde_json::json;
@@ -41,6 +43,12 @@ impl DbStatus {
             |wanted: fn(&State) -> bool| plan.entries().iter().filter(|e| wanted(&e.state)).count();
         let applied = count(|s| *s == State::Applied);
         let pending = count(|s| *s == State::Pending);
+        let drift = if self.drift {
+            Some(drift(ctx, &target, &migrator, &plan).await?)
+        } else {
+            None
+        };
+        let drifted = drift.as_ref().is_some_and(|d| matches!(d, Drift::Found(_)));
 
         if self.json {
             let migrations: Vec<_> = plan.entries().iter().map(entry_json).collect();
@@ -63,6 +71,7 @@ impl DbStatus {
                     .iter()
                     .map(|m| json!({"version": m.version(), "name": m.name(), "file": m.file()}))
                     .collect::<Vec<_>>(),
+                "drift": drift.as_ref().map(Drift::to_json),
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
         } else {
@@ -106,13 +115,110 @@ impl DbStatus {
             for warning in renamed.iter().chain(&skipped) {
                 eprintln!("warning: {warning}");
             }
+            if let Some(d) = &drift {
+                print!("{}", d.render(target.env()));
+            }
         }
-        Ok(if attention {
+        Ok(if attention || drifted {
             ExitCode::from(EXIT_ATTENTION)
         } else {
             ExitCode::SUCCESS
         })
     }
+}
+
+/// Whether the target's schemas are what its applied migrations create.
+enum Drift {
+    /// Equal.
+    None,
+    /// The SQL that would turn the applied migrations' schema into the target's.
+    Found(Diff),
+    /// Not checked, and why (a modified or missing applied file).
+    Unchecked(String),
+}
+
+impl Drift {
+    fn render(&self, env: &str) -> String {
+        match self {
+            Drift::None => {
+                "drift: none (the schemas are what the applied migrations create)\n".into()
+            }
+            Drift::Unchecked(why) => format!("drift: not checked: {why}\n"),
+            Drift::Found(diff) => {
+                let mut out = format!(
+                    "drift: {env} differs from what its applied migrations create; {} statement(s) would make the migrations' schema into {env}'s:\n",
+                    diff.changes.len()
+                );
+                for c in &diff.changes {
+                    let first = c.sql.lines().next().unwrap_or_default();
+                    out.push_str(&format!("  {first}\n"));
+                }
+                for m in &diff.manual {
+                    out.push_str(&format!("  manual: {m}\n"));
+                }
+                out.push_str(&format!(
+                    "capture it as a migration with `cargo xtask db pull --env {env}`, or see the SQL with `cargo xtask db diff --env {env}`\n"
+                ));
+                out
+            }
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            Drift::None => json!({"checked": true, "drifted": false}),
+            Drift::Unchecked(why) => json!({"checked": false, "reason": why}),
+            Drift::Found(diff) => json!({
+                "checked": true,
+                "drifted": true,
+                "statements": diff.changes.iter().map(|c| json!({
+                    "sql": c.sql,
+                    "hazards": c.hazards.iter().map(|h| h.kind.slug()).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+                "manual": diff.manual,
+            }),
+        }
+    }
+}
+
+/// Replays the migrations the target recorded as applied (their local files) into a
+/// shadow database and compares its schemas with the target's.
+async fn drift(
+    ctx: &Ctx,
+    target: &plover::project::Target,
+    migrator: &plover::Migrator,
+    plan: &plover::Plan<'_>,
+) -> Result<Drift> {
+    let mut files = Vec::new();
+    for e in plan.entries() {
+        match (&e.state, e.migration) {
+            (State::Applied | State::AppliedBySupabaseCli, Some(m)) => {
+                files.push((m.file().to_owned(), m.sql().as_bytes()));
+            }
+            (State::Modified { .. } | State::MissingLocally | State::Dirty, _) => {
+                return Ok(Drift::Unchecked(format!(
+                    "{} {} is {}: its applied text is not the local file's",
+                    e.version,
+                    e.name(),
+                    state_name(&e.state)
+                )));
+            }
+            _ => {}
+        }
+    }
+    let origin = migrator.source().origin().to_owned();
+    let applied = plover::Source::from_files(origin, files)
+        .context("loading the applied migrations' files")?;
+    let replay = plover::Migrator::new(applied).app(migrator.app_name());
+    let schemas = ctx.project.app_schemas();
+    let before = super::diff::replayed(ctx, &replay, &schemas).await?;
+    let after = super::diff::inspect_target(target, &schemas).await?;
+    let diff = plover::schema::diff(&before, &after);
+    Ok(if diff.is_empty() {
+        Drift::None
+    } else {
+        Drift::Found(diff)
+    })
 }
 
 fn state_name(state: &State) -> &'static str {
