@@ -5,7 +5,8 @@
 //! a set of changes ([`crate::diff_workload`]). Each round times every tool producing
 //! the SQL that turns A into B (tools in an order rotated per round): plover's
 //! library path (`connect` both, `schema::inspect` A, then B, `schema::diff`,
-//! `to_sql`), in process; migra and pg-schema-diff as whole processes. Then, once
+//! `to_sql`), in process; the xtask's `db diff --from URL --to URL`, migra and
+//! pg-schema-diff as whole processes. Then, once
 //! per tool, it checks the last output: does it **apply** (`psql -1 -v
 //! ON_ERROR_STOP=1 -f` on a fresh copy of A, the first error kept), and does it
 //! **round-trip** (plover's `diff(inspect(copy), inspect(B))` is empty; the tool's
@@ -15,6 +16,7 @@
 //! The peers are never dependencies: `.ci/diff-peers-up DIR` installs them into a
 //! virtualenv outside the repository; the bench finds them through PLOVER_MIGRA and
 //! PLOVER_PG_SCHEMA_DIFF or in [`PEERS_DEFAULT`], and skips a missing one, saying why.
+//! The xtask is PLOVER_XTASK, else built in the bench's own profile.
 //!
 //! What it must not do: assert a timing, put a password in a child's argv (the test
 //! server trusts loopback: the URLs carry none), or reach into plover's internals (it
@@ -47,6 +49,8 @@ const SCHEMAS: &[&str] = &["public"];
 enum Tool {
     /// `schema::inspect` of both databases and `schema::diff`, in process.
     Plover,
+    /// `cargo xtask db diff --from URL --to URL`, the binary, as a user runs it.
+    Xtask,
     Migra,
     PgSchemaDiff,
 }
@@ -55,6 +59,7 @@ impl Tool {
     fn slug(self) -> &'static str {
         match self {
             Tool::Plover => "plover",
+            Tool::Xtask => "xtask",
             Tool::Migra => "migra",
             Tool::PgSchemaDiff => "pg-schema-diff",
         }
@@ -64,7 +69,7 @@ impl Tool {
     /// virtualenv, and the variable that names it instead.
     fn package(self) -> Option<(&'static str, &'static str, &'static str)> {
         match self {
-            Tool::Plover => None,
+            Tool::Plover | Tool::Xtask => None,
             Tool::Migra => Some(("migra", "migra", "PLOVER_MIGRA")),
             Tool::PgSchemaDiff => {
                 Some(("pg-schema-diff", "pg-schema-diff", "PLOVER_PG_SCHEMA_DIFF"))
@@ -164,6 +169,17 @@ impl BenchDiff {
             exe: None,
         }];
         let mut skipped = Vec::new();
+        match xtask() {
+            Ok(exe) => ready.push(Ready {
+                tool: Tool::Xtask,
+                name: "plover (xtask db diff)".into(),
+                exe: Some(exe),
+            }),
+            Err(why) => {
+                eprintln!("bench: xtask db diff skipped: {why}");
+                skipped.push((Tool::Xtask, why));
+            }
+        }
         for tool in [Tool::Migra, Tool::PgSchemaDiff] {
             match find_peer(tool) {
                 Ok(r) => ready.push(r),
@@ -173,8 +189,6 @@ impl BenchDiff {
                 }
             }
         }
-        let xtask_note = "not measured: `cargo xtask db diff` is not on main yet; the library \
-                          path is what it will run";
 
         let changes = diff_workload::changes(n);
         eprintln!(
@@ -223,7 +237,6 @@ impl BenchDiff {
             version: &version,
             results: &results,
             skipped: &skipped,
-            xtask_note,
         };
         if self.json {
             let text =
@@ -276,6 +289,57 @@ fn find_peer(tool: Tool) -> Result<Ready, String> {
         name,
         exe: Some(exe),
     })
+}
+
+/// The xtask binary: PLOVER_XTASK, else `cargo build --package xtask` in the bench's
+/// own profile (release for `cargo xtask bench diff`); the reason it is skipped
+/// otherwise.
+fn xtask() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("PLOVER_XTASK") {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "PLOVER_XTASK names {}, which is not a file",
+                path.display()
+            ))
+        };
+    }
+    let root = crate::workspace_root();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    xtask_launch::forget_crate_env(&mut cmd);
+    cmd.current_dir(&root)
+        .args(["build", "--quiet", "--package", "xtask"])
+        .stdin(Stdio::null());
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    eprintln!("bench: building the {} xtask for `db diff`...", build());
+    let out = tokio::task::block_in_place(|| cmd.output())
+        .map_err(|e| format!("running cargo build --package xtask: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo build --package xtask failed: {}",
+            one_line(&String::from_utf8_lossy(&out.stderr))
+        ));
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let exe = target
+        .join(if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        })
+        .join("xtask");
+    if exe.is_file() {
+        Ok(exe)
+    } else {
+        Err(format!("cargo built no {}", exe.display()))
+    }
 }
 
 /// What every step needs.
@@ -421,10 +485,18 @@ impl Run<'_> {
         }
     }
 
-    /// Runs a peer from `from` to `to` and returns its SQL.
+    /// Runs a peer (or the xtask) from `from` to `to` and returns its SQL.
     fn peer_sql(&self, tool: Tool, exe: &Path, from: &str, to: &str) -> Result<String> {
         let mut cmd = Command::new(exe);
         match tool {
+            Tool::Xtask => {
+                cmd.args(["db", "diff", "--workdir"])
+                    .arg(self.project()?)
+                    .arg("--from")
+                    .arg(self.url(from))
+                    .arg("--to")
+                    .arg(self.url(to));
+            }
             Tool::Migra => {
                 // SQLAlchemy 2 reads a bare postgresql:// as psycopg 3; migra's
                 // extra installs psycopg2.
@@ -492,7 +564,7 @@ impl Run<'_> {
                     let exe = ready
                         .exe
                         .as_deref()
-                        .ok_or_else(|| anyhow!("no executable"))?;
+                        .ok_or_else(|| anyhow!("{} has no executable", ready.name))?;
                     let own = self.peer_sql(tool, exe, copy, to)?;
                     (count_statements(&own), first_statement(&own))
                 }
@@ -552,6 +624,21 @@ impl Run<'_> {
             String::from_utf8_lossy(&out.stderr)
         );
         Ok(normalize_dump(&String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// The project the xtask runs in: an empty Supabase project (app schema
+    /// `public`), in the bench's directory.
+    fn project(&self) -> Result<PathBuf> {
+        let root = self.dir.join("project");
+        let supabase = root.join("supabase");
+        std::fs::create_dir_all(supabase.join("migrations"))
+            .with_context(|| format!("creating {}", supabase.display()))?;
+        let config = supabase.join("config.toml");
+        if !config.is_file() {
+            std::fs::write(&config, "project_id = \"bench-diff\"\n")
+                .with_context(|| format!("writing {}", config.display()))?;
+        }
+        Ok(root)
     }
 
     fn tool_path(&self, name: &str) -> PathBuf {
@@ -724,7 +811,6 @@ struct Report<'a> {
     version: &'a str,
     results: &'a [ToolResult],
     skipped: &'a [(Tool, String)],
-    xtask_note: &'a str,
 }
 
 fn yes_no(left: Option<&(usize, Option<String>)>) -> String {
@@ -809,11 +895,6 @@ impl Report<'_> {
                 dump_verdict(c.and_then(|c| c.dump.as_ref())),
             );
         }
-        let _ = writeln!(
-            out,
-            "  {:<28} {}",
-            "plover (cargo xtask db diff)", self.xtask_note
-        );
         for (tool, why) in self.skipped {
             let _ = writeln!(out, "  {:<28} skipped: {why}", tool.slug());
         }
@@ -955,7 +1036,6 @@ impl Report<'_> {
             "plover_phases_ms": self.phases().map(|[c, a, b, d]| json!({
                 "connect": ms(c), "inspect_a": ms(a), "inspect_b": ms(b), "diff": ms(d),
             })),
-            "xtask_db_diff": self.xtask_note,
             "skipped": self.skipped.iter().map(|(t, why)| (t.slug().to_owned(), json!(why))).collect::<serde_json::Map<_, _>>(),
         })
     }
@@ -963,8 +1043,10 @@ impl Report<'_> {
 
 const NOTES: &str = "\
 median, min: the time to produce the SQL from A to B: plover's library path in process \
-(connect to both, schema::inspect A then B, schema::diff, to_sql), the peers as whole \
-processes (Python's start included). plover/x: plover's median over the tool's (below 1: \
+(connect to both, schema::inspect A then B, schema::diff, to_sql); plover (xtask db diff) \
+is the xtask binary of the bench's profile run as `db diff --from URL --to URL` in an empty \
+project (PLOVER_XTASK names another), a whole process like the peers (Python's start \
+included for them). plover/x: plover's median over the tool's (below 1: \
 plover took less).
 stmts: the statements of the output, split as psql does, BEGIN/COMMIT not counted.
 applies: `psql -X -1 -v ON_ERROR_STOP=1 -f` of the output on a fresh copy of A.

@@ -126,8 +126,10 @@ pub enum BenchCommand {
     /// changed function bodies and views, an enum value added, a new enum and table, a
     /// table dropped, RLS forced, comments). For R rounds, in an order rotated per
     /// round, each tool produces the SQL from A to B, timed: plover's library path
-    /// (`schema::inspect` of both, `schema::diff`, `to_sql`) in process, migra (`--unsafe
-    /// --schema public`) and the PyPI package pg-schema-diff as whole processes. Then
+    /// (`schema::inspect` of both, `schema::diff`, `to_sql`) in process, and as whole
+    /// processes `xtask db diff --from URL --to URL` (the xtask built in the bench's
+    /// profile, or PLOVER_XTASK), migra (`--unsafe --schema public`) and the PyPI
+    /// package pg-schema-diff. Then
     /// each tool's output is run with `psql -1 -v ON_ERROR_STOP=1` on a fresh copy of
     /// A (applies? the first error) and judged: plover's diff from the copy to B, the
     /// tool's own diff, and `pg_dump --schema-only` of both (round-trips?). Reports
