@@ -23,7 +23,8 @@ use crate::peers::Peer;
 /// `cargo xtask bench fresh` measures how long a test waits for a freshly migrated
 /// database instead (see `cargo xtask bench fresh --help`); `cargo xtask bench peers`
 /// compares plover with psql, refinery, sqlx and the Supabase CLI; `cargo xtask bench
-/// boot` times the no-op boot of embedded sets of 100 to 10,000 migrations.
+/// boot` times the no-op boot of embedded sets of 100 to 10,000 migrations; `cargo
+/// xtask bench diff` compares plover's schema diff with migra and pg-schema-diff.
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask bench",
@@ -115,6 +116,53 @@ pub enum BenchCommand {
     /// PLOVER_BENCH_BOOT set, so that other builds stay fast:
     /// `PLOVER_BENCH_BOOT=1 cargo xtask bench boot`.
     Boot(BenchBoot),
+    /// plover's schema diff against migra and pg-schema-diff on the same two databases.
+    ///
+    /// On the shared test server: A, a generated schema in `public` (N tables with
+    /// columns of several types, identity keys, foreign keys, checks, plain, partial
+    /// and unique indexes, RLS and policies, enums, functions, triggers, views with
+    /// security_invoker, comments), and B, A with a set of changes (columns added,
+    /// dropped, retyped, made NOT NULL, new defaults, indexes, new and changed policies,
+    /// changed function bodies and views, an enum value added, a new enum and table, a
+    /// table dropped, RLS forced, comments). For R rounds, in an order rotated per
+    /// round, each tool produces the SQL from A to B, timed: plover's library path
+    /// (`schema::inspect` of both, `schema::diff`, `to_sql`) in process, and as whole
+    /// processes `xtask db diff --from URL --to URL` (the xtask built in the bench's
+    /// profile, or PLOVER_XTASK), migra (`--unsafe --schema public`) and the PyPI
+    /// package pg-schema-diff. Then
+    /// each tool's output is run with `psql -1 -v ON_ERROR_STOP=1` on a fresh copy of
+    /// A (applies? the first error) and judged: plover's diff from the copy to B, the
+    /// tool's own diff, and `pg_dump --schema-only` of both (round-trips?). Reports
+    /// medians, plover/x, statement counts and the verdicts; asserts nothing.
+    ///
+    /// The peers come from `.ci/diff-peers-up DIR` (a virtualenv; default
+    /// /tmp/plover-diff-peers) or PLOVER_MIGRA and PLOVER_PG_SCHEMA_DIFF; a missing one is
+    /// skipped with the reason. Each output is kept in the bench's state directory.
+    ///
+    /// `--roundtrip DIR…` measures nothing: for each project directory (with
+    /// `supabase/migrations`, or a migrations directory) it replays the migrations
+    /// into A (with the Supabase baseline), applies plover's diff from a database with
+    /// the baseline only (B) to A on B, statement by statement, and reports per project
+    /// whether it replayed, applied (the first failing statement), round-trips (plover's
+    /// diff from A to B is then empty) and has the same `pg_dump --schema-only`; the
+    /// app schemas are `public` and those the migrations made that are not Supabase's.
+    Diff(BenchDiff),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchDiff {
+    /// How many tables A has.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(2..))]
+    pub tables: u32,
+    /// How many times each tool produces the diff (medians and minimums are reported).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+    /// Print the results as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Instead of the bench: the diff round trip of each project directory given.
+    #[arg(long, num_args = 1.., value_name = "DIR")]
+    pub roundtrip: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

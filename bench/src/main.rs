@@ -9,10 +9,13 @@
 
 mod apply;
 mod boot;
+mod diff;
+mod diff_workload;
 mod flags;
 mod fresh;
 mod lint;
 mod peers;
+mod roundtrip;
 mod wire;
 mod workload;
 
@@ -26,6 +29,7 @@ async fn main() -> Result<()> {
     sh.change_dir(workspace_root());
     match flags.command {
         Some(flags::BenchCommand::Boot(boot)) => boot.run().await,
+        Some(flags::BenchCommand::Diff(diff)) => diff.run().await,
         Some(flags::BenchCommand::Fresh(fresh)) => fresh.run().await,
         Some(flags::BenchCommand::Lint(lint)) => lint.run(&sh),
         Some(flags::BenchCommand::Peers(peers)) => peers.run().await,
