@@ -373,8 +373,7 @@ pub enum DbCommand {
     /// apps may use them), only noted. Equal schemas print nothing but a comment.
     /// Reads both sides; changes neither.
     Diff(DbDiff),
-    /// Make the target's schemas equal to another environment's (by default the local
-    /// development database from --from), optionally with the rows of some tables.
+    /// Make the target's schemas equal to --from's, optionally with some tables' rows.
     ///
     /// Reads the app's schemas of both, prints the SQL that turns the target's into
     /// the source's (`db diff --from <target> --to <source>`, hazards marked), then

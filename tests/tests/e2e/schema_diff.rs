@@ -475,6 +475,30 @@ const fn case(name: &'static str, before: &'static str, after: &'static str) -> 
 
 const CASES: &[Case] = &[
     case(
+        "extension_created_in_a_new_schema",
+        "create table public.t (id int);",
+        "create table public.t (id int);
+         create schema app;
+         create extension if not exists unaccent with schema app;",
+    ),
+    case(
+        "plpgsql_function_declaring_a_new_tables_row_type",
+        "create table public.t (id int);",
+        "create table public.t (id int);
+         create table public.agents (id int);
+         create function public.first_agent() returns int language plpgsql as $$
+           declare r public.agents%rowtype;
+           begin select * into r from public.agents limit 1; return r.id; end $$;",
+    ),
+    case(
+        "default_privileges_revoked_before_a_function_granted_anyway",
+        "create table public.t (id int);",
+        "create table public.t (id int);
+         alter default privileges in schema public revoke execute on functions from authenticated;
+         create function public.answer() returns int language sql as 'select 42';
+         grant execute on function public.answer() to authenticated;",
+    ),
+    case(
         "column_added",
         "create table public.t (id int primary key);",
         "create table public.t (id int primary key, name text not null default '');",

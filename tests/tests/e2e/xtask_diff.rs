@@ -50,7 +50,10 @@ async fn diff_turns_the_migrations_into_a_changed_target_and_then_finds_nothing(
              CREATE INDEX budgets_month_idx ON public.budgets (month);
              ALTER POLICY \"Users can view their own budgets\" ON public.budgets
                USING ((select auth.uid()) = user_id AND amount_limit > 0);
-             CREATE TABLE public.tags (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL);",
+             CREATE TABLE public.tags (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL);
+             ALTER TABLE public.tags ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY \"Tags are readable by signed-in users\" ON public.tags
+               FOR SELECT TO authenticated USING (true);",
         )
         .await?;
 
@@ -114,6 +117,9 @@ async fn diff_turns_the_migrations_into_a_changed_target_and_then_finds_nothing(
         run.stdout.starts_with("-- plover diff: no differences\n"),
         "{run}"
     );
+    // The file passes the lint `db push` users run before merging (warnings at most).
+    let run = w.db(&["lint"], &[], None)?.expect(0)?;
+    assert!(!run.stdout.contains("error["), "{run}");
 
     // And a fresh database migrated with the new file equals the target.
     let (_fresh, fresh_url) = database().await?;

@@ -630,6 +630,12 @@ impl Differ<'_> {
 
     fn creates(&mut self) {
         let (from, to) = (self.from, self.to);
+        // Schemas first: an extension may be created into one.
+        for name in to.schemas.keys() {
+            if !from.schemas.contains_key(name) {
+                self.push(format!("CREATE SCHEMA {};", ident(name)), vec![]);
+            }
+        }
         for (name, ext) in &to.extensions {
             if !from.extensions.contains_key(name) {
                 self.push(
@@ -642,16 +648,11 @@ impl Differ<'_> {
                 );
             }
         }
-        for name in to.schemas.keys() {
-            if !from.schemas.contains_key(name) {
-                self.push(format!("CREATE SCHEMA {};", ident(name)), vec![]);
-            }
-        }
         self.default_privileges();
         self.types();
         self.sequences();
-        // SQL-language bodies are checked when created; the tables they read come
-        // later, as in pg_dump's scripts.
+        // Bodies are checked when created (SQL statements, PL/pgSQL declarations such
+        // as `t%rowtype`); the tables they read come later, as in pg_dump's scripts.
         let created_functions: Vec<&FunctionId> = to
             .functions
             .keys()
@@ -690,7 +691,11 @@ impl Differ<'_> {
         if created_functions
             .iter()
             .chain(&changed_functions)
-            .any(|id| to.functions[*id].language == "sql")
+            .any(|id| {
+                let f = &to.functions[*id];
+                f.kind != FunctionKind::Aggregate
+                    && !matches!(f.language.as_str(), "c" | "internal")
+            })
         {
             self.push("SET check_function_bodies = off;", vec![]);
         }
