@@ -146,6 +146,9 @@ impl BenchDiff {
         if !self.roundtrip.is_empty() {
             return crate::roundtrip::run(&self.roundtrip, self.json).await;
         }
+        if self.scale {
+            return crate::scale::run(self.rounds, self.json).await;
+        }
         if cfg!(debug_assertions) {
             eprintln!(
                 "warning: this is a dev build and plover is not optimised in it; \
@@ -689,9 +692,12 @@ pub(crate) fn one_line(text: &str) -> String {
 }
 
 /// `pg_dump`'s text without its comments, blank lines, session settings and the
-/// random `\restrict KEY` / `\unrestrict KEY` pair.
+/// random `\restrict KEY` / `\unrestrict KEY` pair, and with each run of GRANT and
+/// REVOKE lines sorted: pg_dump prints an object's privileges in the order they were
+/// granted, which means nothing.
 pub(crate) fn normalize_dump(dump: &str) -> String {
-    dump.lines()
+    let kept: Vec<&str> = dump
+        .lines()
         .filter(|l| {
             let t = l.trim();
             !(t.is_empty()
@@ -701,8 +707,25 @@ pub(crate) fn normalize_dump(dump: &str) -> String {
                 || t.starts_with("SET ")
                 || t.starts_with("SELECT pg_catalog.set_config"))
         })
-        .collect::<Vec<_>>()
-        .join("\n")
+        .collect();
+    let is_acl = |l: &str| l.starts_with("GRANT ") || l.starts_with("REVOKE ");
+    let mut out: Vec<&str> = Vec::with_capacity(kept.len());
+    let mut i = 0;
+    while i < kept.len() {
+        let end = (i..kept.len())
+            .find(|&j| !is_acl(kept[j]))
+            .unwrap_or(kept.len());
+        if end > i {
+            let mut run = kept[i..end].to_vec();
+            run.sort_unstable();
+            out.extend(run);
+            i = end;
+        } else {
+            out.push(kept[i]);
+            i += 1;
+        }
+    }
+    out.join("\n")
 }
 
 /// `Ok` when the two dumps are equal, else the first line of `got` that differs from
@@ -1089,5 +1112,14 @@ mod tests {
         );
         let c = "CREATE TABLE t (\n    id bigint\n);\n";
         assert!(first_difference(&normalize_dump(c), &normalize_dump(b), "B").is_err());
+        // An object's privileges in another order are the same privileges.
+        let d = "GRANT SELECT ON TABLE t TO b;\nGRANT ALL ON TABLE t TO a;\n";
+        let e = "GRANT ALL ON TABLE t TO a;\nGRANT SELECT ON TABLE t TO b;\n";
+        assert_eq!(
+            first_difference(&normalize_dump(d), &normalize_dump(e), "B"),
+            Ok(())
+        );
+        let f = "GRANT ALL ON TABLE t TO a;\n";
+        assert!(first_difference(&normalize_dump(d), &normalize_dump(f), "B").is_err());
     }
 }

@@ -161,8 +161,13 @@ pub struct BenchDiff {
     #[arg(long)]
     pub json: bool,
     /// Instead of the bench: the diff round trip of each project directory given.
-    #[arg(long, num_args = 1.., value_name = "DIR")]
+    #[arg(long, num_args = 1.., value_name = "DIR", conflicts_with = "scale")]
     pub roundtrip: Vec<std::path::PathBuf>,
+    /// Instead of the bench: inspect and diff a schema of 1,000 tables, 5,000 indexes,
+    /// 1,000 policies and 1,000 functions (--rounds times), and check its diff from an
+    /// empty database applies and diffs back to nothing.
+    #[arg(long)]
+    pub scale: bool,
 }
 
 #[derive(Debug, Args)]

@@ -16,6 +16,7 @@ mod fresh;
 mod lint;
 mod peers;
 mod roundtrip;
+mod scale;
 mod wire;
 mod workload;
 
