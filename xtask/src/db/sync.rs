@@ -37,6 +37,23 @@ impl DbSync {
         let current = inspect_target(&target, &schemas).await?;
         let diff = plover::schema::diff(&current, &wanted);
         let tables = self.tables(&wanted)?;
+        // Where the rows come from, checked before anything runs.
+        let source_target = match (&source, tables.is_empty()) {
+            (_, true) => None,
+            (Side::Migrations, false) => {
+                bail!(
+                    "--data copies rows from an environment or a URL, not from the migrations; nothing was changed"
+                )
+            }
+            (Side::Env(env), false) => {
+                let vars = plover::project::Vars::from_process_and_dotenv(ctx.project.workdir())?;
+                Some(ctx.project.target(env, &vars)?)
+            }
+            (Side::Url(url), false) => Some(ctx.project.target(
+                "given",
+                &plover::project::Vars::from_pairs([("GIVEN_DATABASE_URL", url.as_str())]),
+            )?),
+        };
 
         if !diff.manual.is_empty() {
             for m in &diff.manual {
@@ -86,21 +103,10 @@ impl DbSync {
         }
         let mut counts = Vec::new();
         if !tables.is_empty() {
-            let src = match &source {
-                Side::Migrations => {
-                    bail!("--data copies rows from an environment, not from the migrations")
-                }
-                Side::Env(env) => {
-                    let vars =
-                        plover::project::Vars::from_process_and_dotenv(ctx.project.workdir())?;
-                    ctx.project.target(env, &vars)?
-                }
-                Side::Url(url) => ctx.project.target(
-                    "given",
-                    &plover::project::Vars::from_pairs([("GIVEN_DATABASE_URL", url.as_str())]),
-                )?,
-            };
-            let from = connect(&src).await?;
+            let src = source_target
+                .as_ref()
+                .context("--data needs an environment or a URL to copy rows from")?;
+            let from = connect(src).await?;
             let list: Vec<String> = tables.iter().map(ToString::to_string).collect();
             // Emptied together, so that foreign keys among them do not refuse.
             tx.batch_execute(&format!("TRUNCATE {}", list.join(", ")))
