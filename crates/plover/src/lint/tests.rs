@@ -838,7 +838,12 @@ fn relations_created_in_the_change_stay_new_when_moved() {
          alter materialized view private.mv rename to mv2;\n\
          create index if not exists mv2_one on private.mv2 (one);\n\
          create table private.c as select 1 as one;\n\
-         create index if not exists c_one on private.c (one);\n",
+         create index if not exists c_one on private.c (one);\n\
+         create temp table keep on commit drop as select 1 as one;\n\
+         create index if not exists keep_one on keep (one);\n\
+         create temporary table scratch (id int);\n\
+         drop table scratch;\n\
+         drop table keep;\n",
     );
     assert!(report.findings.is_empty(), "{:?}", report.findings);
     let report = run(

@@ -32,11 +32,21 @@ impl Model {
         self.tables.entry(name.to_owned()).or_default()
     }
 
-    /// A table created by the statement at `pos` (anew, also when it was known).
-    pub(super) fn create_table(&mut self, name: &str, pos: Pos, in_change: bool) {
+    /// A table created by the statement at `pos` (anew, also when it was known). A
+    /// temporary table is new but no API ever sees it, so its RLS is left unknown.
+    pub(super) fn create_table(
+        &mut self,
+        name: &str,
+        pos: Pos,
+        in_change: bool,
+        persistence: Persistence,
+    ) {
         *self.table(name) = Table {
             new: in_change,
-            rls: Some(false),
+            rls: match persistence {
+                Persistence::Permanent => Some(false),
+                Persistence::Temporary => None,
+            },
             created: Some(pos),
             touched_in_change: in_change,
             ..Table::default()
@@ -72,6 +82,24 @@ impl Model {
             self.materialized_views.insert(to.to_owned(), m);
         }
         new
+    }
+}
+
+/// Whether a created table outlives its session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Persistence {
+    Permanent,
+    Temporary,
+}
+
+impl Persistence {
+    /// From a `RangeVar`'s `relpersistence`.
+    pub(super) fn of(rv: &pg_query::protobuf::RangeVar) -> Persistence {
+        if rv.relpersistence == "t" {
+            Persistence::Temporary
+        } else {
+            Persistence::Permanent
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use super::ast::{
     function_options, has_option, is_storage_table, json_names, object_name, qname, qualified,
     schema_of, str_list, to_json,
 };
+use super::model::Persistence;
 use super::{Linter, RuleId, Stmt};
 use crate::source::Transaction;
 
@@ -214,12 +215,9 @@ impl Linter<'_> {
             }
             NodeEnum::CreateStmt(c) => self.create_table(c, s),
             NodeEnum::CreateTableAsStmt(c) => {
-                let name = c
-                    .into
-                    .as_ref()
-                    .and_then(|i| i.rel.as_ref())
-                    .map(qname)
-                    .unwrap_or_default();
+                let rel = c.into.as_ref().and_then(|i| i.rel.as_ref());
+                let name = rel.map(qname).unwrap_or_default();
+                let persistence = rel.map_or(Persistence::Permanent, Persistence::of);
                 if !c.if_not_exists {
                     self.stmt_report(
                         RuleId::CreateWithoutIfNotExists,
@@ -235,7 +233,8 @@ impl Linter<'_> {
                     if ObjectType::try_from(c.objtype) == Ok(ObjectType::ObjectMatview) {
                         self.model.materialized_views.insert(name, s.in_change);
                     } else {
-                        self.model.create_table(&name, s.pos(0), s.in_change);
+                        self.model
+                            .create_table(&name, s.pos(0), s.in_change, persistence);
                     }
                 }
             }

@@ -9,6 +9,7 @@ use super::ast::{
     constraint_kind, is_not_null_check, qname, qualified, schema_of, security_invoker_option,
     str_list, volatile_call,
 };
+use super::model::Persistence;
 use super::{Linter, RuleId, Stmt};
 use crate::source::Transaction;
 
@@ -35,10 +36,6 @@ impl Linter<'_> {
             );
         }
         self.managed(s, schema_of(&name), "CREATE TABLE");
-        let temporary = rv.relpersistence == "t";
-        if temporary {
-            return;
-        }
         let existed = self
             .model
             .tables
@@ -47,7 +44,8 @@ impl Linter<'_> {
         if existed && c.if_not_exists {
             return;
         }
-        self.model.create_table(&name, s.pos(0), s.in_change);
+        self.model
+            .create_table(&name, s.pos(0), s.in_change, Persistence::of(rv));
         for element in &c.table_elts {
             if let Some(NodeEnum::ColumnDef(col)) = element.node.as_ref() {
                 self.column_type(&name, &col.colname, col.type_name.as_ref());
