@@ -203,7 +203,7 @@ rules! {
         "a view in an exposed schema that reads auth.users leaks users' e-mails and metadata through the API",
         "keep the data you need in a public table filled by a trigger, or put the view in an unexposed schema";
     BroadGrant = "broad-grant", Error, Security,
-        "a grant to anon, authenticated or PUBLIC on an exposed table that has no row level security by the end of the change opens every row to the API; on a table with RLS the policies decide (no policy: no row), which is how Supabase's own grants work, so those are fine, as are sequences (inserts need them) and default privileges (each new table is checked by table-without-rls)",
+        "a grant to anon, authenticated or PUBLIC on an existing exposed table that has no row level security by the end of the change opens every row to the API; on a table with RLS the policies decide (no policy: no row), which is how Supabase's own grants work, so those are fine, as are sequences (inserts need them), default privileges and tables created in the change (table-without-rls checks each of those)",
         "ENABLE ROW LEVEL SECURITY on the table and add policies, or grant only to service_role";
     ManagedSchemaDdl = "managed-schema-ddl", Error, Security,
         "auth, storage, realtime and vault belong to Supabase; DDL there breaks upgrades (triggers on auth.users and storage policies are fine)",

@@ -229,9 +229,9 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "broad-grant",
-        "",
-        "create table if not exists public.n (id int);\ngrant insert on public.n to authenticated;\nalter table public.n enable row level security;\nalter table public.n disable row level security;",
-        "create table if not exists public.n (id int);\ngrant insert on public.n to authenticated;\nalter table public.n enable row level security;",
+        T,
+        "grant insert on public.t to authenticated;\nalter table public.t disable row level security;",
+        "alter table public.t disable row level security;\ngrant insert on public.t to authenticated;\nalter table public.t enable row level security;",
     ),
     (
         "managed-schema-ddl",
@@ -718,7 +718,7 @@ fn session_set_knows_pg_dump_headers() {
 /// What Supabase itself grants (and `db diff`/`db pull` write) is no finding: API
 /// roles on tables with RLS (with or without policies), sequences, default
 /// privileges; so are grants on views, on tables the lint never saw created, and on
-/// tables of unexposed schemas. A grant on a table left without RLS is.
+/// tables of unexposed schemas. A grant on an existing table left without RLS is.
 #[test]
 fn broad_grant_understands_rls() {
     let supabase = "grant usage on schema public to anon, authenticated, service_role;\n\
@@ -743,6 +743,16 @@ fn broad_grant_understands_rls() {
                     drop table public.scratch;\n";
     let report = run("", supabase);
     assert!(report.findings.is_empty(), "{:?}", report.findings);
+    // A table created in the change without RLS is one finding, table-without-rls's,
+    // however many grants follow it.
+    let report = run(
+        "",
+        "create table if not exists public.n (id int);\n\
+         grant select on public.n to anon;\n\
+         grant insert on public.n to anon;\n\
+         grant all on public.n to authenticated;\n",
+    );
+    assert_eq!(ids(&report), ["table-without-rls"]);
 
     let report = run(
         NO_RLS,
@@ -1191,7 +1201,7 @@ fn snapshot_a_feature_across_files() {
              \x20 select n.id, u.email from public.notes n join auth.users u on u.id = n.owner;\n\
              create trigger notes_touch before update on public.notes\n\
              \x20 for each row execute function public.touch();\n\
-             grant all on public.notes, public.tags to anon;\n",
+             grant all on public.notes to anon;\n",
         ),
     ];
     let report = lint(&input(&files, &[]), &Config::default());

@@ -72,12 +72,13 @@ impl Linter<'_> {
                 .tables
                 .iter()
                 .filter(|name| {
+                    // A table created in the change is table-without-rls's finding.
                     self.is_exposed(name)
                         && self
                             .model
                             .tables
                             .get(name.as_str())
-                            .is_some_and(|t| t.rls == Some(false))
+                            .is_some_and(|t| t.rls == Some(false) && !t.new)
                 })
                 .map(String::as_str)
                 .collect();
