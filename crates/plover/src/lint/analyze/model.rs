@@ -1,7 +1,9 @@
 //! The schema model a run tracks across files: the tables (RLS, policies, new columns,
-//! `NOT NULL` checks), functions and views that the replay has seen so far, each with
-//! where it was created and whether that was in the change. Statements update it as
-//! they are checked; the end-of-change rules and `--live` read it.
+//! `NOT NULL` checks, enum columns), functions, views, materialized views and enum
+//! types that the replay has seen so far, each with where it was created and whether
+//! that was in the change (followed through renames and `SET SCHEMA`), and the
+//! change's grants to API roles. Statements update it as they are checked; the
+//! end-of-change rules and `--live` read it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
