@@ -173,7 +173,8 @@ pub enum DbCommand {
     /// on the line(s) before a statement, or `-- plover:lint-ignore-file RULE -- why`
     /// for the whole file; ignores that suppress nothing are reported. Turn rules off
     /// or change their severity in the `[lint.rules]` table of supabase/plover.toml,
-    /// e.g. `create-without-if-not-exists = "off"` or `rename = "error"`.
+    /// e.g. `rename = "error"`; the style rules are off unless turned on there, e.g.
+    /// `create-without-if-not-exists = "warning"`.
     /// --list-rules prints every rule with its severity, reason and fix.
     ///
     /// The parser (pg_query) needs libclang to build: `cargo xtask` builds it in

@@ -107,20 +107,26 @@ fn ignores_and_config() -> Result<()> {
          delete from public.legacy_notes;\n\
          create schema extra;\n",
     )?;
+    // The style rules are opt-in: `create schema` without IF NOT EXISTS says nothing.
+    let run = w
+        .db(&["lint", "--format", "human", "--deny-warnings"], &[], None)?
+        .expect(0)?;
+    ensure!(
+        !run.stdout.contains("create-without-if-not-exists"),
+        "{run}"
+    );
+
+    // [lint.rules] in plover.toml turns one on.
+    let toml = w.path().join("supabase").join("plover.toml");
+    let mut text = std::fs::read_to_string(&toml)?;
+    text.push_str("\n[lint.rules]\ncreate-without-if-not-exists = \"warning\"\n");
+    std::fs::write(&toml, &text)?;
     let run = w.db(&["lint", "--format", "human"], &[], None)?.expect(0)?;
     ensure!(
         run.stdout.contains("warning[create-without-if-not-exists]"),
         "{run}"
     );
     w.db(&["lint", "--deny-warnings"], &[], None)?.expect(1)?;
-
-    // [lint.rules] in plover.toml turns the rule off.
-    let toml = w.path().join("supabase").join("plover.toml");
-    let mut text = std::fs::read_to_string(&toml)?;
-    text.push_str("\n[lint.rules]\ncreate-without-if-not-exists = \"off\"\n");
-    std::fs::write(&toml, &text)?;
-    let run = w.db(&["lint", "--format", "human", "--deny-warnings"], &[], None)?;
-    run.expect(0)?;
 
     // An unknown rule is a failure to run, not a finding.
     std::fs::write(&toml, format!("{text}no-such-rule = \"off\"\n"))?;

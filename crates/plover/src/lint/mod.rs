@@ -50,7 +50,7 @@ mod tests;
 use std::collections::BTreeMap;
 
 pub use output::{render_github, render_human, render_json};
-pub use rules::{Group, RULES, Rule, RuleId, Severity, rules_markdown};
+pub use rules::{Activation, Group, RULES, Rule, RuleId, Severity, rules_markdown};
 
 use crate::source::Checksum;
 
@@ -118,7 +118,8 @@ pub enum Level {
     Error,
 }
 
-/// Rule levels: the defaults of [`RULES`], changed by `[lint.rules]` of plover.toml.
+/// Rule levels: the defaults of [`RULES`] (opt-in rules off, the others at their
+/// severity), changed by `[lint.rules]` of plover.toml.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
     levels: BTreeMap<RuleId, Level>,
@@ -149,7 +150,7 @@ impl Config {
     ///
     /// ```
     /// let mut config = plover::lint::Config::default();
-    /// config.set("create-without-if-not-exists", "off")?;
+    /// config.set("create-without-if-not-exists", "warning")?;
     /// assert!(config.set("no-such-rule", "off").is_err());
     /// # Ok::<(), plover::lint::LintError>(())
     /// ```
@@ -172,15 +173,28 @@ impl Config {
         Ok(())
     }
 
-    /// The level a rule runs at.
+    /// The level a rule runs at: as configured, else off for an
+    /// [`Activation::OptIn`] rule and its severity for the others.
+    ///
+    /// ```
+    /// use plover::lint::{Config, Level, RuleId};
+    ///
+    /// let mut config = Config::default();
+    /// assert_eq!(config.level(RuleId::CreatePolicyWithoutDrop), Level::Off);
+    /// config.set("create-policy-without-drop", "warning")?;
+    /// assert_eq!(config.level(RuleId::CreatePolicyWithoutDrop), Level::Warning);
+    /// # Ok::<(), plover::lint::LintError>(())
+    /// ```
     pub fn level(&self, rule: RuleId) -> Level {
-        self.levels
-            .get(&rule)
-            .copied()
-            .unwrap_or(match rule.rule().severity {
-                Severity::Warning => Level::Warning,
-                Severity::Error => Level::Error,
-            })
+        if let Some(level) = self.levels.get(&rule) {
+            return *level;
+        }
+        let rule = rule.rule();
+        match (rule.activation, rule.severity) {
+            (Activation::OptIn, _) => Level::Off,
+            (Activation::Default, Severity::Warning) => Level::Warning,
+            (Activation::Default, Severity::Error) => Level::Error,
+        }
     }
 }
 

@@ -67,13 +67,25 @@ impl Group {
     }
 }
 
+/// Whether a rule runs unless configured otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Activation {
+    /// Runs by default: its findings on real projects are nearly always right.
+    Default,
+    /// A team convention, off unless `[lint.rules]` gives it a level.
+    OptIn,
+}
+
 /// One rule's documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rule {
     /// The kebab-case id used in output, `-- plover:lint-ignore` and `[lint.rules]`.
     pub id: &'static str,
-    /// The default severity (`[lint.rules]` can change it or turn the rule off).
+    /// The severity it reports at when it runs (`[lint.rules]` can change it or turn the
+    /// rule off).
     pub severity: Severity,
+    /// Whether it runs by default or only when `[lint.rules]` turns it on.
+    pub activation: Activation,
     /// The family.
     pub group: Group,
     /// Why it matters, in one line.
@@ -82,8 +94,18 @@ pub struct Rule {
     pub hint: &'static str,
 }
 
+/// `Activation::Default` unless a rule's line says `(OptIn)` after its severity.
+macro_rules! activation {
+    () => {
+        Activation::Default
+    };
+    ($activation:ident) => {
+        Activation::$activation
+    };
+}
+
 macro_rules! rules {
-    ($($variant:ident = $id:literal, $severity:ident, $group:ident,
+    ($($variant:ident = $id:literal, $severity:ident $(($activation:ident))?, $group:ident,
         $reason:literal, $hint:literal;)*) => {
         /// A rule, by name in code; [`RuleId::rule`] gives its documentation.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -94,6 +116,7 @@ macro_rules! rules {
         pub static RULES: &[Rule] = &[$(Rule {
             id: $id,
             severity: Severity::$severity,
+            activation: activation!($($activation)?),
             group: Group::$group,
             reason: $reason,
             hint: $hint,
@@ -180,8 +203,8 @@ rules! {
         "a view in an exposed schema that reads auth.users leaks users' e-mails and metadata through the API",
         "keep the data you need in a public table filled by a trigger, or put the view in an unexposed schema";
     BroadGrant = "broad-grant", Error, Security,
-        "granting write privileges (or ALL, or every table in a schema) to anon or PUBLIC opens them to anyone with the anon key",
-        "grant the narrow privileges to authenticated and let RLS decide";
+        "a grant to anon, authenticated or PUBLIC on an existing exposed table that has no row level security by the end of the change opens every row to the API; on a table with RLS the policies decide (no policy: no row), which is how Supabase's own grants work, so those are fine, as are sequences (inserts need them), default privileges and tables created in the change (table-without-rls checks each of those)",
+        "ENABLE ROW LEVEL SECURITY on the table and add policies, or grant only to service_role";
     ManagedSchemaDdl = "managed-schema-ddl", Error, Security,
         "auth, storage, realtime and vault belong to Supabase; DDL there breaks upgrades (triggers on auth.users and storage policies are fine)",
         "put your objects in your own schema";
@@ -224,13 +247,13 @@ rules! {
     AddNotNullColumnWithoutDefault = "add-not-null-column-without-default", Error, Destructive,
         "adding a NOT NULL column without a default fails on a table that has rows",
         "add a DEFAULT, or add it nullable, backfill, then SET NOT NULL";
-    CreateWithoutIfNotExists = "create-without-if-not-exists", Warning, Robustness,
+    CreateWithoutIfNotExists = "create-without-if-not-exists", Warning (OptIn), Robustness,
         "CREATE without IF NOT EXISTS fails when the object is already there (re-runs, hand fixes)",
         "CREATE TABLE/INDEX/SCHEMA/SEQUENCE/EXTENSION IF NOT EXISTS";
-    CreateWithoutOrReplace = "create-without-or-replace", Warning, Robustness,
+    CreateWithoutOrReplace = "create-without-or-replace", Warning (OptIn), Robustness,
         "CREATE FUNCTION/VIEW/TRIGGER without OR REPLACE fails when it already exists",
         "CREATE OR REPLACE";
-    CreatePolicyWithoutDrop = "create-policy-without-drop", Warning, Robustness,
+    CreatePolicyWithoutDrop = "create-policy-without-drop", Warning (OptIn), Robustness,
         "CREATE POLICY has no IF NOT EXISTS, so it fails when the policy exists",
         "precede it with `DROP POLICY IF EXISTS <name> ON <table>` in the same file";
     IdentifierTooLong = "identifier-too-long", Error, Robustness,
@@ -299,9 +322,13 @@ pub fn rules_markdown() -> String {
         out.push_str(&format!("| **{}** | | | |\n", group.title()));
         for rule in RULES.iter().filter(|r| r.group == group) {
             out.push_str(&format!(
-                "| `{}` | {} | {} | {} |\n",
+                "| `{}` | {}{} | {} | {} |\n",
                 rule.id,
                 rule.severity,
+                match rule.activation {
+                    Activation::Default => "",
+                    Activation::OptIn => " (opt-in)",
+                },
                 escape_cell(rule.reason),
                 escape_cell(rule.hint)
             ));

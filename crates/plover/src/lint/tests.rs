@@ -14,6 +14,9 @@ const CHANGE: &str = "supabase/migrations/20250102000000_change.sql";
 const T: &str = "create table if not exists public.t (id bigint primary key, name text);\n\
                  alter table public.t enable row level security;\n";
 
+/// An existing exposed table without RLS (kept for the service role, say).
+const NO_RLS: &str = "create table if not exists public.open (id bigint primary key);\n";
+
 fn input(files: &[(&str, &str)], applied: &[&str]) -> Input {
     let baseline = if applied.is_empty() {
         Baseline::None
@@ -48,14 +51,28 @@ fn version_of(path: &str) -> i64 {
 
 /// Lints `change` after an applied file holding `setup` (none when empty).
 fn run(setup: &str, change: &str) -> Report {
+    run_with(setup, change, &Config::default())
+}
+
+/// [`run`] with `config`.
+fn run_with(setup: &str, change: &str, config: &Config) -> Report {
     if setup.is_empty() {
-        lint(&input(&[(CHANGE, change)], &[]), &Config::default())
+        lint(&input(&[(CHANGE, change)], &[]), config)
     } else {
         lint(
             &input(&[(APPLIED, setup), (CHANGE, change)], &[APPLIED]),
-            &Config::default(),
+            config,
         )
     }
+}
+
+/// Every rule on, the opt-in ones at their severity.
+fn every_rule_on() -> Config {
+    let mut config = Config::default();
+    for rule in RULES {
+        config.set(rule.id, rule.severity.as_str()).unwrap();
+    }
+    config
 }
 
 fn ids(report: &Report) -> Vec<&'static str> {
@@ -91,14 +108,14 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     (
         "enum-value-same-transaction",
         T,
+        "alter type mood add value 'meh';\nselect 'meh'::mood;",
         "alter type mood add value 'meh';\nupdate public.t set name = 'meh' where id = 1;",
-        "alter type mood add value 'meh';\nupdate public.t set name = 'other' where id = 1;",
     ),
     (
         "session-set",
         "",
-        "set statement_timeout = 0;",
-        "set local statement_timeout = 0;",
+        "set search_path = public;",
+        "set local search_path = public;",
     ),
     (
         "psql-meta-command",
@@ -200,21 +217,21 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "broad-grant",
-        T,
-        "grant all on table public.t to anon;",
-        "grant select on table public.t to anon;",
+        NO_RLS,
+        "grant select on table public.open to anon;",
+        "grant select on table public.open to service_role;",
     ),
     (
         "broad-grant",
-        T,
+        NO_RLS,
         "grant select on all tables in schema public to public;",
-        "grant select, insert on all tables in schema public to authenticated;",
+        "alter table public.open enable row level security;\ngrant all on all tables in schema public to anon, authenticated;",
     ),
     (
         "broad-grant",
         T,
-        "alter default privileges in schema public grant all on tables to anon;",
-        "alter default privileges in schema public grant select on tables to anon;",
+        "grant insert on public.t to authenticated;\nalter table public.t disable row level security;",
+        "alter table public.t disable row level security;\ngrant insert on public.t to authenticated;\nalter table public.t enable row level security;",
     ),
     (
         "managed-schema-ddl",
@@ -427,15 +444,16 @@ const OWN_TESTS: &[&str] = &[
 #[test]
 fn every_rule_fires_on_its_case_and_not_on_the_fix() {
     let mut failures = Vec::new();
+    let config = every_rule_on();
     for (rule, setup, fire, pass) in CASES {
-        let fired = run(setup, fire);
+        let fired = run_with(setup, fire, &config);
         if !ids(&fired).contains(rule) {
             failures.push(format!(
                 "{rule} did not fire on:\n{fire}\n  got {:?}",
                 fired.findings
             ));
         }
-        let quiet = run(setup, pass);
+        let quiet = run_with(setup, pass, &config);
         if ids(&quiet).contains(rule) {
             failures.push(format!(
                 "{rule} fired on the fix:\n{pass}\n  got {:?}",
@@ -587,12 +605,12 @@ fn ignores_cover_the_next_statement_or_the_file() {
 
 #[test]
 fn config_turns_rules_off_and_changes_severity() {
-    let sql = "create schema app;\ndelete from public.t;";
+    let sql = "alter table public.t rename column name to title;\ndelete from public.t;";
     let mut config = Config::default();
     let report = lint(&input(&[(CHANGE, sql)], &[]), &config);
     assert_eq!(report.count(Severity::Warning), 1);
     assert!(report.has_errors());
-    config.set("create-without-if-not-exists", "off").unwrap();
+    config.set("rename", "off").unwrap();
     config.set("mutation-without-where", "warning").unwrap();
     let report = lint(&input(&[(CHANGE, sql)], &[]), &config);
     assert_eq!(ids(&report), ["mutation-without-where"]);
@@ -607,7 +625,257 @@ fn config_turns_rules_off_and_changes_severity() {
     ));
 }
 
+/// The style rules (re-runnable `CREATE`s) are team conventions: off unless
+/// `[lint.rules]` turns them on, at the level it gives.
+#[test]
+fn style_rules_are_opt_in() {
+    let sql = "create schema app;\n\
+               create table public.n (id int);\n\
+               alter table public.n enable row level security;\n\
+               create function public.one() returns int language sql set search_path = '' as $$ select 1 $$;\n\
+               create policy p on public.n for select to authenticated using (id > 0);";
+    let style = [
+        "create-without-if-not-exists",
+        "create-without-or-replace",
+        "create-policy-without-drop",
+    ];
+    for id in style {
+        let rule = RuleId::from_id(id).unwrap().rule();
+        assert_eq!(rule.activation, Activation::OptIn, "{id}");
+    }
+    let report = run("", sql);
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    let mut config = Config::default();
+    for id in style {
+        config.set(id, "warning").unwrap();
+    }
+    config.set("create-policy-without-drop", "error").unwrap();
+    let report = run_with("", sql, &config);
+    let found: BTreeSet<&str> = ids(&report).into_iter().collect();
+    assert_eq!(found, style.into_iter().collect(), "{:?}", report.findings);
+    assert_eq!(report.count(Severity::Error), 1);
+    // Every other rule runs by default.
+    let opt_in: Vec<&str> = RULES
+        .iter()
+        .filter(|r| r.activation == Activation::OptIn)
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(opt_in, style);
+}
+
+/// An unnamed `CREATE INDEX CONCURRENTLY` cannot take IF NOT EXISTS (Postgres wants a
+/// name for it): the message says so, without a hole where the name would be.
+#[test]
+fn an_unnamed_concurrent_index_is_named_in_the_message() {
+    let report = run(
+        T,
+        "-- plover:no-transaction\ncreate index concurrently on public.t (name);",
+    );
+    let f = &report.findings[0];
+    assert_eq!(f.rule, RuleId::ConcurrentlyNotIdempotent);
+    assert_eq!(
+        f.message,
+        "CREATE INDEX CONCURRENTLY on public.t without a name cannot take IF NOT EXISTS"
+    );
+    assert!(!f.message.contains("  "), "{}", f.message);
+}
+
+/// pg_dump's header and `db diff`'s `SET check_function_bodies = off` leave nothing
+/// behind that matters; settings that change what later migrations do still fire.
+#[test]
+fn session_set_knows_pg_dump_headers() {
+    let header = "SET statement_timeout = 0;\n\
+                  SET lock_timeout = 0;\n\
+                  SET idle_in_transaction_session_timeout = 0;\n\
+                  SET transaction_timeout = 0;\n\
+                  SET client_encoding = 'UTF8';\n\
+                  SET standard_conforming_strings = on;\n\
+                  SELECT pg_catalog.set_config('search_path', '', false);\n\
+                  SET check_function_bodies = false;\n\
+                  SET xmloption = content;\n\
+                  SET client_min_messages = warning;\n\
+                  SET row_security = off;\n\
+                  SET default_tablespace = '';\n\
+                  SET default_table_access_method = heap;\n\
+                  SET check_function_bodies = off;\n";
+    let report = run("", header);
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    for leak in [
+        "SET search_path = public;",
+        "SET search_path = '';",
+        "SET role postgres;",
+        "SET lock_timeout = '5s';",
+        "SET statement_timeout = '1min';",
+        "SET check_function_bodies = on;",
+        "SET session_replication_role = replica;",
+        "SET search_path TO DEFAULT;",
+    ] {
+        let report = run("", leak);
+        assert_eq!(ids(&report), ["session-set"], "{leak}");
+    }
+}
+
+/// What Supabase itself grants (and `db diff`/`db pull` write) is no finding: API
+/// roles on tables with RLS (with or without policies), sequences, default
+/// privileges; so are grants on views, on tables the lint never saw created, and on
+/// tables of unexposed schemas. A grant on an existing table left without RLS is.
+#[test]
+fn broad_grant_understands_rls() {
+    let supabase = "grant usage on schema public to anon, authenticated, service_role;\n\
+                    alter default privileges in schema public grant all on tables to anon, authenticated, service_role;\n\
+                    alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;\n\
+                    alter default privileges in schema public grant all on functions to anon, authenticated, service_role;\n\
+                    create table if not exists public.notes (id bigint generated always as identity primary key);\n\
+                    alter table public.notes enable row level security;\n\
+                    grant all on table public.notes to anon;\n\
+                    grant all on table public.notes to authenticated;\n\
+                    grant all on table public.notes to service_role;\n\
+                    grant all on sequence public.notes_id_seq to anon, authenticated;\n\
+                    grant all on all sequences in schema public to anon;\n\
+                    grant all on all tables in schema public to anon, authenticated;\n\
+                    create or replace view public.v with (security_invoker = on) as select 1 as one;\n\
+                    grant select on public.v to anon;\n\
+                    grant select on public.made_elsewhere to anon;\n\
+                    create table if not exists private.secrets (id int);\n\
+                    grant select on private.secrets to authenticated;\n\
+                    create table if not exists public.scratch (id int);\n\
+                    grant all on public.scratch to anon;\n\
+                    drop table public.scratch;\n";
+    let report = run("", supabase);
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    // A table created in the change without RLS is one finding, table-without-rls's,
+    // however many grants follow it.
+    let report = run(
+        "",
+        "create table if not exists public.n (id int);\n\
+         grant select on public.n to anon;\n\
+         grant insert on public.n to anon;\n\
+         grant all on public.n to authenticated;\n",
+    );
+    assert_eq!(ids(&report), ["table-without-rls"]);
+
+    let report = run(
+        NO_RLS,
+        "create table if not exists public.a (id int);\n\
+         alter table public.a enable row level security;\n\
+         grant select, insert on all tables in schema public to anon;\n",
+    );
+    assert_eq!(ids(&report), ["broad-grant"]);
+    assert_eq!(
+        report.findings[0].message,
+        "GRANT SELECT, INSERT on public.open to anon: no row level security there by the end of the change"
+    );
+    assert_eq!(report.findings[0].line, 3);
+}
+
+/// The new value counts as used only where Postgres reads it as that enum: a cast, a
+/// comparison with or an assignment to a column of that type, a column default.
+#[test]
+fn enum_value_rule_follows_the_enum() {
+    let setup = "create type public.mood as enum ('ok');\n\
+                 create type public.tone as enum ('ok');\n\
+                 create table if not exists public.t (id int primary key, name text, m public.mood);\n\
+                 alter table public.t enable row level security;\n";
+    let add = "alter type public.mood add value 'meh';\n";
+    for used in [
+        "select 'meh'::public.mood;",
+        "select 'meh'::mood;",
+        "update public.t set m = 'meh' where id = 1;",
+        "update public.t set name = 'x' where m = 'meh';",
+        "delete from public.t where m in ('ok', 'meh');",
+        "select id from public.t where 'meh' = m;",
+        "insert into public.t (id, m) values (1, 'meh');",
+        "alter table public.t alter column m set default 'meh';",
+        "alter table public.t add column if not exists m2 public.mood default 'meh';",
+        "create table if not exists public.u (id int, m public.mood not null default 'meh');",
+        "create index if not exists t_meh on public.t (id) where m = 'meh';",
+    ] {
+        let report = run(setup, &format!("{add}{used}"));
+        assert!(
+            ids(&report).contains(&"enum-value-same-transaction"),
+            "{used}: {:?}",
+            report.findings
+        );
+    }
+    for unrelated in [
+        "update public.t set name = 'meh' where id = 1;",
+        "select 'meh'::public.tone;",
+        "select 'meh';",
+        "update public.t set m = 'ok' where name = 'meh';",
+        "insert into public.t (id, name) values (1, 'meh');",
+        "comment on table public.t is 'meh';",
+    ] {
+        let report = run(setup, &format!("{add}{unrelated}"));
+        assert!(
+            report.findings.is_empty(),
+            "{unrelated}: {:?}",
+            report.findings
+        );
+    }
+    // In a later file, after the commit, the value is usable.
+    let files = [
+        (APPLIED, setup),
+        (CHANGE, add),
+        (
+            "supabase/migrations/20250103000000_use.sql",
+            "update public.t set m = 'meh' where id = 1;",
+        ),
+    ];
+    let report = lint(&input(&files, &[APPLIED]), &Config::default());
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+}
+
 // The model across files.
+
+/// A table or materialized view created in the change stays new when it is moved to
+/// another schema, renamed or given an owner: indexes and constraints on it lock out
+/// no one. One created before the change still takes the findings after a move.
+#[test]
+fn relations_created_in_the_change_stay_new_when_moved() {
+    let report = run(
+        "",
+        "create table if not exists public.a (id int, b int);\n\
+         alter table public.a owner to postgres;\n\
+         alter table public.a set schema private;\n\
+         alter table private.a rename to b;\n\
+         create index if not exists b_id on private.b (id);\n\
+         alter table private.b add constraint b_pos check (id > 0);\n\
+         alter table private.b add constraint b_fk foreign key (b) references private.b (id);\n\
+         create materialized view if not exists private.mv as select 1 as one;\n\
+         alter materialized view private.mv owner to postgres;\n\
+         alter table private.mv owner to postgres;\n\
+         create unique index if not exists mv_one on private.mv (one);\n\
+         alter materialized view private.mv rename to mv2;\n\
+         create index if not exists mv2_one on private.mv2 (one);\n\
+         create table private.c as select 1 as one;\n\
+         create index if not exists c_one on private.c (one);\n\
+         create temp table keep on commit drop as select 1 as one;\n\
+         create index if not exists keep_one on keep (one);\n\
+         create temporary table scratch (id int);\n\
+         drop table scratch;\n\
+         drop table keep;\n",
+    );
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    let report = run(
+        "create table if not exists private.old (id int);\n\
+         create materialized view if not exists private.old_mv as select 1 as one;\n",
+        "alter table private.old set schema archive;\n\
+         create index if not exists old_id on archive.old (id);\n\
+         alter table archive.old add constraint old_pos check (id > 0);\n\
+         create index if not exists old_mv_one on private.old_mv (one);\n",
+    );
+    assert_eq!(
+        ids(&report),
+        [
+            "index-without-concurrently",
+            "constraint-without-not-valid",
+            "index-without-concurrently"
+        ],
+        "{:?}",
+        report.findings
+    );
+    assert!(report.findings[0].message.contains("archive.old"));
+}
 
 #[test]
 fn a_table_created_in_the_change_takes_no_lock_warnings() {

@@ -204,7 +204,8 @@ pub(super) fn strings(v: &Value, f: &mut impl FnMut(&str)) {
     }
 }
 
-fn json_names(list: &Value) -> Vec<String> {
+/// The names of a JSON list of `String` nodes (a qualified name).
+pub(super) fn json_names(list: &Value) -> Vec<String> {
     list.as_array()
         .map(|items| {
             items

@@ -1,5 +1,5 @@
 //! The rules on the state at the end of the change (RLS, policies, `SECURITY DEFINER`
-//! functions, exposed views), and `--live` catalog findings placed at the statement
+//! functions, exposed views, grants to API roles on tables left without RLS), and `--live` catalog findings placed at the statement
 //! that created their object.
 
 use super::{File, Linter, LiveFinding, ObjectKind, Pos, RuleId, Status};
@@ -63,6 +63,38 @@ impl Linter<'_> {
                     v.created,
                     format!(
                         "the exposed view {name} runs with its owner's rights (no security_invoker)"
+                    ),
+                ));
+            }
+        }
+        for grant in &self.model.grants {
+            let open: Vec<&str> = grant
+                .tables
+                .iter()
+                .filter(|name| {
+                    // A table created in the change is table-without-rls's finding.
+                    self.is_exposed(name)
+                        && self
+                            .model
+                            .tables
+                            .get(name.as_str())
+                            .is_some_and(|t| t.rls == Some(false) && !t.new)
+                })
+                .map(String::as_str)
+                .collect();
+            if !open.is_empty() {
+                let on = match open.as_slice() {
+                    [a, b, c, d, rest @ ..] if !rest.is_empty() => {
+                        format!("{a}, {b}, {c}, {d} and {} more tables", rest.len())
+                    }
+                    _ => open.join(", "),
+                };
+                found.push((
+                    RuleId::BroadGrant,
+                    grant.pos,
+                    format!(
+                        "{} on {on} to {}: no row level security there by the end of the change",
+                        grant.what, grant.to
                     ),
                 ));
             }

@@ -98,8 +98,9 @@ struct Linter<'c> {
     exposed: HashSet<String>,
     raw: Vec<Raw>,
     model: Model,
-    /// Enum values added earlier in the current transactional file.
-    enum_values: Vec<String>,
+    /// Enum values added earlier in the current transactional file: (type as
+    /// `schema.name`, value).
+    enum_values: Vec<(String, String)>,
     /// `DROP POLICY IF EXISTS` seen in the current file: (table, policy).
     dropped_policies: HashSet<(String, String)>,
     statements: usize,

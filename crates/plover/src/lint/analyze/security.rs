@@ -10,8 +10,11 @@ use super::ast::{
     bare_auth_calls, function_options, is_storage_table, is_true_constant, qname, qualified,
     reads_auth_users, schema_of, security_invoker_option, str_list, strings, to_json,
 };
-use super::model::{Function, View};
+use super::model::{Function, Grant, View};
 use super::{Linter, RuleId, Stmt};
+
+/// The roles the Data API runs requests as (with `PUBLIC`, which they belong to).
+const API_ROLES: &[&str] = &["anon", "authenticated"];
 
 /// Roles for which an always-true write policy is fine.
 const TRUSTED_ROLES: &[&str] = &["service_role", "postgres", "supabase_admin"];
@@ -190,59 +193,73 @@ impl Linter<'_> {
         );
     }
 
+    /// A `GRANT` on tables to an API role (`anon`, `authenticated`, `PUBLIC`) is
+    /// recorded with the tables it covers; `end_of_change` reports the ones left
+    /// without row level security. Default privileges, sequences and functions are
+    /// not judged here (see `broad-grant`'s reason in the registry).
     pub(super) fn grant(&mut self, g: &protobuf::GrantStmt, s: &Stmt<'_>) {
-        if !g.is_grant {
+        if !g.is_grant || !s.in_change {
             return;
         }
         let objtype = ObjectType::try_from(g.objtype).unwrap_or(ObjectType::Undefined);
         if objtype != ObjectType::ObjectTable {
             return;
         }
-        let grantee = g.grantees.iter().find_map(|r| match r.node.as_ref() {
-            Some(NodeEnum::RoleSpec(rs)) if rs.roletype == RoleSpecType::RolespecPublic as i32 => {
-                Some("PUBLIC".to_owned())
-            }
-            Some(NodeEnum::RoleSpec(rs)) if rs.rolename == "anon" => Some("anon".to_owned()),
-            _ => None,
-        });
-        let Some(grantee) = grantee else { return };
+        let grantees: Vec<String> = g
+            .grantees
+            .iter()
+            .filter_map(|r| match r.node.as_ref() {
+                Some(NodeEnum::RoleSpec(rs))
+                    if rs.roletype == RoleSpecType::RolespecPublic as i32 =>
+                {
+                    Some("PUBLIC".to_owned())
+                }
+                Some(NodeEnum::RoleSpec(rs)) if API_ROLES.contains(&rs.rolename.as_str()) => {
+                    Some(rs.rolename.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        if grantees.is_empty() {
+            return;
+        }
         let all_in_schema = g.targtype == GrantTargetType::AclTargetAllInSchema as i32;
         let privileges: Vec<String> = g
             .privileges
             .iter()
             .filter_map(|p| match p.node.as_ref() {
-                Some(NodeEnum::AccessPriv(a)) => Some(a.priv_name.to_lowercase()),
+                Some(NodeEnum::AccessPriv(a)) => Some(a.priv_name.to_uppercase()),
                 _ => None,
             })
             .collect();
-        let writes =
-            privileges.is_empty() || privileges.iter().any(|p| !matches!(p.as_str(), "select"));
-        if writes || all_in_schema {
-            let what = if privileges.is_empty() {
-                "ALL".to_owned()
-            } else {
-                privileges.join(", ").to_uppercase()
-            };
-            let objects: Vec<String> = g
-                .objects
-                .iter()
-                .filter_map(|o| match o.node.as_ref() {
-                    Some(NodeEnum::RangeVar(rv)) => Some(qname(rv)),
-                    Some(NodeEnum::String(schema)) => Some(schema.sval.clone()),
-                    _ => None,
-                })
-                .collect();
-            let on = match (all_in_schema, objects.is_empty()) {
-                (_, true) => " on tables created from now on".to_owned(),
-                (true, false) => format!(" on every table of {}", objects.join(", ")),
-                (false, false) => format!(" on {}", objects.join(", ")),
-            };
-            self.stmt_report(
-                RuleId::BroadGrant,
-                s,
-                0,
-                format!("GRANT {what}{on} to {grantee}"),
-            );
+        let what = if privileges.is_empty() {
+            "ALL".to_owned()
+        } else {
+            privileges.join(", ")
+        };
+        let mut tables = Vec::new();
+        for object in &g.objects {
+            match object.node.as_ref() {
+                Some(NodeEnum::RangeVar(rv)) => tables.push(qname(rv)),
+                Some(NodeEnum::String(schema)) if all_in_schema => {
+                    let mut in_schema: Vec<String> = self
+                        .model
+                        .tables
+                        .iter()
+                        .filter(|(name, t)| schema_of(name) == schema.sval && t.rls.is_some())
+                        .map(|(name, _)| name.clone())
+                        .collect();
+                    in_schema.sort();
+                    tables.extend(in_schema);
+                }
+                _ => {}
+            }
         }
+        self.model.grants.push(Grant {
+            pos: s.pos(0),
+            what: format!("GRANT {what}"),
+            to: grantees.join(", "),
+            tables,
+        });
     }
 }

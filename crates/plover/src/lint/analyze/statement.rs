@@ -3,13 +3,17 @@
 //! maintenance, schemas, extensions, sequences, triggers, `DROP`, data changes), each
 //! applied to the model as it is checked.
 
+use std::collections::HashMap;
+
 use pg_query::NodeEnum;
 use pg_query::protobuf::{self, ObjectType};
+use serde_json::Value;
 
 use super::ast::{
-    function_options, has_option, is_storage_table, object_name, qname, qualified, schema_of,
-    str_list, strings, to_json,
+    function_options, has_option, is_storage_table, json_names, object_name, qname, qualified,
+    schema_of, str_list, to_json,
 };
+use super::model::Persistence;
 use super::{Linter, RuleId, Stmt};
 use crate::source::Transaction;
 
@@ -23,23 +27,80 @@ const MANAGED: &[&str] = &[
     "supabase_migrations",
 ];
 
+/// Session settings that a plain `SET` may leave behind: pg_dump's header (and that of
+/// `db diff`'s output), which only relaxes checks or restates the defaults of a
+/// migration connection. `None` for the value: any value.
+const HARMLESS_SETS: &[(&str, Option<&[&str]>)] = &[
+    ("statement_timeout", Some(&["0"])),
+    ("lock_timeout", Some(&["0"])),
+    ("idle_in_transaction_session_timeout", Some(&["0"])),
+    ("transaction_timeout", Some(&["0"])),
+    ("client_encoding", None),
+    ("standard_conforming_strings", Some(&["on", "true"])),
+    ("check_function_bodies", Some(&["off", "false"])),
+    ("xmloption", Some(&["content"])),
+    ("client_min_messages", None),
+    ("row_security", Some(&["off", "false"])),
+    ("default_tablespace", Some(&[""])),
+    ("default_table_access_method", Some(&["heap"])),
+    ("default_with_oids", Some(&["off", "false"])),
+    ("escape_string_warning", Some(&["off", "false"])),
+];
+
+/// Whether a plain `SET` is one of [`HARMLESS_SETS`].
+fn is_harmless_set(v: &protobuf::VariableSetStmt) -> bool {
+    let Some((_, values)) = HARMLESS_SETS
+        .iter()
+        .find(|(name, _)| v.name.eq_ignore_ascii_case(name))
+    else {
+        return false;
+    };
+    let Some(values) = values else { return true };
+    let [arg] = v.args.as_slice() else {
+        return false;
+    };
+    let value = match arg.node.as_ref() {
+        Some(NodeEnum::AConst(c)) => match &c.val {
+            Some(protobuf::a_const::Val::Ival(i)) => i.ival.to_string(),
+            Some(protobuf::a_const::Val::Sval(s)) => s.sval.to_lowercase(),
+            Some(protobuf::a_const::Val::Boolval(b)) => b.boolval.to_string(),
+            _ => return false,
+        },
+        _ => return false,
+    };
+    values.contains(&value.as_str())
+}
+
 impl Linter<'_> {
     /// Checks one statement and applies it to the model.
     pub(super) fn statement(&mut self, node: &NodeEnum, s: &Stmt<'_>) {
         if !self.enum_values.is_empty() && s.in_change {
             let json = to_json(node);
-            let mut hits = Vec::new();
-            strings(&json, &mut |v| {
-                if self.enum_values.iter().any(|e| e == v) {
-                    hits.push(v.to_owned());
+            // The enum columns of the tables the statement names.
+            let mut columns: HashMap<String, String> = HashMap::new();
+            relations(&json, &mut |table| {
+                if let Some(t) = self.model.tables.get(&table) {
+                    columns.extend(t.enum_columns.iter().map(|(c, e)| (c.clone(), e.clone())));
                 }
             });
-            if let Some(value) = hits.first() {
+            let mut hits = Vec::new();
+            enum_uses(&json, &columns, &mut |enum_type, value| {
+                if self
+                    .enum_values
+                    .iter()
+                    .any(|(t, v)| t == enum_type && v == value)
+                {
+                    hits.push((enum_type.to_owned(), value.to_owned()));
+                }
+            });
+            if let Some((enum_type, value)) = hits.first() {
                 self.stmt_report(
                     RuleId::EnumValueSameTransaction,
                     s,
                     0,
-                    format!("enum value '{value}' is used in the transaction that adds it"),
+                    format!(
+                        "enum value '{value}' of {enum_type} is used in the transaction that adds it"
+                    ),
                 );
             }
         }
@@ -59,7 +120,7 @@ impl Linter<'_> {
                         | protobuf::VariableSetKind::VarSetDefault
                         | protobuf::VariableSetKind::VarSetCurrent)
                 );
-                if plain && !v.is_local {
+                if plain && !v.is_local && !is_harmless_set(v) {
                     self.stmt_report(
                         RuleId::SessionSet,
                         s,
@@ -111,10 +172,15 @@ impl Linter<'_> {
                     "COPY FROM STDIN needs psql to send the data".to_owned(),
                 );
             }
-            NodeEnum::AlterEnumStmt(e)
-                if !e.new_val.is_empty() && s.transaction == Transaction::Wrapped =>
-            {
-                self.enum_values.push(e.new_val.clone());
+            NodeEnum::AlterEnumStmt(e) if !e.new_val.is_empty() => {
+                let name = qualified(&str_list(&e.type_name));
+                self.model.enums.insert(name.clone());
+                if s.transaction == Transaction::Wrapped {
+                    self.enum_values.push((name, e.new_val.clone()));
+                }
+            }
+            NodeEnum::CreateEnumStmt(e) => {
+                self.model.enums.insert(qualified(&str_list(&e.type_name)));
             }
             NodeEnum::CreateSchemaStmt(c) => {
                 if !c.if_not_exists {
@@ -149,12 +215,9 @@ impl Linter<'_> {
             }
             NodeEnum::CreateStmt(c) => self.create_table(c, s),
             NodeEnum::CreateTableAsStmt(c) => {
-                let name = c
-                    .into
-                    .as_ref()
-                    .and_then(|i| i.rel.as_ref())
-                    .map(qname)
-                    .unwrap_or_default();
+                let rel = c.into.as_ref().and_then(|i| i.rel.as_ref());
+                let name = rel.map(qname).unwrap_or_default();
+                let persistence = rel.map_or(Persistence::Permanent, Persistence::of);
                 if !c.if_not_exists {
                     self.stmt_report(
                         RuleId::CreateWithoutIfNotExists,
@@ -164,6 +227,33 @@ impl Linter<'_> {
                     );
                 }
                 self.managed(s, schema_of(&name), "CREATE TABLE AS");
+                let known = self.model.tables.contains_key(&name)
+                    || self.model.materialized_views.contains_key(&name);
+                if !(c.if_not_exists && known) {
+                    if ObjectType::try_from(c.objtype) == Ok(ObjectType::ObjectMatview) {
+                        self.model.materialized_views.insert(name, s.in_change);
+                    } else {
+                        self.model
+                            .create_table(&name, s.pos(0), s.in_change, persistence);
+                    }
+                }
+            }
+            NodeEnum::AlterObjectSchemaStmt(a) => {
+                let kind = ObjectType::try_from(a.object_type).unwrap_or(ObjectType::Undefined);
+                if let Some(rv) = &a.relation
+                    && matches!(
+                        kind,
+                        ObjectType::ObjectTable
+                            | ObjectType::ObjectView
+                            | ObjectType::ObjectMatview
+                    )
+                {
+                    let name = qname(rv);
+                    self.managed(s, schema_of(&name), "ALTER ... SET SCHEMA");
+                    self.managed(s, &a.newschema, "ALTER ... SET SCHEMA");
+                    self.model
+                        .move_relation(&name, &format!("{}.{}", a.newschema, rv.relname));
+                }
             }
             NodeEnum::IndexStmt(i) => self.create_index(i, s),
             NodeEnum::AlterTableStmt(a) => self.alter_table(a, s),
@@ -362,6 +452,10 @@ impl Linter<'_> {
                     let name = qualified(&parts);
                     self.model.views.remove(&name);
                 }
+                ObjectType::ObjectMatview => {
+                    let name = qualified(&parts);
+                    self.model.materialized_views.remove(&name);
+                }
                 _ => {}
             }
         }
@@ -378,5 +472,142 @@ impl Linter<'_> {
                 }
             }
         }
+    }
+}
+
+/// Calls `f` with `schema.name` of every table a statement's tree names.
+fn relations(v: &Value, f: &mut impl FnMut(String)) {
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::String(relname)) = map.get("relname") {
+                let schema = match map.get("schemaname").and_then(Value::as_str) {
+                    Some("") | None => "public",
+                    Some(schema) => schema,
+                };
+                f(format!("{schema}.{relname}"));
+            }
+            map.values().for_each(|child| relations(child, f));
+        }
+        Value::Array(items) => items.iter().for_each(|i| relations(i, f)),
+        _ => {}
+    }
+}
+
+/// The string of a string constant node (`{"node": {"AConst": ...}}` or the bare
+/// `AConst` object).
+fn string_constant(v: &Value) -> Option<&str> {
+    let c = v.pointer("/node/AConst").or_else(|| v.get("AConst"))?;
+    c.pointer("/val/Sval/sval").and_then(Value::as_str)
+}
+
+/// The last name of a column reference node.
+fn column_name(v: &Value) -> Option<&str> {
+    v.pointer("/node/ColumnRef/fields")?
+        .as_array()?
+        .last()?
+        .pointer("/node/String/sval")
+        .and_then(Value::as_str)
+}
+
+/// Calls `f(enum type, value)` for every string constant a statement uses as a value of
+/// an enum: cast to it (`'v'::mood`), compared with (`=`, `IN`), assigned to
+/// (`SET col =`, `INSERT (col) VALUES`, `DEFAULT`) a column of `columns` (column ->
+/// enum type), or the default of a column declared with the enum type. A string that
+/// is only equal to a value is no use of it.
+fn enum_uses(v: &Value, columns: &HashMap<String, String>, f: &mut impl FnMut(&str, &str)) {
+    let of_column = |col: Option<&str>| col.and_then(|c| columns.get(c));
+    match v {
+        Value::Object(map) => {
+            for (key, child) in map {
+                match key.as_str() {
+                    "TypeCast" => {
+                        let names = json_names(&child["type_name"]["names"]);
+                        let array = child["type_name"]["array_bounds"]
+                            .as_array()
+                            .is_some_and(|b| !b.is_empty());
+                        if let Some(value) = string_constant(&child["arg"])
+                            && !array
+                        {
+                            f(&qualified(&names), value);
+                        }
+                    }
+                    "AExpr" => {
+                        for (col, other) in [("lexpr", "rexpr"), ("rexpr", "lexpr")] {
+                            let Some(enum_type) = of_column(column_name(&child[col])) else {
+                                continue;
+                            };
+                            let other = &child[other];
+                            let items = other
+                                .pointer("/node/List/items")
+                                .and_then(Value::as_array)
+                                .map_or_else(|| vec![other], |items| items.iter().collect());
+                            for item in items {
+                                if let Some(value) = string_constant(item) {
+                                    f(enum_type, value);
+                                }
+                            }
+                        }
+                    }
+                    "ResTarget" => {
+                        if let Some(enum_type) = of_column(child["name"].as_str())
+                            && let Some(value) = string_constant(&child["val"])
+                        {
+                            f(enum_type, value);
+                        }
+                    }
+                    "InsertStmt" => {
+                        let cols: Vec<Option<&str>> = child["cols"]
+                            .as_array()
+                            .map(|cols| {
+                                cols.iter()
+                                    .map(|c| c.pointer("/node/ResTarget/name")?.as_str())
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        let rows = child
+                            .pointer("/select_stmt/node/SelectStmt/values_lists")
+                            .and_then(Value::as_array);
+                        for row in rows.into_iter().flatten() {
+                            let items = row.pointer("/node/List/items").and_then(Value::as_array);
+                            for (col, item) in cols.iter().zip(items.into_iter().flatten()) {
+                                if let Some(enum_type) = of_column(*col)
+                                    && let Some(value) = string_constant(item)
+                                {
+                                    f(enum_type, value);
+                                }
+                            }
+                        }
+                    }
+                    "ColumnDef" => {
+                        let names = json_names(&child["type_name"]["names"]);
+                        let defaults = child["constraints"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|c| &c["node"]["Constraint"]["raw_expr"])
+                            .chain([&child["raw_default"]]);
+                        for default in defaults {
+                            if let Some(value) = string_constant(default) {
+                                f(&qualified(&names), value);
+                            }
+                        }
+                    }
+                    "AlterTableCmd" => {
+                        let column_default =
+                            child["subtype"] == protobuf::AlterTableType::AtColumnDefault as i32;
+                        if column_default
+                            && let Some(enum_type) = of_column(child["name"].as_str())
+                            && let Some(value) = string_constant(&child["def"])
+                        {
+                            f(enum_type, value);
+                        }
+                    }
+                    _ => {}
+                }
+                enum_uses(child, columns, f);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| enum_uses(i, columns, f)),
+        _ => {}
     }
 }

@@ -6,10 +6,10 @@ use pg_query::NodeEnum;
 use pg_query::protobuf::{self, AlterTableType, ConstrType, ObjectType};
 
 use super::ast::{
-    constraint_kind, is_not_null_check, qname, schema_of, security_invoker_option, str_list,
-    volatile_call,
+    constraint_kind, is_not_null_check, qname, qualified, schema_of, security_invoker_option,
+    str_list, volatile_call,
 };
-use super::model::Table;
+use super::model::Persistence;
 use super::{Linter, RuleId, Stmt};
 use crate::source::Transaction;
 
@@ -36,10 +36,6 @@ impl Linter<'_> {
             );
         }
         self.managed(s, schema_of(&name), "CREATE TABLE");
-        let temporary = rv.relpersistence == "t";
-        if temporary {
-            return;
-        }
         let existed = self
             .model
             .tables
@@ -48,41 +44,49 @@ impl Linter<'_> {
         if existed && c.if_not_exists {
             return;
         }
-        let pos = s.pos(0);
-        let table = self.model.table(&name);
-        *table = Table {
-            new: s.in_change,
-            rls: Some(false),
-            created: Some(pos),
-            touched_in_change: s.in_change,
-            ..Table::default()
-        };
+        self.model
+            .create_table(&name, s.pos(0), s.in_change, Persistence::of(rv));
+        for element in &c.table_elts {
+            if let Some(NodeEnum::ColumnDef(col)) = element.node.as_ref() {
+                self.column_type(&name, &col.colname, col.type_name.as_ref());
+            }
+        }
     }
 
     pub(super) fn create_index(&mut self, i: &protobuf::IndexStmt, s: &Stmt<'_>) {
         let table = i.relation.as_ref().map(qname).unwrap_or_default();
+        // `CREATE INDEX name` or, for an unnamed index, `CREATE INDEX on table`.
+        let index = if i.idxname.is_empty() {
+            format!("CREATE INDEX on {table}")
+        } else {
+            format!("CREATE INDEX {}", i.idxname)
+        };
         if i.concurrent {
             self.needs_no_transaction(s, "CREATE INDEX CONCURRENTLY");
             if !i.if_not_exists && s.transaction == Transaction::None {
-                self.stmt_report(
-                    RuleId::ConcurrentlyNotIdempotent,
-                    s,
-                    0,
+                let message = if i.idxname.is_empty() {
+                    format!(
+                        "CREATE INDEX CONCURRENTLY on {table} without a name cannot take IF NOT EXISTS"
+                    )
+                } else {
                     format!(
                         "CREATE INDEX CONCURRENTLY {} without IF NOT EXISTS",
                         i.idxname
-                    ),
-                );
+                    )
+                };
+                self.stmt_report(RuleId::ConcurrentlyNotIdempotent, s, 0, message);
             }
-        } else if !self.model.is_new_table(&table) {
+        } else if !self.model.is_new_relation(&table) {
+            let on = if i.idxname.is_empty() {
+                format!("CREATE INDEX on the existing table {table}")
+            } else {
+                format!("{index} on the existing table {table}")
+            };
             self.stmt_report(
                 RuleId::IndexWithoutConcurrently,
                 s,
                 0,
-                format!(
-                    "CREATE INDEX {} on the existing table {table} blocks writes while it builds",
-                    i.idxname
-                ),
+                format!("{on} blocks writes while it builds"),
             );
         }
         if !i.if_not_exists {
@@ -90,7 +94,7 @@ impl Linter<'_> {
                 RuleId::CreateWithoutIfNotExists,
                 s,
                 0,
-                format!("CREATE INDEX {} without IF NOT EXISTS", i.idxname),
+                format!("{index} without IF NOT EXISTS"),
             );
         }
         self.managed(s, schema_of(&table), "CREATE INDEX");
@@ -120,6 +124,11 @@ impl Linter<'_> {
             return;
         }
         self.managed(s, schema_of(&name), "ALTER TABLE");
+        // pg_dump writes `ALTER TABLE ... OWNER TO` for views and materialized views.
+        if self.model.views.contains_key(&name) || self.model.materialized_views.contains_key(&name)
+        {
+            return;
+        }
         let new = self.model.is_new_table(&name);
         if s.in_change {
             self.model.table(&name).touched_in_change = true;
@@ -179,19 +188,23 @@ impl Linter<'_> {
                     }
                 }
                 AlterTableType::AtAlterColumnType
-                    if !new
-                        && !self
-                            .model
-                            .tables
-                            .get(&name)
-                            .is_some_and(|t| t.new_columns.contains(&c.name)) =>
+                    if let Some(NodeEnum::ColumnDef(col)) =
+                        c.def.as_deref().and_then(|d| d.node.as_ref()) =>
                 {
-                    self.stmt_report(
-                        RuleId::TableRewrite,
-                        s,
-                        0,
-                        format!("changing the type of {name}.{} rewrites the table", c.name),
-                    );
+                    self.column_type(&name, &c.name, col.type_name.as_ref());
+                    let column_new = self
+                        .model
+                        .tables
+                        .get(&name)
+                        .is_some_and(|t| t.new_columns.contains(&c.name));
+                    if !new && !column_new {
+                        self.stmt_report(
+                            RuleId::TableRewrite,
+                            s,
+                            0,
+                            format!("changing the type of {name}.{} rewrites the table", c.name),
+                        );
+                    }
                 }
                 AlterTableType::AtDropColumn => {
                     let column_new = self
@@ -213,6 +226,26 @@ impl Linter<'_> {
         }
     }
 
+    /// Records the column's type when it is a known enum (for
+    /// `enum-value-same-transaction`).
+    pub(super) fn column_type(
+        &mut self,
+        table: &str,
+        column: &str,
+        type_name: Option<&protobuf::TypeName>,
+    ) {
+        let Some(type_name) = type_name else { return };
+        let type_name = qualified(&str_list(&type_name.names));
+        if self.model.enums.contains(&type_name) {
+            self.model
+                .table(table)
+                .enum_columns
+                .insert(column.to_owned(), type_name);
+        } else if let Some(t) = self.model.tables.get_mut(table) {
+            t.enum_columns.remove(column);
+        }
+    }
+
     fn add_column(
         &mut self,
         table: &str,
@@ -220,6 +253,7 @@ impl Linter<'_> {
         col: &protobuf::ColumnDef,
         s: &Stmt<'_>,
     ) {
+        self.column_type(table, &col.colname, col.type_name.as_ref());
         if s.in_change {
             self.model
                 .table(table)
@@ -370,12 +404,8 @@ impl Linter<'_> {
         match kind {
             ObjectType::ObjectTable | ObjectType::ObjectView | ObjectType::ObjectMatview => {
                 let new_name = format!("{}.{}", schema_of(&name), r.newname);
-                if let Some(t) = self.model.tables.remove(&name) {
-                    let was_new = t.new;
-                    self.model.tables.insert(new_name, t);
-                    if was_new {
-                        return;
-                    }
+                if self.model.move_relation(&name, &new_name) {
+                    return;
                 }
                 self.stmt_report(
                     RuleId::Rename,
