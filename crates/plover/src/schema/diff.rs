@@ -409,42 +409,17 @@ impl Differ<'_> {
                 }
             }
         }
-        // Indexes.
+        // Indexes (of tables, and of materialized views kept).
         for (table, before) in &from.tables {
-            let Some(after) = to.tables.get(table) else {
-                continue;
-            };
-            for (iname, index) in &before.indexes {
-                if after
-                    .indexes
-                    .get(iname)
-                    .is_none_or(|i| i.definition != index.definition)
-                {
-                    self.push(
-                        format!("DROP INDEX {};", Name::new(&table.schema, iname)),
-                        vec![],
-                    );
-                }
+            if let Some(after) = to.tables.get(table) {
+                self.drop_changed_indexes(&table.schema, &before.indexes, &after.indexes);
             }
         }
         for (view, before) in &from.views {
-            let Some(after) = to.views.get(view) else {
-                continue;
-            };
-            if self.recreated_views.contains(view) {
-                continue;
-            }
-            for (iname, index) in &before.indexes {
-                if after
-                    .indexes
-                    .get(iname)
-                    .is_none_or(|i| i.definition != index.definition)
-                {
-                    self.push(
-                        format!("DROP INDEX {};", Name::new(&view.schema, iname)),
-                        vec![],
-                    );
-                }
+            if let Some(after) = to.views.get(view)
+                && !self.recreated_views.contains(view)
+            {
+                self.drop_changed_indexes(&view.schema, &before.indexes, &after.indexes);
             }
         }
         // Functions that cannot be replaced in place (those that go go last, once no
@@ -624,6 +599,23 @@ impl Differ<'_> {
                 ),
             )],
         );
+    }
+
+    /// `DROP INDEX` for each index of `before` that `after` lacks or defines otherwise.
+    fn drop_changed_indexes(
+        &mut self,
+        schema: &str,
+        before: &BTreeMap<String, Index>,
+        after: &BTreeMap<String, Index>,
+    ) {
+        for (iname, index) in before {
+            if after
+                .get(iname)
+                .is_none_or(|i| i.definition != index.definition)
+            {
+                self.push(format!("DROP INDEX {};", Name::new(schema, iname)), vec![]);
+            }
+        }
     }
 
     // ---------------------------------------------------------------- creates
