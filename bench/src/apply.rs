@@ -45,14 +45,7 @@ impl Bench {
         let dir = state_dir().join("bench").join("migrations");
         workload.write(&dir)?;
 
-        let server = NativeServer::shared()
-            .await
-            .context("starting the shared test server")?;
-        // The same server, as the provider hands it out for test databases.
-        let test_server = Native
-            .server()
-            .await
-            .context("starting the shared test server")?;
+        let (server, test_server) = shared_servers().await?;
         let admin_url = server.url("postgres");
         let (_admin, version) = admin_and_version(&admin_url).await?;
         let psql = match server.bin_dir().join("psql") {
@@ -352,6 +345,19 @@ impl Run<'_> {
         );
         Ok(())
     }
+}
+
+/// The shared test server, twice: as itself (URLs, binaries) and as the provider
+/// hands it out for test databases.
+pub(crate) async fn shared_servers() -> Result<(NativeServer, Server)> {
+    let server = NativeServer::shared()
+        .await
+        .context("starting the shared test server")?;
+    let test_server = Native
+        .server()
+        .await
+        .context("starting the shared test server")?;
+    Ok((server, test_server))
 }
 
 /// The databases of a round; [`Databases::drop_all`] drops them (each also goes

@@ -13,7 +13,8 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
-use plover::testing::{Native, NativeServer, Provider};
+
+use plover::testing::NativeServer;
 use plover::{Embedded, Migrator, Source, redact};
 use serde_json::json;
 
@@ -70,13 +71,7 @@ impl BenchBoot {
             sets.push((n, set));
         }
 
-        let server = NativeServer::shared()
-            .await
-            .context("starting the shared test server")?;
-        let test_server = Native
-            .server()
-            .await
-            .context("starting the shared test server")?;
+        let (server, test_server) = crate::apply::shared_servers().await?;
         let admin_url = server.url("postgres");
         let (_admin, version) = admin_and_version(&admin_url).await?;
         eprintln!(

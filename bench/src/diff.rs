@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, ensure};
 use plover::redact;
 use plover::schema::{self, Catalog};
-use plover::testing::{Native, NativeServer, Provider, Server, TestDatabase, state_dir};
+use plover::testing::{Server, TestDatabase, state_dir};
 use serde_json::json;
 
 use crate::apply::{admin_and_version, fmt_ms, median, ms};
@@ -156,13 +156,7 @@ impl BenchDiff {
             );
         }
         let n = self.tables as usize;
-        let server = NativeServer::shared()
-            .await
-            .context("starting the shared test server")?;
-        let test_server = Native
-            .server()
-            .await
-            .context("starting the shared test server")?;
+        let (server, test_server) = crate::apply::shared_servers().await?;
         let (_admin, version) = admin_and_version(&server.url("postgres")).await?;
         let pg_bin = server.bin_dir().to_path_buf();
 

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use nix::sys::resource::{UsageWho, getrusage};
 use plover::redact;
-use plover::testing::{Native, NativeServer, Provider, state_dir};
+use plover::testing::{NativeServer, state_dir};
 use plover::{Migrator, Source, SupabaseHistory};
 use serde_json::json;
 
@@ -318,13 +318,7 @@ impl BenchPeers {
                  `cargo xtask bench peers` builds the bench in release for figures worth quoting"
             );
         }
-        let server = NativeServer::shared()
-            .await
-            .context("starting the shared test server")?;
-        let test_server = Native
-            .server()
-            .await
-            .context("starting the shared test server")?;
+        let (server, test_server) = crate::apply::shared_servers().await?;
         let admin_url = server.url("postgres");
         let (_admin, version) = admin_and_version(&admin_url).await?;
         let psql = match server.bin_dir().join("psql") {

@@ -25,9 +25,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, anyhow, ensure};
 use plover::schema::{self, Catalog};
 use plover::supabase::is_managed_schema;
-use plover::testing::{
-    Native, NativeServer, Provider, Server, TestDatabase, apply_supabase_shim, state_dir,
-};
+use plover::testing::{NativeServer, Server, TestDatabase, apply_supabase_shim, state_dir};
 use plover::{Migrator, Source, SupabaseHistory};
 use serde_json::json;
 
@@ -68,13 +66,7 @@ impl Outcome {
 
 /// Runs the round trip on each project directory and prints the results.
 pub(crate) async fn run(dirs: &[PathBuf], json_out: bool) -> Result<()> {
-    let native = NativeServer::shared()
-        .await
-        .context("starting the shared test server")?;
-    let server = Native
-        .server()
-        .await
-        .context("starting the shared test server")?;
+    let (native, server) = crate::apply::shared_servers().await?;
     let mut outcomes = Vec::new();
     for (k, dir) in dirs.iter().enumerate() {
         let (project, migrations) = project_dir(dir)?;

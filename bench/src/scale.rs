@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use plover::schema;
-use plover::testing::{Native, NativeServer, Provider, apply_supabase_shim};
+use plover::testing::apply_supabase_shim;
 use serde_json::json;
 
 use crate::apply::{Databases, admin_and_version, fmt_ms, median, ms};
@@ -41,13 +41,7 @@ pub async fn run(rounds: u32, json_out: bool) -> Result<()> {
              `cargo xtask bench diff --scale` builds the bench in release for figures worth quoting"
         );
     }
-    let server = NativeServer::shared()
-        .await
-        .context("starting the shared test server")?;
-    let test_server = Native
-        .server()
-        .await
-        .context("starting the shared test server")?;
+    let (server, test_server) = crate::apply::shared_servers().await?;
     let (_admin, version) = admin_and_version(&server.url("postgres")).await?;
     let schemas = vec!["public".to_owned()];
     let mut dbs = Databases::new(&test_server);
