@@ -63,15 +63,19 @@ pub enum BenchCommand {
     /// and PLOVER_DOCKER_BARE as the Docker provider does, and is skipped when no
     /// Docker engine answers (`.ci/docker-up` starts one).
     Fresh(BenchFresh),
-    /// `cargo xtask db lint` against squawk on the same generated migration files.
+    /// `cargo xtask db lint` against squawk on the same files, as each is shipped.
     ///
     /// Generates N migration files (default 1000; each a table with RLS, an index, a
-    /// policy, grants and a comment: 8 statements), builds a release xtask with the
-    /// `lint` feature (into target/lint) and installs squawk 2.66.0 from crates.io into
-    /// target/bench-lint (PLOVER_SQUAWK=/path/to/squawk skips that; squawk is never a
-    /// dependency), then times whole runs of `xtask db lint --format json` on the
-    /// directory and `squawk <files>`, alternating, for R rounds. Reports the medians,
-    /// the minimums and plover/squawk; asserts nothing.
+    /// policy, grants and a comment: 8 statements) and takes each --project DIR's
+    /// supabase/migrations/*.sql. Builds the optimized xtask that `cargo xtask db lint`
+    /// runs (release, `lint` feature, target/lint) and installs squawk 2.70.0, the
+    /// prebuilt binary of its PyPI package, with .ci/squawk-up into
+    /// target/bench-lint/squawk (PLOVER_SQUAWK=/path/to/squawk skips that; squawk is
+    /// never a dependency). Checks that the lint read every file, then times whole runs
+    /// of that binary's `db lint --format json`, of `squawk <files>`, and of `cargo
+    /// xtask db lint` (the same binary behind cargo's up-to-date checks), alternating,
+    /// for R rounds. Reports the medians, the minimums and plover/squawk; asserts
+    /// nothing.
     Lint(BenchLint),
     /// plover against psql, refinery, sqlx and the Supabase CLI, side by side.
     ///
@@ -235,6 +239,9 @@ pub struct BenchLint {
     /// How many rounds of each (medians and minimums are reported).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub rounds: u32,
+    /// A project directory holding supabase/migrations, measured too (repeatable).
+    #[arg(long, value_name = "DIR")]
+    pub project: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -177,9 +177,9 @@ pub enum DbCommand {
     /// `create-without-if-not-exists = "warning"`.
     /// --list-rules prints every rule with its severity, reason and fix.
     ///
-    /// The parser (pg_query) needs libclang to build: `cargo xtask` builds it in
-    /// where libclang is installed; an xtask built without it builds one with it
-    /// into target/lint (minutes, once, with cargo's progress) and runs that.
+    /// The parser (pg_query) needs libclang to build. `cargo xtask db lint` runs an
+    /// optimized (release) build of the xtask with it, in target/lint: minutes the
+    /// first time, with cargo's progress, then only when the code changes.
     ///
     /// --env is used only when given on the command line (the linked environment is
     /// not consulted), so the lint works offline by default.

@@ -1,24 +1,40 @@
 //! `cargo xtask …` (the alias in .cargo/config.toml) runs this first: it runs the
 //! xtask through `cargo run`, with the xtask's `lint` feature where libclang is
-//! installed, so `db lint` is part of the one xtask build instead of a second full
-//! build on its first use. Where libclang is missing every other command still
-//! builds, and `db lint` says what to install.
+//! installed, so the parser is built with the xtask. `db lint` itself runs an
+//! optimized build of the xtask, in target/lint ([`lint_build`]). Where libclang is
+//! missing every other command still builds, and `db lint` says what to install.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
-use xtask_launch::{exec, forget_crate_env};
+use xtask_launch::{exec, forget_crate_env, lint_build};
 
 fn main() -> ExitCode {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new(".."));
+    let root = xtask_dir.parent().unwrap_or(Path::new("."));
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
     let mut run = Command::new(cargo);
     forget_crate_env(&mut run);
-    run.args(["run", "--manifest-path"]).arg(&manifest);
-    if libclang_installed() {
-        run.args(["--features", "lint"]);
+    run.arg("run");
+    let libclang = libclang_installed();
+    if libclang && lint_build::is_lint(&args) {
+        if !lint_build::binary(root).exists() {
+            eprintln!(
+                "building an optimized `db lint` into {} once: minutes the first time",
+                lint_build::target_dir(root).display()
+            );
+        }
+        run.args(lint_build::cargo_args(root));
+    } else {
+        run.arg("--manifest-path").arg(xtask_dir.join("Cargo.toml"));
+        if libclang {
+            run.args(["--features", "lint"]);
+        }
     }
-    run.arg("--").args(std::env::args_os().skip(1));
+    run.arg("--").args(args);
     match exec(run) {
         Ok(code) => code,
         Err(error) => {

@@ -1,11 +1,13 @@
 //! `cargo xtask db lint` in an xtask built without the `lint` feature (`cargo xtask`
 //! turns it on where libclang is installed, see xtask/launch; without libclang, or
-//! run as `cargo run -p xtask`, it is off): builds an xtask with it into
-//! `target/lint`, with cargo's progress, and runs that with the same arguments.
+//! run as `cargo run -p xtask`, it is off): builds the optimized xtask with it that
+//! `cargo xtask db lint` runs (`xtask_launch::lint_build`: release, into
+//! `target/lint`), with cargo's progress, and runs that with the same arguments.
 
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
+use xtask_launch::{forget_crate_env, lint_build};
 
 use super::{Ctx, EXIT_FAILED};
 use crate::flags::DbLint;
@@ -19,18 +21,16 @@ impl DbLint {
             bail!("this xtask was built for `db lint` but without its `lint` feature");
         }
         let root = ctx.sh.current_dir();
-        let target = root.join("target").join("lint");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         eprintln!(
-            "building `db lint` (the Postgres parser, pg_query) into {} once: minutes the first time",
-            target.display()
+            "building an optimized `db lint` (with the Postgres parser, pg_query) into {} once: minutes the first time",
+            lint_build::target_dir(&root).display()
         );
-        let built = Command::new(&cargo)
-            .args(["build", "--package", "xtask", "--features", "lint"])
-            .arg("--manifest-path")
-            .arg(root.join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target)
+        let mut build = Command::new(&cargo);
+        forget_crate_env(&mut build);
+        let built = build
+            .arg("build")
+            .args(lint_build::cargo_args(&root))
             .status()
             .context("running cargo to build the lint")?;
         if !built.success() {
@@ -39,7 +39,7 @@ impl DbLint {
                  apt-get install libclang1-14 libclang-common-14-dev (as root, .ci/libclang-up does it)"
             );
         }
-        let xtask = target.join("debug").join("xtask");
+        let xtask = lint_build::binary(&root);
         let status = Command::new(&xtask)
             .args(std::env::args_os().skip(1))
             .env(GUARD, "1")
