@@ -193,8 +193,8 @@ rules! {
     PolicyUserMetadata = "policy-user-metadata", Error, Security,
         "user_metadata / raw_user_meta_data is editable by the user, so policies must not trust it",
         "use app_metadata (auth.jwt() -> 'app_metadata') or a table the user cannot write";
-    PolicyWithoutRole = "policy-without-role", Warning, Security,
-        "a policy without TO applies to every role, anon included",
+    PolicyWithoutRole = "policy-without-role", Warning (OptIn), Security,
+        "a policy without TO applies to every role, anon included (opt-in: on real projects such policies are nearly always deliberate, e.g. public reads and USING (false), or compare with auth.uid(), which anon never passes; naming the roles documents who a policy is for and lets Postgres skip it for the others)",
         "add TO authenticated (or the roles it is meant for)";
     AuthFunctionPerRow = "auth-function-per-row", Warning, Security,
         "auth.uid()/auth.jwt() called bare in a policy is evaluated once per row",
@@ -206,7 +206,7 @@ rules! {
         "a grant to anon, authenticated or PUBLIC on an existing exposed table that has no row level security by the end of the change opens every row to the API; on a table with RLS the policies decide (no policy: no row), which is how Supabase's own grants work, so those are fine, as are sequences (inserts need them), default privileges and tables created in the change (table-without-rls checks each of those)",
         "ENABLE ROW LEVEL SECURITY on the table and add policies, or grant only to service_role";
     ManagedSchemaDdl = "managed-schema-ddl", Error, Security,
-        "auth, storage, realtime and vault belong to Supabase; DDL there breaks upgrades (triggers on auth.users and storage policies are fine)",
+        "auth, storage, realtime and vault belong to Supabase; DDL there breaks upgrades (triggers on auth.users and on storage.objects/buckets, and storage policies, are fine)",
         "put your objects in your own schema";
     IndexWithoutConcurrently = "index-without-concurrently", Error, Locks,
         "CREATE INDEX on an existing table blocks writes until the index is built",

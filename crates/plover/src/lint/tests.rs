@@ -242,6 +242,12 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     (
         "managed-schema-ddl",
         "",
+        "create or replace function storage.foldername(name text) returns text[] language sql as $$ select string_to_array(name, '/') $$;",
+        "create or replace trigger on_upload after insert on storage.objects for each row execute function public.handle_upload();",
+    ),
+    (
+        "managed-schema-ddl",
+        "",
         "alter table storage.objects add column if not exists note text;",
         "drop policy if exists p on storage.objects;\ncreate policy p on storage.objects for select to authenticated using (bucket_id = 'avatars');",
     ),
@@ -654,13 +660,28 @@ fn style_rules_are_opt_in() {
     let found: BTreeSet<&str> = ids(&report).into_iter().collect();
     assert_eq!(found, style.into_iter().collect(), "{:?}", report.findings);
     assert_eq!(report.count(Severity::Error), 1);
-    // Every other rule runs by default.
-    let opt_in: Vec<&str> = RULES
+    // Every other rule runs by default, but for policy-without-role.
+    let opt_in: BTreeSet<&str> = RULES
         .iter()
         .filter(|r| r.activation == Activation::OptIn)
         .map(|r| r.id)
         .collect();
-    assert_eq!(opt_in, style);
+    let expected: BTreeSet<&str> = style.into_iter().chain(["policy-without-role"]).collect();
+    assert_eq!(opt_in, expected);
+}
+
+/// A policy without TO is off by default: on real projects it was nearly always
+/// deliberate (issue 15's corpus: deny-all, public reads, auth.uid() checks).
+#[test]
+fn policy_without_role_is_opt_in() {
+    let sql = "drop policy if exists p on public.t;\n\
+               create policy p on public.t for select using (id > 0);";
+    assert!(run(T, sql).findings.is_empty());
+    let mut config = Config::default();
+    config.set("policy-without-role", "warning").unwrap();
+    let report = run_with(T, sql, &config);
+    assert_eq!(ids(&report), ["policy-without-role"]);
+    assert_eq!(report.findings[0].line, 2);
 }
 
 /// An unnamed `CREATE INDEX CONCURRENTLY` cannot take IF NOT EXISTS (Postgres wants a

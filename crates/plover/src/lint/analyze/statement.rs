@@ -299,7 +299,9 @@ impl Linter<'_> {
                         format!("CREATE TRIGGER {} without OR REPLACE", t.trigname),
                     );
                 }
-                if table != "auth.users" {
+                // Triggers on new users and on uploads are how Supabase's docs react
+                // to sign-ups and to storage; they survive upgrades.
+                if table != "auth.users" && !is_storage_table(&table) {
                     self.managed(s, schema_of(&table), "CREATE TRIGGER");
                 }
             }
