@@ -218,7 +218,7 @@ pub(super) fn json_names(list: &Value) -> Vec<String> {
 }
 
 /// Calls `f(name parts, location)` for every function call under `v`.
-fn func_calls(v: &Value, f: &mut impl FnMut(&[String], i64)) {
+pub(super) fn func_calls(v: &Value, f: &mut impl FnMut(&[String], i64)) {
     match v {
         Value::Object(map) => {
             for (k, child) in map {

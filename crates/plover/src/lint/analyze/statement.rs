@@ -231,7 +231,7 @@ impl Linter<'_> {
                     || self.model.materialized_views.contains_key(&name);
                 if !(c.if_not_exists && known) {
                     if ObjectType::try_from(c.objtype) == Ok(ObjectType::ObjectMatview) {
-                        self.model.materialized_views.insert(name, s.in_change);
+                        self.create_materialized_view(name, s);
                     } else {
                         self.model
                             .create_table(&name, s.pos(0), s.in_change, persistence);
@@ -283,6 +283,9 @@ impl Linter<'_> {
                 if let Some(func) = self.model.functions.get_mut(&name) {
                     if let Some(d) = definer {
                         func.security_definer = d;
+                        if d && s.in_change {
+                            func.opened.get_or_insert(s.pos(0));
+                        }
                     }
                     func.search_path |= path;
                 }
@@ -303,11 +306,15 @@ impl Linter<'_> {
                     self.managed(s, schema_of(&table), "CREATE TRIGGER");
                 }
             }
-            NodeEnum::GrantStmt(g) => self.grant(g, s),
+            NodeEnum::GrantStmt(g) => {
+                self.grant(g, s);
+                self.privileges(g, s);
+            }
             NodeEnum::AlterDefaultPrivilegesStmt(a) => {
                 if let Some(g) = &a.action {
                     self.grant(g, s);
                 }
+                self.default_privileges(a);
             }
             NodeEnum::DropStmt(d) => self.drop(d, s),
             NodeEnum::TruncateStmt(t) => {
