@@ -274,14 +274,29 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     ),
     (
         // Trigger functions and procedures cannot be called through the API; an
-        // unexposed schema is not in the API.
+        // unexposed schema is not in the API; GRANT EXECUTE to anon is a decision.
         "security-definer-anon-executable",
         "",
         DEFINER,
         concat!(
             "create or replace function public.on_signup() returns trigger language plpgsql security definer set search_path = '' as $$ begin return new; end $$;\n",
             "create or replace procedure public.p() language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "create or replace function public.lookup(code text) returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "grant execute on function public.lookup(text) to anon;\n",
             "create or replace function private.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;"
+        ),
+    ),
+    (
+        // GRANT ALL restates the defaults (as pg_dump writes them): no decision.
+        "security-definer-anon-executable",
+        "",
+        concat!(
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "grant all on function public.f() to anon;"
+        ),
+        concat!(
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "grant execute on function public.f() to anon, authenticated;"
         ),
     ),
     (
@@ -291,8 +306,15 @@ const CASES: &[(&str, &str, &str, &str)] = &[
             "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
             "revoke execute on function public.f() from public, anon;"
         ),
-        "alter function public.f() security definer;\ndrop function public.f();\ncreate or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 2 $$;",
-        "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 2 $$;",
+        concat!(
+            "create or replace function public.f(a integer, out b text) returns text language sql security definer set search_path = '' as $$ select 'x' $$;\n",
+            "drop function if exists public.f(int4);\n",
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 2 $$;"
+        ),
+        concat!(
+            "create or replace function public.f(a integer, out b text) returns text language sql security definer set search_path = '' as $$ select 'x' $$;\n",
+            "drop function if exists public.f(character varying, bigint[]);"
+        ),
     ),
     (
         "security-definer-authenticated-executable",
@@ -322,7 +344,8 @@ const CASES: &[(&str, &str, &str, &str)] = &[
             "alter default privileges in schema public revoke select on tables from anon, authenticated;\n",
             "create materialized view if not exists public.n as select 1 as one;\n",
             "create materialized view if not exists public.scores as select 1 as one;\n",
-            "revoke all on all tables in schema public from anon, authenticated;"
+            "revoke all on all tables in schema public from anon, authenticated;\n",
+            "grant select on public.scores to anon, authenticated;"
         ),
     ),
     (

@@ -80,7 +80,7 @@ impl Linter<'_> {
             }
         }
         for (name, m) in &self.model.materialized_views {
-            let roles = m.select.roles();
+            let roles = m.select.unchosen(m.chosen);
             if m.new && self.is_exposed(name) && !roles.is_empty() {
                 found.push((
                     RuleId::MaterializedViewExposed,
@@ -143,9 +143,9 @@ impl Linter<'_> {
     /// `security-definer-anon-executable` or, when only signed-in users can call it,
     /// `security-definer-authenticated-executable`, for a `SECURITY DEFINER` function
     /// the change opened (created, made `SECURITY DEFINER`, granted) that an API role
-    /// may execute at the end of the change. A grant meant for anon is reported too
-    /// (splinter's lints 0028 and 0029 do the same): say why it is safe with a
-    /// `lint-ignore`.
+    /// may execute at the end of the change, unless a `GRANT EXECUTE` named the role:
+    /// the rule is after the privilege nobody chose (PUBLIC's, Supabase's defaults,
+    /// `GRANT ALL` as pg_dump restates them).
     fn executable(&self, name: &str, f: &Function) -> Option<(RuleId, Pos, String)> {
         let pos = f.opened?;
         if !(f.security_definer && f.callable && self.is_exposed(name)) {
@@ -158,7 +158,8 @@ impl Linter<'_> {
         } else {
             "authenticated holds EXECUTE"
         };
-        if f.execute.anon() {
+        let roles = f.execute.unchosen(f.chosen);
+        if roles.contains(&"anon") {
             Some((
                 RuleId::SecurityDefinerAnonExecutable,
                 pos,
@@ -166,7 +167,7 @@ impl Linter<'_> {
                     "SECURITY DEFINER function {name} can be called by anon through the API ({how})"
                 ),
             ))
-        } else if f.execute.authenticated() {
+        } else if roles.contains(&"authenticated") {
             Some((
                 RuleId::SecurityDefinerAuthenticatedExecutable,
                 pos,

@@ -153,6 +153,8 @@ pub(super) struct Function {
     pub(super) security_definer: bool,
     /// Has a `SET search_path`.
     pub(super) search_path: bool,
+    /// Its input argument types (`int4,text`), to tell a `DROP` of another overload.
+    pub(super) signature: String,
     /// A function the API can call: not a procedure, not a trigger or event trigger
     /// function (those cannot be called directly).
     pub(super) callable: bool,
@@ -162,6 +164,9 @@ pub(super) struct Function {
     pub(super) user_metadata: bool,
     /// Who may execute it (kept by `CREATE OR REPLACE`, forgotten by `DROP`).
     pub(super) execute: Access,
+    /// The API roles a `GRANT EXECUTE` named it for: a decision, unlike a default or
+    /// `GRANT ALL` (as pg_dump restates Supabase's defaults).
+    pub(super) chosen: Access,
     /// The statement of the change that created it or, for a function created before
     /// the change, the first that made it `SECURITY DEFINER` or granted `EXECUTE` on
     /// it to an API role.
@@ -175,6 +180,8 @@ pub(super) struct MatView {
     pub(super) new: bool,
     /// Who may `SELECT` from it.
     pub(super) select: Access,
+    /// The API roles a `GRANT SELECT` named it for (see [`Function::chosen`]).
+    pub(super) chosen: Access,
 }
 
 /// A privilege held by the API roles: by `PUBLIC` (every role), `anon` and
@@ -197,13 +204,14 @@ impl Access {
         self.public || self.authenticated
     }
 
-    /// The API roles that hold it: `anon`, `authenticated`, both or none.
-    pub(super) fn roles(self) -> Vec<&'static str> {
+    /// The API roles that hold it but were not `chosen` for it by name (nor through
+    /// `PUBLIC`): `anon`, `authenticated`, both or none.
+    pub(super) fn unchosen(self, chosen: Access) -> Vec<&'static str> {
         let mut roles = Vec::new();
-        if self.anon() {
+        if self.anon() && !chosen.anon() {
             roles.push("anon");
         }
-        if self.authenticated() {
+        if self.authenticated() && !chosen.authenticated() {
             roles.push("authenticated");
         }
         roles

@@ -8,7 +8,7 @@ use pg_query::NodeEnum;
 use pg_query::protobuf::{self, GrantTargetType, ObjectType, RoleSpecType};
 
 use super::ast::{qname, qualified, schema_of, str_list};
-use super::model::MatView;
+use super::model::{Access, MatView};
 use super::{Linter, Stmt};
 
 /// What a `GRANT`/`REVOKE` is about, for the model.
@@ -67,12 +67,15 @@ impl Linter<'_> {
                 created: s.pos(0),
                 new: s.in_change,
                 select,
+                chosen: Access::default(),
             },
         );
     }
 
     /// `GRANT`/`REVOKE` of `EXECUTE` on functions or `SELECT` on materialized views to
-    /// or from an API role. `REVOKE GRANT OPTION FOR` leaves the privilege.
+    /// or from an API role, and whether the grant was a decision (see
+    /// [`Function::chosen`](super::model::Function::chosen)). `REVOKE GRANT OPTION FOR`
+    /// leaves the privilege.
     pub(super) fn privileges(&mut self, g: &protobuf::GrantStmt, s: &Stmt<'_>) {
         let Some(target) = Target::of(g.objtype, &g.privileges) else {
             return;
@@ -114,9 +117,13 @@ impl Linter<'_> {
                 _ => {}
             }
         }
+        // `GRANT EXECUTE` (or `SELECT`) on a function (or view) by name is a decision;
+        // `GRANT ALL`, which pg_dump writes for Supabase's defaults, and grants on
+        // everything in a schema are not.
+        let deliberate = g.is_grant && !g.privileges.is_empty() && !all_in_schema;
         let pos = s.pos(0);
         for name in names {
-            let held = match target {
+            let (held, chosen) = match target {
                 Target::Execute => {
                     let Some(f) = self.model.functions.get_mut(&name) else {
                         continue;
@@ -124,17 +131,20 @@ impl Linter<'_> {
                     if g.is_grant && s.in_change {
                         f.opened.get_or_insert(pos);
                     }
-                    &mut f.execute
+                    (&mut f.execute, &mut f.chosen)
                 }
                 Target::Select => {
                     let Some(m) = self.model.materialized_views.get_mut(&name) else {
                         continue;
                     };
-                    &mut m.select
+                    (&mut m.select, &mut m.chosen)
                 }
             };
             for role in &roles {
                 held.set(role, g.is_grant);
+                if deliberate || !g.is_grant {
+                    chosen.set(role, g.is_grant);
+                }
             }
         }
     }

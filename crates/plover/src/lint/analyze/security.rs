@@ -7,10 +7,11 @@ use pg_query::NodeEnum;
 use pg_query::protobuf::{self, GrantTargetType, ObjectType, RoleSpecType};
 
 use super::ast::{
-    bare_auth_calls, func_calls, function_options, is_storage_table, is_true_constant, qname,
-    qualified, reads_auth_users, schema_of, security_invoker_option, str_list, strings, to_json,
+    bare_auth_calls, func_calls, function_options, function_signature, is_storage_table,
+    is_true_constant, qname, qualified, reads_auth_users, schema_of, security_invoker_option,
+    str_list, strings, to_json,
 };
-use super::model::{Function, Grant, View};
+use super::model::{Access, Function, Grant, View};
 use super::{Linter, RuleId, Stmt};
 
 /// The roles the Data API runs requests as (with `PUBLIC`, which they belong to).
@@ -152,14 +153,19 @@ impl Linter<'_> {
             .and_then(|names| names.last().cloned())
             .unwrap_or_default();
         // CREATE OR REPLACE keeps the privileges of the function it replaces.
-        let execute = self
+        let (execute, chosen) = self
             .model
             .functions
             .get(&name)
             .filter(|_| f.replace)
             .map_or_else(
-                || self.model.defaults.execute(schema_of(&name)),
-                |old| old.execute,
+                || {
+                    (
+                        self.model.defaults.execute(schema_of(&name)),
+                        Access::default(),
+                    )
+                },
+                |old| (old.execute, old.chosen),
             );
         self.model.functions.insert(
             name,
@@ -168,11 +174,13 @@ impl Linter<'_> {
                 new: s.in_change,
                 security_definer: definer.unwrap_or(false),
                 search_path,
+                signature: function_signature(&f.parameters),
                 callable: !f.is_procedure
                     && !matches!(returns.as_str(), "trigger" | "event_trigger"),
                 returns_bool: returns == "bool",
                 user_metadata: body_reads_user_metadata(f),
                 execute,
+                chosen,
                 opened: s.in_change.then(|| s.pos(0)),
             },
         );

@@ -10,8 +10,8 @@ use pg_query::protobuf::{self, ObjectType};
 use serde_json::Value;
 
 use super::ast::{
-    function_options, has_option, is_storage_table, json_names, object_name, qname, qualified,
-    schema_of, str_list, to_json,
+    function_options, has_option, is_storage_table, json_names, object_name, object_signature,
+    qname, qualified, schema_of, str_list, to_json,
 };
 use super::model::Persistence;
 use super::{Linter, RuleId, Stmt};
@@ -475,7 +475,17 @@ impl Linter<'_> {
                 if let Some(NodeEnum::ObjectWithArgs(o)) = object.node.as_ref() {
                     let name = qualified(&str_list(&o.objname));
                     self.managed(s, schema_of(&name), "DROP FUNCTION");
-                    self.model.functions.remove(&name);
+                    // Overloads are one entry: dropping another one than the last
+                    // created keeps it.
+                    let other = object_signature(o).is_some_and(|sig| {
+                        self.model
+                            .functions
+                            .get(&name)
+                            .is_some_and(|f| f.signature != sig)
+                    });
+                    if !other {
+                        self.model.functions.remove(&name);
+                    }
                 }
             }
         }
