@@ -21,7 +21,9 @@
 //!
 //! Architecture invariant: this module is pure. It takes file contents (and catalog
 //! findings) and returns findings; it reads no files, runs no git, and never touches a
-//! database. PL/pgSQL bodies and `DO` blocks are not parsed.
+//! database. PL/pgSQL bodies and `DO` blocks are not parsed: a function's body is only
+//! token-scanned (for reads of user metadata), and a file's text byte-scanned for API
+//! keys.
 //!
 //! ```
 //! use plover::lint::{lint, Config, Input, InputFile, Baseline};

@@ -205,6 +205,21 @@ rules! {
     BroadGrant = "broad-grant", Error, Security,
         "a grant to anon, authenticated or PUBLIC on an existing exposed table that has no row level security by the end of the change opens every row to the API; on a table with RLS the policies decide (no policy: no row), which is how Supabase's own grants work, so those are fine, as are sequences (inserts need them), default privileges and tables created in the change (table-without-rls checks each of those)",
         "ENABLE ROW LEVEL SECURITY on the table and add policies, or grant only to service_role";
+    SecurityDefinerAnonExecutable = "security-definer-anon-executable", Warning, Security,
+        "a SECURITY DEFINER function of an exposed schema bypasses RLS, and anon can call it through the API (/rest/v1/rpc): EXECUTE goes to PUBLIC by default, and Supabase's default privileges grant it to anon in schema public (trigger functions and procedures cannot be called, and are not reported)",
+        "REVOKE EXECUTE ON FUNCTION ... FROM PUBLIC, anon; then GRANT it to the roles meant to call it (or move the function to an unexposed schema)";
+    SecurityDefinerAuthenticatedExecutable = "security-definer-authenticated-executable", Warning (OptIn), Security,
+        "a SECURITY DEFINER function of an exposed schema bypasses RLS, and every signed-in user can call it through the API; often intended (an RPC that checks auth.uid()), hence opt-in",
+        "check the caller in the body, or REVOKE EXECUTE ... FROM authenticated and grant it to service_role only";
+    MaterializedViewExposed = "materialized-view-exposed", Warning, Security,
+        "a materialized view cannot have row level security, so in an exposed schema anon and authenticated read all of it through the default privileges",
+        "REVOKE SELECT ON ... FROM anon, authenticated (GRANT it back by name if meant to be public), or create it in an unexposed schema";
+    FunctionUserMetadata = "function-user-metadata", Error, Security,
+        "a function that a policy calls, or a boolean check of an exposed schema, reads user_metadata / raw_user_meta_data, which users can edit themselves",
+        "decide on app_metadata (auth.jwt() -> 'app_metadata', raw_app_meta_data) or a table users cannot write";
+    SecretKeyInSql = "secret-key-in-sql", Error, Security,
+        "a service-role JWT or secret API key (sb_secret_...) in a migration is a secret in the repository and in every database's history; it bypasses RLS (the anon and publishable keys are public and fine)",
+        "remove it and rotate the key; read it at run time, e.g. from Vault (vault.decrypted_secrets)";
     ManagedSchemaDdl = "managed-schema-ddl", Error, Security,
         "auth, storage, realtime and vault belong to Supabase; DDL there breaks upgrades (triggers on auth.users and on storage.objects/buckets, and storage policies, are fine)",
         "put your objects in your own schema";

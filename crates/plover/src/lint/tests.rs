@@ -14,6 +14,9 @@ const CHANGE: &str = "supabase/migrations/20250102000000_change.sql";
 const T: &str = "create table if not exists public.t (id bigint primary key, name text);\n\
                  alter table public.t enable row level security;\n";
 
+/// A new `SECURITY DEFINER` function of `public`, callable by anon by default.
+const DEFINER: &str = "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;";
+
 /// An existing exposed table without RLS (kept for the service role, say).
 const NO_RLS: &str = "create table if not exists public.open (id bigint primary key);\n";
 
@@ -232,6 +235,160 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         T,
         "grant insert on public.t to authenticated;\nalter table public.t disable row level security;",
         "alter table public.t disable row level security;\ngrant insert on public.t to authenticated;\nalter table public.t enable row level security;",
+    ),
+    (
+        "security-definer-anon-executable",
+        "",
+        DEFINER,
+        concat!(
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "revoke execute on function public.f() from public, anon;"
+        ),
+    ),
+    (
+        // PUBLIC alone is not enough: Supabase grants EXECUTE to anon in schema public.
+        "security-definer-anon-executable",
+        "",
+        concat!(
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "revoke all on function public.f() from public;"
+        ),
+        concat!(
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "revoke all on all functions in schema public from public, anon;"
+        ),
+    ),
+    (
+        // Default privileges: PUBLIC's only without IN SCHEMA, anon's only with it.
+        "security-definer-anon-executable",
+        "",
+        concat!(
+            "alter default privileges revoke execute on functions from public, anon;\n",
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;"
+        ),
+        concat!(
+            "alter default privileges revoke execute on functions from public;\n",
+            "alter default privileges in schema public revoke execute on functions from anon;\n",
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;"
+        ),
+    ),
+    (
+        // Trigger functions and procedures cannot be called through the API; an
+        // unexposed schema is not in the API; GRANT EXECUTE to anon is a decision.
+        "security-definer-anon-executable",
+        "",
+        DEFINER,
+        concat!(
+            "create or replace function public.on_signup() returns trigger language plpgsql security definer set search_path = '' as $$ begin return new; end $$;\n",
+            "create or replace procedure public.p() language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "create or replace function public.lookup(code text) returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "grant execute on function public.lookup(text) to anon;\n",
+            "create or replace function private.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;"
+        ),
+    ),
+    (
+        // GRANT ALL restates the defaults (as pg_dump writes them): no decision.
+        "security-definer-anon-executable",
+        "",
+        concat!(
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "grant all on function public.f() to anon;"
+        ),
+        concat!(
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "grant execute on function public.f() to anon, authenticated;"
+        ),
+    ),
+    (
+        // CREATE OR REPLACE keeps the revoke of an applied file.
+        "security-definer-anon-executable",
+        concat!(
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "revoke execute on function public.f() from public, anon;"
+        ),
+        concat!(
+            "create or replace function public.f(a integer, out b text) returns text language sql security definer set search_path = '' as $$ select 'x' $$;\n",
+            "drop function if exists public.f(int4);\n",
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 2 $$;"
+        ),
+        concat!(
+            "create or replace function public.f(a integer, out b text) returns text language sql security definer set search_path = '' as $$ select 'x' $$;\n",
+            "drop function if exists public.f(character varying, bigint[]);"
+        ),
+    ),
+    (
+        "security-definer-authenticated-executable",
+        "",
+        concat!(
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "revoke execute on function public.f() from public, anon;"
+        ),
+        concat!(
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "revoke execute on function public.f() from public, anon, authenticated;\n",
+            "grant execute on function public.f() to service_role;"
+        ),
+    ),
+    (
+        "materialized-view-exposed",
+        "",
+        "create materialized view if not exists public.m as select 1 as one;",
+        "create materialized view if not exists public.m as select 1 as one;\nrevoke select on public.m from anon, authenticated;",
+    ),
+    (
+        "materialized-view-exposed",
+        "",
+        "create materialized view if not exists public.m as select 1 as one;\nrevoke all on public.m from anon;",
+        concat!(
+            "create materialized view if not exists private.m as select 1 as one;\n",
+            "alter default privileges in schema public revoke select on tables from anon, authenticated;\n",
+            "create materialized view if not exists public.n as select 1 as one;\n",
+            "create materialized view if not exists public.scores as select 1 as one;\n",
+            "revoke all on all tables in schema public from anon, authenticated;\n",
+            "grant select on public.scores to anon, authenticated;"
+        ),
+    ),
+    (
+        "function-user-metadata",
+        "",
+        "create or replace function public.is_admin() returns boolean language sql stable set search_path = '' as $$\n  select coalesce((auth.jwt() -> 'user_metadata' ->> 'admin')::boolean, false)\n$$;",
+        "create or replace function public.is_admin() returns boolean language sql stable set search_path = '' as $$\n  select coalesce((auth.jwt() -> 'app_metadata' ->> 'admin')::boolean, false)\n$$;",
+    ),
+    (
+        // A helper of another schema and type counts once a policy calls it; a trigger
+        // that copies the metadata into a profile is the normal pattern.
+        "function-user-metadata",
+        T,
+        concat!(
+            "create or replace function private.role_of(uid uuid) returns text language plpgsql security definer set search_path = '' as $$\n",
+            "begin\n  return (select raw_user_meta_data ->> 'role' from auth.users where id = uid);\nend $$;\n",
+            "drop policy if exists p on public.t;\n",
+            "create policy p on public.t for update to authenticated using (private.role_of((select auth.uid())) = 'admin');"
+        ),
+        concat!(
+            "create or replace function public.handle_new_user() returns trigger language plpgsql security definer set search_path = '' as $$\n",
+            "begin\n  insert into public.t (id, name) values (1, new.raw_user_meta_data ->> 'full_name');\n  return new;\nend $$;\n",
+            "create or replace function public.display_name(uid uuid) returns text language sql set search_path = '' as $$\n",
+            "  select raw_user_meta_data ->> 'name' from auth.users where id = uid\n$$;"
+        ),
+    ),
+    (
+        "secret-key-in-sql",
+        "",
+        concat!(
+            "select net.http_post('https://example.invalid/functions/v1/hook', headers => jsonb_build_object(\n",
+            "  'Authorization', 'Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2lnbmF0dXJl'));"
+        ),
+        concat!(
+            "select net.http_post('https://example.invalid/functions/v1/hook', headers => jsonb_build_object(\n",
+            "  'Authorization', 'Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoiYW5vbiJ9.c2lnbmF0dXJl'));"
+        ),
+    ),
+    (
+        "secret-key-in-sql",
+        "",
+        "create or replace function private.call() returns void language plpgsql set search_path = '' as $$\ndeclare\n  key text := 'sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz';\nbegin\nend $$;",
+        "-- read the key from Vault, never write sb_secret_... here\nselect 1;",
     ),
     (
         "managed-schema-ddl",
@@ -660,13 +817,19 @@ fn style_rules_are_opt_in() {
     let found: BTreeSet<&str> = ids(&report).into_iter().collect();
     assert_eq!(found, style.into_iter().collect(), "{:?}", report.findings);
     assert_eq!(report.count(Severity::Error), 1);
-    // Every other rule runs by default, but for policy-without-role.
+    // Every other rule runs by default, but for those whose findings are often intended.
     let opt_in: BTreeSet<&str> = RULES
         .iter()
         .filter(|r| r.activation == Activation::OptIn)
         .map(|r| r.id)
         .collect();
-    let expected: BTreeSet<&str> = style.into_iter().chain(["policy-without-role"]).collect();
+    let expected: BTreeSet<&str> = style
+        .into_iter()
+        .chain([
+            "policy-without-role",
+            "security-definer-authenticated-executable",
+        ])
+        .collect();
     assert_eq!(opt_in, expected);
 }
 
@@ -791,6 +954,136 @@ fn broad_grant_understands_rls() {
 
 /// The new value counts as used only where Postgres reads it as that enum: a cast, a
 /// comparison with or an assignment to a column of that type, a column default.
+/// The new Supabase rules point at the statement that opened the hole: the function's
+/// creation, the `ALTER FUNCTION` or `GRANT` of the change, the materialized view's
+/// creation, the key itself.
+#[test]
+fn supabase_exposure_rules_point_at_the_statement() {
+    let at = |report: &Report, rule: &str| -> Vec<(usize, usize)> {
+        report
+            .findings
+            .iter()
+            .filter(|f| f.rule.id() == rule)
+            .map(|f| (f.line, f.column))
+            .collect()
+    };
+    let setup = "create or replace function public.f() returns int language sql set search_path = '' as $$ select 1 $$;\n\
+                 create or replace function public.g() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n\
+                 revoke execute on function public.g() from public, anon, authenticated;\n";
+    let report = run(
+        setup,
+        "select 1;\n  alter function public.f() security definer;\n\
+         grant execute on function public.g() to service_role;\n\
+         grant all on all functions in schema public to authenticated;\n",
+    );
+    assert_eq!(
+        at(&report, "security-definer-anon-executable"),
+        [(2, 3)],
+        "{:?}",
+        report.findings
+    );
+    assert!(
+        report.findings[0]
+            .message
+            .contains("public.f can be called by anon"),
+        "{:?}",
+        report.findings
+    );
+    // A grant in the change opens an applied function (anon through PUBLIC here).
+    let report = run(
+        setup,
+        "select 1;\ngrant all on all functions in schema public to public;",
+    );
+    assert_eq!(
+        at(&report, "security-definer-anon-executable"),
+        [(2, 1)],
+        "{:?}",
+        report.findings
+    );
+
+    let report = run(
+        "",
+        "select 1;\n\ncreate materialized view public.stats as select 1 as one;\nrevoke select on public.stats from anon;\n",
+    );
+    assert_eq!(at(&report, "materialized-view-exposed"), [(3, 1)]);
+    assert!(
+        report.findings[0]
+            .message
+            .ends_with("and authenticated can read all of it through the API"),
+        "{:?}",
+        report.findings
+    );
+
+    let report = run(
+        T,
+        "select 1;\ncreate or replace function public.is_editor() returns boolean language plpgsql set search_path = '' as $$\n\
+         begin\n  return (select (raw_user_meta_data ->> 'editor')::boolean from auth.users where id = (select auth.uid()));\nend $$;",
+    );
+    assert_eq!(at(&report, "function-user-metadata"), [(2, 1)]);
+    // A policy of an applied file that calls a function the change redefines.
+    let report = run(
+        "create or replace function public.tier() returns text language sql set search_path = '' as $$ select 'free' $$;\n\
+         alter table public.t enable row level security;\n\
+         create policy p on public.t for select to authenticated using (public.tier() = 'pro');\n",
+        "create or replace function public.tier() returns text language sql set search_path = '' as $$\n\
+         \x20 select auth.jwt() #>> '{user_metadata,tier}'\n$$;",
+    );
+    assert_eq!(at(&report, "function-user-metadata"), [(1, 1)]);
+}
+
+/// A key is named by its kind and the prefix all keys share, never shown; the local
+/// development key is told apart; a key in a comment counts, at its own line.
+#[test]
+fn secret_findings_never_show_the_key() {
+    const SERVICE: &str =
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2lnbmF0dXJl";
+    const DEMO: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vfcm9sZSJ9.c2lnbmF0dXJl";
+    const SECRET: &str = "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz";
+    let sql = format!(
+        "-- key: {SECRET}\nselect 1;\ndo $$\ndeclare\n  k text := '{DEMO}';\nbegin\nend $$;\nselect '{SERVICE}';\n"
+    );
+    let report = run("", &sql);
+    let found: Vec<(usize, usize, &str)> = report
+        .findings
+        .iter()
+        .map(|f| (f.line, f.column, f.message.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                1,
+                9,
+                "a secret API key (sb_secret_…) is written in the file"
+            ),
+            (
+                5,
+                14,
+                "a JWT for the service_role role (eyJ…) is written in the file (the local development key: the function cannot work on a hosted project)"
+            ),
+            (
+                8,
+                9,
+                "a JWT for the service_role role (eyJ…) is written in the file"
+            ),
+        ]
+    );
+    let human = render_human(&report, false);
+    let json = render_json(&report);
+    for key in [SERVICE, DEMO, SECRET] {
+        let tail = &key[12..24];
+        assert!(!human.contains(tail) && !json.contains(tail), "{human}");
+    }
+    // The statement that holds a key can be ignored like any other.
+    let ignored = run(
+        "",
+        &format!(
+            "-- plover:lint-ignore secret-key-in-sql -- revoked, kept for the record\nselect '{SERVICE}';"
+        ),
+    );
+    assert!(ignored.findings.is_empty(), "{:?}", ignored.findings);
+}
+
 #[test]
 fn enum_value_rule_follows_the_enum() {
     let setup = "create type public.mood as enum ('ok');\n\

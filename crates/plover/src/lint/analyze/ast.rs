@@ -86,6 +86,52 @@ pub(super) fn has_option(options: &[protobuf::Node], name: &str) -> bool {
     })
 }
 
+/// A type as overloads tell it apart: its last name (as the grammar spells it:
+/// `integer` is `int4`) and `[]` per array dimension, without type modifiers.
+fn type_key(t: &protobuf::TypeName) -> String {
+    let name = str_list(&t.names).pop().unwrap_or_default();
+    format!("{name}{}", "[]".repeat(t.array_bounds.len()))
+}
+
+/// The input argument types of a `CREATE FUNCTION` (`OUT` and `TABLE` columns left
+/// out), as `int4,text`.
+pub(super) fn function_signature(parameters: &[protobuf::Node]) -> String {
+    use protobuf::FunctionParameterMode as Mode;
+    parameters
+        .iter()
+        .filter_map(|p| match p.node.as_ref() {
+            Some(NodeEnum::FunctionParameter(p))
+                if !matches!(
+                    Mode::try_from(p.mode),
+                    Ok(Mode::FuncParamOut | Mode::FuncParamTable)
+                ) =>
+            {
+                p.arg_type.as_ref().map(type_key)
+            }
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The argument types a `DROP`/`GRANT` names a function with, as
+/// [`function_signature`]; `None` without an argument list (every overload).
+pub(super) fn object_signature(o: &protobuf::ObjectWithArgs) -> Option<String> {
+    if o.args_unspecified {
+        return None;
+    }
+    Some(
+        o.objargs
+            .iter()
+            .filter_map(|a| match a.node.as_ref() {
+                Some(NodeEnum::TypeName(t)) => Some(type_key(t)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
 /// `(SECURITY DEFINER?, SET search_path?)` from function options.
 pub(super) fn function_options(options: &[protobuf::Node]) -> (Option<bool>, bool) {
     let mut definer = None;
@@ -218,7 +264,7 @@ pub(super) fn json_names(list: &Value) -> Vec<String> {
 }
 
 /// Calls `f(name parts, location)` for every function call under `v`.
-fn func_calls(v: &Value, f: &mut impl FnMut(&[String], i64)) {
+pub(super) fn func_calls(v: &Value, f: &mut impl FnMut(&[String], i64)) {
     match v {
         Value::Object(map) => {
             for (k, child) in map {

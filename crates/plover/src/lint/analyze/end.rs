@@ -1,7 +1,9 @@
 //! The rules on the state at the end of the change (RLS, policies, `SECURITY DEFINER`
-//! functions, exposed views, grants to API roles on tables left without RLS), and `--live` catalog findings placed at the statement
-//! that created their object.
+//! functions and who may call them, functions that trust user metadata, exposed views
+//! and materialized views, grants to API roles on tables left without RLS), and
+//! `--live` catalog findings placed at the statement that created their object.
 
+use super::model::Function;
 use super::{File, Linter, LiveFinding, ObjectKind, Pos, RuleId, Status};
 
 impl Linter<'_> {
@@ -56,6 +58,40 @@ impl Linter<'_> {
                 ));
             }
         }
+        for (name, f) in &self.model.functions {
+            if let Some(finding) = self.executable(name, f) {
+                found.push(finding);
+            }
+            if f.new && f.callable && f.user_metadata {
+                let why = if self.model.policy_calls.contains(name) {
+                    Some("a policy calls it")
+                } else if f.returns_bool && self.is_exposed(name) {
+                    Some("it returns boolean, as an authorization check does")
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    found.push((
+                        RuleId::FunctionUserMetadata,
+                        f.created,
+                        format!("{name} reads user metadata, which users can edit, and {why}"),
+                    ));
+                }
+            }
+        }
+        for (name, m) in &self.model.materialized_views {
+            let roles = m.select.unchosen(m.chosen);
+            if m.new && self.is_exposed(name) && !roles.is_empty() {
+                found.push((
+                    RuleId::MaterializedViewExposed,
+                    m.created,
+                    format!(
+                        "the materialized view {name} has no row level security, and {} can read all of it through the API",
+                        roles.join(" and ")
+                    ),
+                ));
+            }
+        }
         for (name, v) in &self.model.views {
             if v.new && !v.security_invoker && self.is_exposed(name) {
                 found.push((
@@ -101,6 +137,46 @@ impl Linter<'_> {
         }
         for (rule, pos, message) in found {
             self.report(rule, pos, message);
+        }
+    }
+
+    /// `security-definer-anon-executable` or, when only signed-in users can call it,
+    /// `security-definer-authenticated-executable`, for a `SECURITY DEFINER` function
+    /// the change opened (created, made `SECURITY DEFINER`, granted) that an API role
+    /// may execute at the end of the change, unless a `GRANT EXECUTE` named the role:
+    /// the rule is after the privilege nobody chose (PUBLIC's, Supabase's defaults,
+    /// `GRANT ALL` as pg_dump restates them).
+    fn executable(&self, name: &str, f: &Function) -> Option<(RuleId, Pos, String)> {
+        let pos = f.opened?;
+        if !(f.security_definer && f.callable && self.is_exposed(name)) {
+            return None;
+        }
+        let how = if f.execute.public {
+            "PUBLIC holds EXECUTE"
+        } else if f.execute.anon {
+            "anon holds EXECUTE"
+        } else {
+            "authenticated holds EXECUTE"
+        };
+        let roles = f.execute.unchosen(f.chosen);
+        if roles.contains(&"anon") {
+            Some((
+                RuleId::SecurityDefinerAnonExecutable,
+                pos,
+                format!(
+                    "SECURITY DEFINER function {name} can be called by anon through the API ({how})"
+                ),
+            ))
+        } else if roles.contains(&"authenticated") {
+            Some((
+                RuleId::SecurityDefinerAuthenticatedExecutable,
+                pos,
+                format!(
+                    "SECURITY DEFINER function {name} can be called by every signed-in user through the API ({how})"
+                ),
+            ))
+        } else {
+            None
         }
     }
 

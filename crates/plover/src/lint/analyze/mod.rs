@@ -9,6 +9,8 @@
 //! | `replay` | one file: split, parse, hand each statement on |
 //! | `statement` | the dispatch by statement kind, and the checks on no single object |
 //! | `tables`, `security` | the checks on tables, and on policies, functions, views, grants |
+//! | `privileges` | who of the API roles may execute each function and read each materialized view |
+//! | `secrets` | API keys written into a file (service-role JWTs, secret keys) |
 //! | `end` | the rules on the end state of the change; `--live` findings placed |
 //! | `finish` | ignores, levels, positions, order |
 //! | `ast` | helpers over the parse tree |
@@ -18,7 +20,9 @@ mod end;
 mod finish;
 mod load;
 mod model;
+mod privileges;
 mod replay;
+mod secrets;
 mod security;
 mod statement;
 mod tables;

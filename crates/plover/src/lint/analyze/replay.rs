@@ -57,6 +57,9 @@ impl Linter<'_> {
             }
         };
         file.stmt_lines = statements.iter().map(|s| s.line).collect();
+        if in_change {
+            self.secrets(index, sql, &statements);
+        }
         let mut rerunnable = true;
         for (i, st) in statements.iter().enumerate() {
             self.statements += 1;

@@ -7,10 +7,11 @@ use pg_query::NodeEnum;
 use pg_query::protobuf::{self, GrantTargetType, ObjectType, RoleSpecType};
 
 use super::ast::{
-    bare_auth_calls, function_options, is_storage_table, is_true_constant, qname, qualified,
-    reads_auth_users, schema_of, security_invoker_option, str_list, strings, to_json,
+    bare_auth_calls, func_calls, function_options, function_signature, is_storage_table,
+    is_true_constant, qname, qualified, reads_auth_users, schema_of, security_invoker_option,
+    str_list, strings, to_json,
 };
-use super::model::{Function, Grant, View};
+use super::model::{Access, Function, Grant, View};
 use super::{Linter, RuleId, Stmt};
 
 /// The roles the Data API runs requests as (with `PUBLIC`, which they belong to).
@@ -81,6 +82,11 @@ impl Linter<'_> {
         qual: Option<&protobuf::Node>,
         with_check: Option<&protobuf::Node>,
     ) {
+        for expr in [qual, with_check].into_iter().flatten() {
+            func_calls(&to_json(expr), &mut |names, _| {
+                self.model.policy_calls.insert(qualified(names));
+            });
+        }
         if !s.in_change {
             return;
         }
@@ -105,9 +111,7 @@ impl Linter<'_> {
         for expr in [qual, with_check].into_iter().flatten() {
             let json = to_json(expr);
             let mut metadata = false;
-            strings(&json, &mut |v| {
-                metadata |= v == "user_metadata" || v == "raw_user_meta_data";
-            });
+            strings(&json, &mut |v| metadata |= is_user_metadata(v));
             if metadata {
                 self.stmt_report(
                     RuleId::PolicyUserMetadata,
@@ -141,6 +145,28 @@ impl Linter<'_> {
         }
         self.managed(s, schema_of(&name), "CREATE FUNCTION");
         let (definer, search_path) = function_options(&f.options);
+        let returns = f
+            .return_type
+            .as_ref()
+            .filter(|t| !t.setof && t.array_bounds.is_empty())
+            .map(|t| str_list(&t.names))
+            .and_then(|names| names.last().cloned())
+            .unwrap_or_default();
+        // CREATE OR REPLACE keeps the privileges of the function it replaces.
+        let (execute, chosen) = self
+            .model
+            .functions
+            .get(&name)
+            .filter(|_| f.replace)
+            .map_or_else(
+                || {
+                    (
+                        self.model.defaults.execute(schema_of(&name)),
+                        Access::default(),
+                    )
+                },
+                |old| (old.execute, old.chosen),
+            );
         self.model.functions.insert(
             name,
             Function {
@@ -148,6 +174,14 @@ impl Linter<'_> {
                 new: s.in_change,
                 security_definer: definer.unwrap_or(false),
                 search_path,
+                signature: function_signature(&f.parameters),
+                callable: !f.is_procedure
+                    && !matches!(returns.as_str(), "trigger" | "event_trigger"),
+                returns_bool: returns == "bool",
+                user_metadata: body_reads_user_metadata(f),
+                execute,
+                chosen,
+                opened: s.in_change.then(|| s.pos(0)),
             },
         );
     }
@@ -262,4 +296,59 @@ impl Linter<'_> {
             tables,
         });
     }
+}
+
+/// Whether a function's body names the metadata users can edit themselves:
+/// `raw_user_meta_data` (a column of `auth.users`) or `user_metadata` (the JWT's
+/// claim). A `BEGIN ATOMIC` body is parsed; any other body (SQL or PL/pgSQL text) is
+/// token-scanned, not parsed, after a cheap check for the bytes `user_meta`.
+fn body_reads_user_metadata(f: &protobuf::CreateFunctionStmt) -> bool {
+    if let Some(body) = f.sql_body.as_deref() {
+        let mut found = false;
+        strings(&to_json(body), &mut |v| found |= is_user_metadata(v));
+        return found;
+    }
+    let body = f
+        .options
+        .iter()
+        .filter_map(|o| match o.node.as_ref() {
+            Some(NodeEnum::DefElem(d)) if d.defname == "as" => d.arg.as_deref(),
+            _ => None,
+        })
+        .find_map(|arg| match arg.node.as_ref() {
+            Some(NodeEnum::List(l)) => str_list(&l.items).into_iter().next(),
+            _ => None,
+        });
+    let Some(body) = body else { return false };
+    if !body
+        .as_bytes()
+        .windows(9)
+        .any(|w| w.eq_ignore_ascii_case(b"user_meta"))
+    {
+        return false;
+    }
+    let Ok(scan) = pg_query::scan(&body) else {
+        return false;
+    };
+    scan.tokens.iter().any(|token| {
+        let (Ok(start), Ok(end)) = (usize::try_from(token.start), usize::try_from(token.end))
+        else {
+            return false;
+        };
+        let Some(text) = body.get(start..end) else {
+            return false;
+        };
+        if token.token == protobuf::Token::Ident as i32 {
+            is_user_metadata(&text.trim_matches('"').to_lowercase())
+        } else if token.token == protobuf::Token::Sconst as i32 {
+            text.contains("user_metadata") || text.contains("raw_user_meta_data")
+        } else {
+            false
+        }
+    })
+}
+
+/// `user_metadata` or `raw_user_meta_data`.
+fn is_user_metadata(name: &str) -> bool {
+    name == "user_metadata" || name == "raw_user_meta_data"
 }

@@ -10,8 +10,8 @@ use pg_query::protobuf::{self, ObjectType};
 use serde_json::Value;
 
 use super::ast::{
-    function_options, has_option, is_storage_table, json_names, object_name, qname, qualified,
-    schema_of, str_list, to_json,
+    function_options, has_option, is_storage_table, json_names, object_name, object_signature,
+    qname, qualified, schema_of, str_list, to_json,
 };
 use super::model::Persistence;
 use super::{Linter, RuleId, Stmt};
@@ -231,7 +231,7 @@ impl Linter<'_> {
                     || self.model.materialized_views.contains_key(&name);
                 if !(c.if_not_exists && known) {
                     if ObjectType::try_from(c.objtype) == Ok(ObjectType::ObjectMatview) {
-                        self.model.materialized_views.insert(name, s.in_change);
+                        self.create_materialized_view(name, s);
                     } else {
                         self.model
                             .create_table(&name, s.pos(0), s.in_change, persistence);
@@ -283,6 +283,9 @@ impl Linter<'_> {
                 if let Some(func) = self.model.functions.get_mut(&name) {
                     if let Some(d) = definer {
                         func.security_definer = d;
+                        if d && s.in_change {
+                            func.opened.get_or_insert(s.pos(0));
+                        }
                     }
                     func.search_path |= path;
                 }
@@ -305,11 +308,15 @@ impl Linter<'_> {
                     self.managed(s, schema_of(&table), "CREATE TRIGGER");
                 }
             }
-            NodeEnum::GrantStmt(g) => self.grant(g, s),
+            NodeEnum::GrantStmt(g) => {
+                self.grant(g, s);
+                self.privileges(g, s);
+            }
             NodeEnum::AlterDefaultPrivilegesStmt(a) => {
                 if let Some(g) = &a.action {
                     self.grant(g, s);
                 }
+                self.default_privileges(a);
             }
             NodeEnum::DropStmt(d) => self.drop(d, s),
             NodeEnum::TruncateStmt(t) => {
@@ -470,7 +477,17 @@ impl Linter<'_> {
                 if let Some(NodeEnum::ObjectWithArgs(o)) = object.node.as_ref() {
                     let name = qualified(&str_list(&o.objname));
                     self.managed(s, schema_of(&name), "DROP FUNCTION");
-                    self.model.functions.remove(&name);
+                    // Overloads are one entry: dropping another one than the last
+                    // created keeps it.
+                    let other = object_signature(o).is_some_and(|sig| {
+                        self.model
+                            .functions
+                            .get(&name)
+                            .is_some_and(|f| f.signature != sig)
+                    });
+                    if !other {
+                        self.model.functions.remove(&name);
+                    }
                 }
             }
         }

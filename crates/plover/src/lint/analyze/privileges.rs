@@ -1,0 +1,210 @@
+//! Who of the API roles (`PUBLIC`, `anon`, `authenticated`) may execute each function
+//! and read each materialized view: `GRANT`/`REVOKE` of `EXECUTE` on functions (by name
+//! or `ALL FUNCTIONS IN SCHEMA`) and of `SELECT` on materialized views, and `ALTER
+//! DEFAULT PRIVILEGES` for the ones created later, applied to the model. Reports
+//! nothing itself: `end` judges the state at the end of the change.
+
+use pg_query::NodeEnum;
+use pg_query::protobuf::{self, GrantTargetType, ObjectType, RoleSpecType};
+
+use super::ast::{qname, qualified, schema_of, str_list};
+use super::model::{Access, MatView};
+use super::{Linter, Stmt};
+
+/// What a `GRANT`/`REVOKE` is about, for the model.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// `EXECUTE` on functions.
+    Execute,
+    /// `SELECT` on tables, which covers materialized views.
+    Select,
+}
+
+impl Target {
+    /// The target of a statement on `objtype` naming `privileges` (none: `ALL`), if it
+    /// changes a privilege the model follows.
+    fn of(objtype: i32, privileges: &[protobuf::Node]) -> Option<Target> {
+        let (target, name) = match ObjectType::try_from(objtype).ok()? {
+            ObjectType::ObjectFunction | ObjectType::ObjectRoutine => (Target::Execute, "execute"),
+            ObjectType::ObjectTable => (Target::Select, "select"),
+            _ => return None,
+        };
+        let named = privileges.is_empty()
+            || privileges.iter().any(|p| {
+                matches!(p.node.as_ref(), Some(NodeEnum::AccessPriv(a))
+                    if a.priv_name.is_empty() || a.priv_name.eq_ignore_ascii_case(name))
+            });
+        named.then_some(target)
+    }
+}
+
+/// The API roles among a statement's grantees, lowercase (`public` for `PUBLIC`).
+fn api_roles(grantees: &[protobuf::Node]) -> Vec<&'static str> {
+    grantees
+        .iter()
+        .filter_map(|r| match r.node.as_ref() {
+            Some(NodeEnum::RoleSpec(rs)) if rs.roletype == RoleSpecType::RolespecPublic as i32 => {
+                Some("public")
+            }
+            Some(NodeEnum::RoleSpec(rs)) => match rs.rolename.as_str() {
+                "anon" => Some("anon"),
+                "authenticated" => Some("authenticated"),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+impl Linter<'_> {
+    /// A materialized view created by the statement: the default privileges of its
+    /// schema decide who may read it until a `GRANT` or `REVOKE`.
+    pub(super) fn create_materialized_view(&mut self, name: String, s: &Stmt<'_>) {
+        let select = self.model.defaults.select(schema_of(&name));
+        self.model.materialized_views.insert(
+            name,
+            MatView {
+                created: s.pos(0),
+                new: s.in_change,
+                select,
+                chosen: Access::default(),
+            },
+        );
+    }
+
+    /// `GRANT`/`REVOKE` of `EXECUTE` on functions or `SELECT` on materialized views to
+    /// or from an API role, and whether the grant was a decision (see
+    /// [`Function::chosen`](super::model::Function::chosen)). `REVOKE GRANT OPTION FOR`
+    /// leaves the privilege.
+    pub(super) fn privileges(&mut self, g: &protobuf::GrantStmt, s: &Stmt<'_>) {
+        let Some(target) = Target::of(g.objtype, &g.privileges) else {
+            return;
+        };
+        if !g.is_grant && g.grant_option {
+            return;
+        }
+        let roles = api_roles(&g.grantees);
+        if roles.is_empty() {
+            return;
+        }
+        let all_in_schema = g.targtype == GrantTargetType::AclTargetAllInSchema as i32;
+        let mut names = Vec::new();
+        for object in &g.objects {
+            match (target, object.node.as_ref()) {
+                (Target::Execute, Some(NodeEnum::ObjectWithArgs(o))) => {
+                    names.push(qualified(&str_list(&o.objname)));
+                }
+                (Target::Select, Some(NodeEnum::RangeVar(rv))) => names.push(qname(rv)),
+                (_, Some(NodeEnum::String(schema))) if all_in_schema => {
+                    let in_schema = |name: &String| schema_of(name) == schema.sval;
+                    match target {
+                        Target::Execute => names.extend(
+                            self.model
+                                .functions
+                                .keys()
+                                .filter(|n| in_schema(n))
+                                .cloned(),
+                        ),
+                        Target::Select => names.extend(
+                            self.model
+                                .materialized_views
+                                .keys()
+                                .filter(|n| in_schema(n))
+                                .cloned(),
+                        ),
+                    }
+                }
+                _ => {}
+            }
+        }
+        // `GRANT EXECUTE` (or `SELECT`) on a function (or view) by name is a decision;
+        // `GRANT ALL`, which pg_dump writes for Supabase's defaults, and grants on
+        // everything in a schema are not.
+        let deliberate = g.is_grant && !g.privileges.is_empty() && !all_in_schema;
+        let pos = s.pos(0);
+        for name in names {
+            let (held, chosen) = match target {
+                Target::Execute => {
+                    let Some(f) = self.model.functions.get_mut(&name) else {
+                        continue;
+                    };
+                    if g.is_grant && s.in_change {
+                        f.opened.get_or_insert(pos);
+                    }
+                    (&mut f.execute, &mut f.chosen)
+                }
+                Target::Select => {
+                    let Some(m) = self.model.materialized_views.get_mut(&name) else {
+                        continue;
+                    };
+                    (&mut m.select, &mut m.chosen)
+                }
+            };
+            for role in &roles {
+                held.set(role, g.is_grant);
+                if deliberate || !g.is_grant {
+                    chosen.set(role, g.is_grant);
+                }
+            }
+        }
+    }
+
+    /// `ALTER DEFAULT PRIVILEGES` on functions or tables for the migration role (no
+    /// `FOR ROLE`, or `FOR ROLE postgres`). As in Postgres, `PUBLIC`'s `EXECUTE` changes
+    /// only without `IN SCHEMA`, and the grants Supabase makes in schema `public` only
+    /// with `IN SCHEMA public`; a default granted to `anon` or `authenticated` without
+    /// `IN SCHEMA` is not followed.
+    pub(super) fn default_privileges(&mut self, a: &protobuf::AlterDefaultPrivilegesStmt) {
+        let Some(g) = &a.action else { return };
+        let Some(target) = Target::of(g.objtype, &g.privileges) else {
+            return;
+        };
+        if !g.is_grant && g.grant_option {
+            return;
+        }
+        let mut schemas = Vec::new();
+        for option in &a.options {
+            let Some(NodeEnum::DefElem(d)) = option.node.as_ref() else {
+                continue;
+            };
+            let Some(NodeEnum::List(list)) = d.arg.as_deref().and_then(|n| n.node.as_ref()) else {
+                continue;
+            };
+            match d.defname.as_str() {
+                "schemas" => schemas = str_list(&list.items),
+                "roles" => {
+                    let migration_role = list.items.iter().any(|r| {
+                        matches!(r.node.as_ref(), Some(NodeEnum::RoleSpec(rs))
+                            if rs.rolename == "postgres"
+                                || rs.roletype == RoleSpecType::RolespecCurrentUser as i32)
+                    });
+                    if !migration_role {
+                        return;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let defaults = &mut self.model.defaults;
+        for role in api_roles(&g.grantees) {
+            if schemas.is_empty() {
+                if role == "public" && target == Target::Execute {
+                    defaults.execute_public = g.is_grant;
+                }
+                continue;
+            }
+            for schema in &schemas {
+                let mut access = match target {
+                    Target::Execute => defaults.execute(schema),
+                    Target::Select => defaults.select(schema),
+                };
+                access.set(role, g.is_grant);
+                let map = match target {
+                    Target::Execute => &mut defaults.execute,
+                    Target::Select => &mut defaults.select,
+                };
+                map.insert(schema.clone(), access);
+            }
+        }
+    }
+}
