@@ -206,13 +206,13 @@ rules! {
         "a grant to anon, authenticated or PUBLIC on an existing exposed table that has no row level security by the end of the change opens every row to the API; on a table with RLS the policies decide (no policy: no row), which is how Supabase's own grants work, so those are fine, as are sequences (inserts need them), default privileges and tables created in the change (table-without-rls checks each of those)",
         "ENABLE ROW LEVEL SECURITY on the table and add policies, or grant only to service_role";
     SecurityDefinerAnonExecutable = "security-definer-anon-executable", Warning, Security,
-        "a SECURITY DEFINER function of an exposed schema bypasses RLS, and anon can call it through the API (/rest/v1/rpc): EXECUTE goes to PUBLIC by default, and Supabase's default privileges grant it to anon in schema public (trigger functions and procedures cannot be called, and are not reported)",
+        "a SECURITY DEFINER function of an exposed schema that anon can call through the API (/rest/v1/rpc), that never looks at the caller (auth.uid(), auth.jwt(), current_user) and reaches what only the service should (Vault, auth's tables, cron, net, pgmq, storage objects) hands that to everyone: EXECUTE goes to PUBLIC by default, and Supabase's default privileges grant it to anon in schema public (trigger functions and procedures cannot be called, and are not reported)",
         "REVOKE EXECUTE ON FUNCTION ... FROM PUBLIC, anon; then GRANT it to the roles meant to call it (or move the function to an unexposed schema)";
     SecurityDefinerAuthenticatedExecutable = "security-definer-authenticated-executable", Warning (OptIn), Security,
-        "a SECURITY DEFINER function of an exposed schema bypasses RLS, and every signed-in user can call it through the API; often intended (an RPC that checks auth.uid()), hence opt-in",
-        "check the caller in the body, or REVOKE EXECUTE ... FROM authenticated and grant it to service_role only";
-    MaterializedViewExposed = "materialized-view-exposed", Warning, Security,
-        "a materialized view cannot have row level security, so in an exposed schema anon and authenticated read all of it through the default privileges",
+        "any other SECURITY DEFINER function of an exposed schema that anon or signed-in users can call through the API, which nobody granted to them by name; it bypasses RLS, but is often intended (an RPC that checks auth.uid(), or reads nothing private), hence opt-in",
+        "check the caller in the body, or REVOKE EXECUTE ... FROM PUBLIC, anon, authenticated and grant it to the roles meant to call it";
+    MaterializedViewExposed = "materialized-view-exposed", Warning (OptIn), Security,
+        "a materialized view cannot have row level security, so in an exposed schema anon and authenticated read all of it through the default privileges (opt-in: the one on the corpus held public figures on purpose)",
         "REVOKE SELECT ON ... FROM anon, authenticated (GRANT it back by name if meant to be public), or create it in an unexposed schema";
     FunctionUserMetadata = "function-user-metadata", Error, Security,
         "a function that a policy calls, or a boolean check of an exposed schema, reads user_metadata / raw_user_meta_data, which users can edit themselves",

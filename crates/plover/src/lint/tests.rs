@@ -15,7 +15,7 @@ const T: &str = "create table if not exists public.t (id bigint primary key, nam
                  alter table public.t enable row level security;\n";
 
 /// A new `SECURITY DEFINER` function of `public`, callable by anon by default.
-const DEFINER: &str = "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;";
+const DEFINER: &str = "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select count(*)::int from vault.secrets $$;";
 
 /// An existing exposed table without RLS (kept for the service role, say).
 const NO_RLS: &str = "create table if not exists public.open (id bigint primary key);\n";
@@ -241,7 +241,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "",
         DEFINER,
         concat!(
-            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select count(*)::int from vault.secrets $$;\n",
             "revoke execute on function public.f() from public, anon;"
         ),
     ),
@@ -250,11 +250,11 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "security-definer-anon-executable",
         "",
         concat!(
-            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select count(*)::int from vault.secrets $$;\n",
             "revoke all on function public.f() from public;"
         ),
         concat!(
-            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select count(*)::int from vault.secrets $$;\n",
             "revoke all on all functions in schema public from public, anon;"
         ),
     ),
@@ -264,12 +264,12 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "",
         concat!(
             "alter default privileges revoke execute on functions from public, anon;\n",
-            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;"
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select count(*)::int from vault.secrets $$;"
         ),
         concat!(
             "alter default privileges revoke execute on functions from public;\n",
             "alter default privileges in schema public revoke execute on functions from anon;\n",
-            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;"
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select count(*)::int from vault.secrets $$;"
         ),
     ),
     (
@@ -280,10 +280,10 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         DEFINER,
         concat!(
             "create or replace function public.on_signup() returns trigger language plpgsql security definer set search_path = '' as $$ begin return new; end $$;\n",
-            "create or replace procedure public.p() language sql security definer set search_path = '' as $$ select 1 $$;\n",
-            "create or replace function public.lookup(code text) returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "create or replace procedure public.p() language sql security definer set search_path = '' as $$ select count(*)::int from vault.secrets $$;\n",
+            "create or replace function public.lookup(code text) returns int language sql security definer set search_path = '' as $$ select count(*)::int from vault.secrets $$;\n",
             "grant execute on function public.lookup(text) to anon;\n",
-            "create or replace function private.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;"
+            "create or replace function private.f() returns int language sql security definer set search_path = '' as $$ select count(*)::int from vault.secrets $$;"
         ),
     ),
     (
@@ -291,11 +291,11 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "security-definer-anon-executable",
         "",
         concat!(
-            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select count(*)::int from vault.secrets $$;\n",
             "grant all on function public.f() to anon;"
         ),
         concat!(
-            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select count(*)::int from vault.secrets $$;\n",
             "grant execute on function public.f() to anon, authenticated;"
         ),
     ),
@@ -303,17 +303,28 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         // CREATE OR REPLACE keeps the revoke of an applied file.
         "security-definer-anon-executable",
         concat!(
-            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select count(*)::int from vault.secrets $$;\n",
             "revoke execute on function public.f() from public, anon;"
         ),
         concat!(
             "create or replace function public.f(a integer, out b text) returns text language sql security definer set search_path = '' as $$ select 'x' $$;\n",
             "drop function if exists public.f(int4);\n",
-            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select 2 $$;"
+            "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select count(*)::int from vault.secrets $$;"
         ),
         concat!(
             "create or replace function public.f(a integer, out b text) returns text language sql security definer set search_path = '' as $$ select 'x' $$;\n",
             "drop function if exists public.f(character varying, bigint[]);"
+        ),
+    ),
+    (
+        // A body that checks the caller, or reaches nothing privileged, is the opt-in
+        // rule's: an RPC for signed-in users, a public lookup.
+        "security-definer-anon-executable",
+        "",
+        DEFINER,
+        concat!(
+            "create or replace function public.mine() returns int language sql security definer set search_path = '' as $$ select count(*)::int from vault.secrets where (select auth.uid()) is not null $$;\n",
+            "create or replace function public.plain() returns int language sql security definer set search_path = '' as $$ select 1 $$;"
         ),
     ),
     (
@@ -828,6 +839,7 @@ fn style_rules_are_opt_in() {
         .chain([
             "policy-without-role",
             "security-definer-authenticated-executable",
+            "materialized-view-exposed",
         ])
         .collect();
     assert_eq!(opt_in, expected);
@@ -967,8 +979,8 @@ fn supabase_exposure_rules_point_at_the_statement() {
             .map(|f| (f.line, f.column))
             .collect()
     };
-    let setup = "create or replace function public.f() returns int language sql set search_path = '' as $$ select 1 $$;\n\
-                 create or replace function public.g() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n\
+    let setup = "create or replace function public.f() returns int language sql set search_path = '' as $$ select count(*)::int from vault.secrets $$;\n\
+                 create or replace function public.g() returns int language sql security definer set search_path = '' as $$ select count(*)::int from auth.users $$;\n\
                  revoke execute on function public.g() from public, anon, authenticated;\n";
     let report = run(
         setup,
@@ -1001,9 +1013,10 @@ fn supabase_exposure_rules_point_at_the_statement() {
         report.findings
     );
 
-    let report = run(
+    let report = run_with(
         "",
         "select 1;\n\ncreate materialized view public.stats as select 1 as one;\nrevoke select on public.stats from anon;\n",
+        &every_rule_on(),
     );
     assert_eq!(at(&report, "materialized-view-exposed"), [(3, 1)]);
     assert!(

@@ -140,12 +140,15 @@ impl Linter<'_> {
         }
     }
 
-    /// `security-definer-anon-executable` or, when only signed-in users can call it,
-    /// `security-definer-authenticated-executable`, for a `SECURITY DEFINER` function
-    /// the change opened (created, made `SECURITY DEFINER`, granted) that an API role
-    /// may execute at the end of the change, unless a `GRANT EXECUTE` named the role:
-    /// the rule is after the privilege nobody chose (PUBLIC's, Supabase's defaults,
-    /// `GRANT ALL` as pg_dump restates them).
+    /// `security-definer-anon-executable` for a `SECURITY DEFINER` function the change
+    /// opened (created, made `SECURITY DEFINER`, granted) that anon may execute at the
+    /// end of the change, whose body does not look at the caller and reaches a
+    /// privileged object (Vault, auth's tables, cron, net, ...): what anon can then do
+    /// is what the service can. Any other such function that an API role may execute
+    /// is `security-definer-authenticated-executable`'s (opt-in: an RPC that checks
+    /// `auth.uid()`, or reaches nothing privileged, is usually intended). Neither fires
+    /// when a `GRANT EXECUTE` named the role: the rules are after the privilege nobody
+    /// chose (PUBLIC's, Supabase's defaults, `GRANT ALL` as pg_dump restates them).
     fn executable(&self, name: &str, f: &Function) -> Option<(RuleId, Pos, String)> {
         let pos = f.opened?;
         if !(f.security_definer && f.callable && self.is_exposed(name)) {
@@ -159,25 +162,33 @@ impl Linter<'_> {
             "authenticated holds EXECUTE"
         };
         let roles = f.execute.unchosen(f.chosen);
-        if roles.contains(&"anon") {
-            Some((
+        let anon = roles.contains(&"anon");
+        if anon
+            && !f.reach.checks_caller
+            && let Some(object) = &f.reach.privileged
+        {
+            return Some((
                 RuleId::SecurityDefinerAnonExecutable,
                 pos,
                 format!(
-                    "SECURITY DEFINER function {name} can be called by anon through the API ({how})"
+                    "SECURITY DEFINER function {name} can be called by anon through the API ({how}), checks no caller and reaches {object}"
                 ),
-            ))
-        } else if roles.contains(&"authenticated") {
-            Some((
-                RuleId::SecurityDefinerAuthenticatedExecutable,
-                pos,
-                format!(
-                    "SECURITY DEFINER function {name} can be called by every signed-in user through the API ({how})"
-                ),
-            ))
-        } else {
-            None
+            ));
         }
+        let who = if anon {
+            "anon"
+        } else if roles.contains(&"authenticated") {
+            "every signed-in user"
+        } else {
+            return None;
+        };
+        Some((
+            RuleId::SecurityDefinerAuthenticatedExecutable,
+            pos,
+            format!(
+                "SECURITY DEFINER function {name} can be called by {who} through the API ({how})"
+            ),
+        ))
     }
 
     /// Places catalog findings at the statement that created their object.

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::Pos;
+use super::privileges::Reach;
 
 /// What the replay knows of the database so far.
 #[derive(Default)]
@@ -162,6 +163,8 @@ pub(super) struct Function {
     pub(super) returns_bool: bool,
     /// Its body names `raw_user_meta_data` or `user_metadata`, which users can edit.
     pub(super) user_metadata: bool,
+    /// Whether its body checks the caller and what privileged object it reaches.
+    pub(super) reach: Reach,
     /// Who may execute it (kept by `CREATE OR REPLACE`, forgotten by `DROP`).
     pub(super) execute: Access,
     /// The API roles a `GRANT EXECUTE` named it for: a decision, unlike a default or

@@ -208,3 +208,99 @@ impl Linter<'_> {
         }
     }
 }
+
+/// Schemas whose objects only the service should reach: a function that anon may call
+/// and that reaches them without looking at the caller hands them to everyone.
+/// `auth`'s caller functions (`auth.uid()` and friends) are a check, not a reach.
+const PRIVILEGED_SCHEMAS: &[&str] = &[
+    "vault",
+    "auth",
+    "cron",
+    "net",
+    "pgmq",
+    "pgsodium",
+    "supabase_functions",
+];
+
+/// Functions of `auth` that name the caller.
+const CALLER_FUNCTIONS: &[&str] = &["uid", "jwt", "role", "email"];
+
+/// What a `SECURITY DEFINER` function's text shows about its body, from its tokens (not
+/// parsed): whether it looks at the caller, and the first privileged object it names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Reach {
+    /// Names `auth.uid()`/`jwt()`/`role()`/`email()`, `current_user`, `session_user`
+    /// or the `request.jwt` settings.
+    pub(super) checks_caller: bool,
+    /// The first object of a [`PRIVILEGED_SCHEMAS`] schema it names, or
+    /// `storage.objects`/`storage.buckets`.
+    pub(super) privileged: Option<String>,
+}
+
+/// The [`Reach`] of a `CREATE FUNCTION` statement's text.
+pub(super) fn reach(sql: &str) -> Reach {
+    let mut reach = Reach::default();
+    let Ok(scan) = pg_query::scan(sql) else {
+        return reach;
+    };
+    let text = |t: &protobuf::ScanToken| -> String {
+        let (Ok(start), Ok(end)) = (usize::try_from(t.start), usize::try_from(t.end)) else {
+            return String::new();
+        };
+        sql.get(start..end)
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_lowercase()
+    };
+    let words: Vec<String> = scan.tokens.iter().map(text).collect();
+    for (i, token) in scan.tokens.iter().enumerate() {
+        let word = words[i].as_str();
+        if token.token == protobuf::Token::Sconst as i32 {
+            reach.checks_caller |= word.contains("request.jwt");
+            // A dollar-quoted body is one string token: its own tokens count.
+            if let Some(inner) = dollar_quoted(&word_raw(sql, token)) {
+                let inner = self::reach(inner);
+                reach.checks_caller |= inner.checks_caller;
+                if reach.privileged.is_none() {
+                    reach.privileged = inner.privileged;
+                }
+            }
+            continue;
+        }
+        if matches!(word, "current_user" | "session_user") {
+            reach.checks_caller = true;
+            continue;
+        }
+        let (Some(dot), Some(object)) = (words.get(i + 1), words.get(i + 2)) else {
+            continue;
+        };
+        if dot != "." {
+            continue;
+        }
+        if word == "auth" && CALLER_FUNCTIONS.contains(&object.as_str()) {
+            reach.checks_caller = true;
+        } else if reach.privileged.is_none()
+            && (PRIVILEGED_SCHEMAS.contains(&word)
+                || (word == "storage" && matches!(object.as_str(), "objects" | "buckets")))
+        {
+            reach.privileged = Some(format!("{word}.{object}"));
+        }
+    }
+    reach
+}
+
+/// A token's text as written.
+fn word_raw<'s>(sql: &'s str, t: &protobuf::ScanToken) -> &'s str {
+    match (usize::try_from(t.start), usize::try_from(t.end)) {
+        (Ok(start), Ok(end)) => sql.get(start..end).unwrap_or_default(),
+        _ => "",
+    }
+}
+
+/// The text inside `$tag$ ... $tag$`, if `literal` is dollar-quoted.
+fn dollar_quoted(literal: &str) -> Option<&str> {
+    let rest = literal.strip_prefix('$')?;
+    let tag_end = rest.find('$')?;
+    let tag = &literal[..tag_end + 2];
+    literal.get(tag.len()..literal.len().checked_sub(tag.len())?)
+}
