@@ -239,7 +239,10 @@ const CASES: &[(&str, &str, &str, &str)] = &[
     (
         "security-definer-anon-executable",
         "",
-        DEFINER,
+        concat!(
+            "create or replace function public.forget(n text) returns void language plpgsql security definer set search_path = '' as $$\n",
+            "begin\n  delete from vault.decrypted_secrets where name = n;\nend $$;"
+        ),
         concat!(
             "create or replace function public.f() returns int language sql security definer set search_path = '' as $$ select count(*)::int from vault.secrets $$;\n",
             "revoke execute on function public.f() from public, anon;"
@@ -324,7 +327,8 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         DEFINER,
         concat!(
             "create or replace function public.mine() returns int language sql security definer set search_path = '' as $$ select count(*)::int from vault.secrets where (select auth.uid()) is not null $$;\n",
-            "create or replace function public.plain() returns int language sql security definer set search_path = '' as $$ select 1 $$;"
+            "create or replace function public.plain() returns int language sql security definer set search_path = '' as $$ select 1 $$;\n",
+            "create or replace function public.url() returns text language sql security definer set search_path = '' as $$ select decrypted_secret from vault.decrypted_secrets where name = 'url' $$;"
         ),
     ),
     (
