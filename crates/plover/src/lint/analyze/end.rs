@@ -113,6 +113,7 @@ impl Linter<'_> {
                 file,
                 stmt: None,
                 offset: 0,
+                inner: None,
             });
         for finding in live {
             let created = match finding.kind {

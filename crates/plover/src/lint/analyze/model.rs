@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::Pos;
 
 /// What the replay knows of the database so far.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(super) struct Model {
     /// By `schema.name`.
     pub(super) tables: HashMap<String, Table>,
@@ -106,6 +106,7 @@ impl Persistence {
 }
 
 /// A `GRANT` on tables to `anon`, `authenticated` or `PUBLIC` in the change.
+#[derive(Clone)]
 pub(super) struct Grant {
     pub(super) pos: Pos,
     /// `GRANT SELECT, INSERT`, for the message.
@@ -117,7 +118,7 @@ pub(super) struct Grant {
     pub(super) tables: Vec<String>,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(super) struct Table {
     /// Created in the change.
     pub(super) new: bool,
@@ -139,6 +140,7 @@ pub(super) struct Table {
     pub(super) enum_columns: HashMap<String, String>,
 }
 
+#[derive(Clone)]
 pub(super) struct Function {
     pub(super) created: Pos,
     /// Created in the change.
@@ -148,6 +150,7 @@ pub(super) struct Function {
     pub(super) search_path: bool,
 }
 
+#[derive(Clone)]
 pub(super) struct View {
     pub(super) created: Pos,
     /// Created in the change.
