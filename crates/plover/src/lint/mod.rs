@@ -301,9 +301,10 @@ pub struct LiveFinding {
 /// [`lint`], plus catalog findings from a migrated database: each is placed at the
 /// statement of the change that created its object (findings about objects created
 /// by applied files are left out, like every finding outside the change), then
-/// ignores and levels apply as for the static rules. Objects whose creating
-/// statement is not visible (created in a function body or `DO` block) are placed at
-/// the first line of the newest file in the change.
+/// ignores and levels apply as for the static rules (an object a `DO` block creates
+/// is placed at its statement inside the block). Objects whose creating statement is
+/// not visible (dynamic SQL, a function the migration calls) are placed at the first
+/// line of the newest file in the change.
 pub fn lint_live(input: &Input, config: &Config, live: &[LiveFinding]) -> Report {
     analyze::run(input, config, live)
 }

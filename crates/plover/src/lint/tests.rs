@@ -983,7 +983,7 @@ fn live_findings_land_on_the_creating_statement() {
         "public.old is applied, public.b is ignored: {:?}",
         report.findings
     );
-    assert!(report.findings[0].message.ends_with("e.g. in a DO block)"));
+    assert!(report.findings[0].message.ends_with("e.g. by dynamic SQL)"));
 }
 
 #[test]

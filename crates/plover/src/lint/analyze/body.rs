@@ -68,7 +68,8 @@ impl Linter<'_> {
     fn bodies_at(&mut self, node: &NodeEnum, s: &Stmt<'_>, depth: usize) {
         let (definition, runs) = match node {
             NodeEnum::VariableSetStmt(v)
-                if s.runs == Runs::Migration && v.name.eq_ignore_ascii_case("check_function_bodies") =>
+                if s.runs == Runs::Migration
+                    && v.name.eq_ignore_ascii_case("check_function_bodies") =>
             {
                 self.check_function_bodies = !is_off(v);
                 return;
@@ -84,10 +85,17 @@ impl Linter<'_> {
             return;
         };
         let plpgsql = language.eq_ignore_ascii_case("plpgsql");
-        if depth >= MAX_DEPTH
+        // A function body outside the change can neither be reported nor change the model.
+        if (runs == Runs::Called && !s.in_change)
+            || depth >= MAX_DEPTH
             || body.trim().is_empty()
             || !(plpgsql || language.eq_ignore_ascii_case("sql"))
         {
+            return;
+        }
+        // Most function bodies hold queries only, which no rule that judges function
+        // bodies looks at: those are not compiled at all.
+        if runs == Runs::Called && !may_hold_utility(body) {
             return;
         }
         let label = match node {
@@ -117,7 +125,16 @@ impl Linter<'_> {
             match pg_query::parse(body, 0) {
                 Ok(parsed) => {
                     let (offset, exact) = place(s, at.unwrap_or(0), at.is_some());
-                    self.run_parsed(&parsed.protobuf.stmts, body, offset, exact, s, runs, id, depth);
+                    self.run_parsed(
+                        &parsed.protobuf.stmts,
+                        body,
+                        offset,
+                        exact,
+                        s,
+                        runs,
+                        id,
+                        depth,
+                    );
                 }
                 Err(e) if fails => self.body_error(s, body, at, id, &e),
                 Err(_) => {}
@@ -189,12 +206,26 @@ impl Linter<'_> {
                 },
             }
         }
+        // No rule that judges function bodies looks at a query or data change: they
+        // are not parsed there (most of a function's statements are).
+        if runs == Runs::Called {
+            embedded.retain(|e| !is_query(&e.sql));
+        }
         embedded.sort_by_key(|e| e.rel);
         for e in embedded {
             let (offset, exact) = place(s, e.rel, e.exact);
             match pg_query::parse(&e.sql, 0) {
                 Ok(parsed) => {
-                    self.run_parsed(&parsed.protobuf.stmts, &e.sql, offset, exact, s, runs, id, depth);
+                    self.run_parsed(
+                        &parsed.protobuf.stmts,
+                        &e.sql,
+                        offset,
+                        exact,
+                        s,
+                        runs,
+                        id,
+                        depth,
+                    );
                 }
                 // SQL the body compiled with that does not parse: an `EXECUTE` string,
                 // which fails when it runs.
@@ -353,7 +384,10 @@ fn is_off(v: &protobuf::VariableSetStmt) -> bool {
     match arg {
         NodeEnum::AConst(c) => match &c.val {
             Some(protobuf::a_const::Val::Sval(s)) => {
-                matches!(s.sval.to_ascii_lowercase().as_str(), "off" | "false" | "no" | "0")
+                matches!(
+                    s.sval.to_ascii_lowercase().as_str(),
+                    "off" | "false" | "no" | "0"
+                )
             }
             Some(protobuf::a_const::Val::Boolval(b)) => !b.boolval,
             Some(protobuf::a_const::Val::Ival(i)) => i.ival == 0,
@@ -361,6 +395,91 @@ fn is_off(v: &protobuf::VariableSetStmt) -> bool {
         },
         _ => false,
     }
+}
+
+/// The first words of the SQL statements that are not queries or data changes
+/// (`BEGIN`, `END`, `DECLARE`, cursors and transaction control left out: in PL/pgSQL
+/// they are its own syntax), and `EXECUTE` (dynamic SQL).
+const UTILITY_WORDS: &[&str] = &[
+    "alter",
+    "analyse",
+    "analyze",
+    "call",
+    "checkpoint",
+    "cluster",
+    "comment",
+    "copy",
+    "create",
+    "deallocate",
+    "discard",
+    "do",
+    "drop",
+    "execute",
+    "explain",
+    "grant",
+    "import",
+    "listen",
+    "load",
+    "lock",
+    "notify",
+    "prepare",
+    "reassign",
+    "refresh",
+    "reindex",
+    "reset",
+    "revoke",
+    "security",
+    "set",
+    "show",
+    "truncate",
+    "unlisten",
+    "vacuum",
+];
+
+/// Whether a body has a word that can start a statement other than a query: a cheap
+/// test before compiling it (a word in a string or comment only costs the compile).
+fn may_hold_utility(body: &str) -> bool {
+    let mut word = [0u8; 10];
+    let mut len = 0usize;
+    let mut too_long = false;
+    for b in body.bytes().chain(std::iter::once(b' ')) {
+        if b.is_ascii_alphabetic() {
+            if len < word.len() {
+                word[len] = b.to_ascii_lowercase();
+                len += 1;
+            } else {
+                too_long = true;
+            }
+            continue;
+        }
+        if b == b'_' || b.is_ascii_digit() || b >= 0x80 {
+            // Part of a longer identifier.
+            too_long = true;
+            continue;
+        }
+        if len > 0 && !too_long && UTILITY_WORDS.iter().any(|w| w.as_bytes() == &word[..len]) {
+            return true;
+        }
+        len = 0;
+        too_long = false;
+    }
+    false
+}
+
+/// Whether SQL is a query or data change, from its first word (`PERFORM` comes as
+/// `SELECT`).
+fn is_query(sql: &str) -> bool {
+    let word: String = sql
+        .trim_start_matches(|c: char| c.is_whitespace() || c == '(')
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .take(8)
+        .collect();
+    [
+        "select", "insert", "update", "delete", "with", "merge", "values", "table",
+    ]
+    .iter()
+    .any(|q| word.eq_ignore_ascii_case(q))
 }
 
 /// Whether checking the statement cannot change the model (a query or data change).
@@ -523,13 +642,29 @@ fn constant(text: &str) -> Option<(String, Option<usize>)> {
 
 #[cfg(test)]
 mod tests {
-    use super::constant;
+    use super::{constant, may_hold_utility};
+
+    #[test]
+    fn bodies_of_queries_only_are_told_apart() {
+        assert!(!may_hold_utility(
+            "begin update t set_x = 1; insert into t select * from created; return; end"
+        ));
+        assert!(may_hold_utility("begin\n  grant select on t to anon;\nend"));
+        assert!(may_hold_utility("BEGIN EXECUTE 'x'; END"));
+        assert!(may_hold_utility("begin update t set x = 1; end"));
+    }
 
     #[test]
     fn constant_strings_and_their_place() {
         assert_eq!(constant("'select 1'"), Some(("select 1".into(), Some(1))));
-        assert_eq!(constant(" $q$select 'a'$q$"), Some(("select 'a'".into(), Some(4))));
-        assert_eq!(constant("'select ''a'''"), Some(("select 'a'".into(), None)));
+        assert_eq!(
+            constant(" $q$select 'a'$q$"),
+            Some(("select 'a'".into(), Some(4)))
+        );
+        assert_eq!(
+            constant("'select ''a'''"),
+            Some(("select 'a'".into(), None))
+        );
         assert_eq!(
             constant("'select ' || 'a' || $$b$$"),
             Some(("select ab".into(), None))

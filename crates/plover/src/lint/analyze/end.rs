@@ -132,7 +132,7 @@ impl Linter<'_> {
                 (None, Some(pos)) => (
                     pos,
                     format!(
-                        "{} (created by no statement plover can see, e.g. in a DO block)",
+                        "{} (created by no statement plover can see, e.g. by dynamic SQL)",
                         finding.message
                     ),
                 ),

@@ -55,7 +55,8 @@ impl Linter<'_> {
                     let target = target_statement(&file.stmt_lines, inner, ig.line);
                     let applies = ig.rules.contains(&raw.rule)
                         && (ig.whole_file
-                            || target.is_some_and(|t| stmt_line == Some(t) || inner_line == Some(t)));
+                            || target
+                                .is_some_and(|t| stmt_line == Some(t) || inner_line == Some(t)));
                     if applies {
                         used.insert((raw.pos.file, i));
                     }
@@ -162,7 +163,10 @@ fn lines_of(text: &str, offsets: &[usize]) -> Vec<usize> {
     let (mut line, mut from) = (1, 0);
     for offset in sorted {
         let offset = offset.min(text.len());
-        line += text.as_bytes()[from..offset].iter().filter(|&&b| b == b'\n').count();
+        line += text.as_bytes()[from..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
         from = offset;
         lines.push(line);
     }

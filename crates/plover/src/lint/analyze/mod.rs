@@ -29,8 +29,7 @@ use std::collections::HashSet;
 
 use crate::lint::suppress::Ignore;
 use crate::lint::{
-    Config, Finding, Group, Input, Level, LiveFinding, ObjectKind, Report, RuleId, Scope,
-    Severity,
+    Config, Finding, Group, Input, Level, LiveFinding, ObjectKind, Report, RuleId, Scope, Severity,
 };
 use crate::source::{Migration, Transaction};
 use model::Model;
