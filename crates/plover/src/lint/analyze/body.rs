@@ -179,6 +179,11 @@ impl Linter<'_> {
         let line_starts: Vec<usize> = std::iter::once(0)
             .chain(body.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
+        // No rule that judges function bodies looks at a query or data change: they
+        // are not parsed there (most of a function's statements are).
+        if runs == Runs::Called {
+            found.retain(|f| f.kind == Kind::Dynamic || !is_query(f.text));
+        }
         let mut embedded = Vec::with_capacity(found.len());
         for f in found {
             let located = at.and_then(|at| {
@@ -206,8 +211,6 @@ impl Linter<'_> {
                 },
             }
         }
-        // No rule that judges function bodies looks at a query or data change: they
-        // are not parsed there (most of a function's statements are).
         if runs == Runs::Called {
             embedded.retain(|e| !is_query(&e.sql));
         }
@@ -439,29 +442,26 @@ const UTILITY_WORDS: &[&str] = &[
 /// Whether a body has a word that can start a statement other than a query: a cheap
 /// test before compiling it (a word in a string or comment only costs the compile).
 fn may_hold_utility(body: &str) -> bool {
-    let mut word = [0u8; 10];
-    let mut len = 0usize;
-    let mut too_long = false;
-    for b in body.bytes().chain(std::iter::once(b' ')) {
-        if b.is_ascii_alphabetic() {
-            if len < word.len() {
-                word[len] = b.to_ascii_lowercase();
-                len += 1;
-            } else {
-                too_long = true;
-            }
+    let bytes = body.as_bytes();
+    let word_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80;
+    let mut i = 0;
+    while i < bytes.len() {
+        if !word_byte(bytes[i]) {
+            i += 1;
             continue;
         }
-        if b == b'_' || b.is_ascii_digit() || b >= 0x80 {
-            // Part of a longer identifier.
-            too_long = true;
-            continue;
+        let start = i;
+        while i < bytes.len() && word_byte(bytes[i]) {
+            i += 1;
         }
-        if len > 0 && !too_long && UTILITY_WORDS.iter().any(|w| w.as_bytes() == &word[..len]) {
+        let word = &bytes[start..i];
+        if (2..=10).contains(&word.len())
+            && UTILITY_WORDS
+                .iter()
+                .any(|w| w.as_bytes().eq_ignore_ascii_case(word))
+        {
             return true;
         }
-        len = 0;
-        too_long = false;
     }
     false
 }
