@@ -19,11 +19,18 @@
 //! runs the checks) can be passed to [`lint_live`], which places each at the statement
 //! that created its object and applies ignores and levels as for the static rules.
 //!
+//! The statements inside `DO` blocks and function bodies (PL/pgSQL, and SQL functions
+//! written as a string) are linted too, each at its own line in the file: a `DO`
+//! block runs with the migration, so its statements are checked by every rule and
+//! update the model; a function body runs whenever the function is called, so its
+//! statements are checked only by the rules whose [`Scope`] is [`Scope::Always`] and
+//! leave the model alone. `EXECUTE` of a constant string counts as a statement;
+//! other dynamic SQL is skipped. [`Finding::inside`] says where such a finding is.
+//!
 //! Architecture invariant: this module is pure. It takes file contents (and catalog
 //! findings) and returns findings; it reads no files, runs no git, and never touches a
-//! database. PL/pgSQL bodies and `DO` blocks are not parsed: a function's body is only
-//! token-scanned (for reads of user metadata), and a file's text byte-scanned for API
-//! keys.
+//! database. Functions' bodies are also token-scanned (for reads of user metadata,
+//! the caller and privileged objects), and a file's text byte-scanned for API keys.
 //!
 //! ```
 //! use plover::lint::{lint, Config, Input, InputFile, Baseline};
@@ -52,7 +59,7 @@ mod tests;
 use std::collections::BTreeMap;
 
 pub use output::{render_github, render_human, render_json};
-pub use rules::{Activation, Group, RULES, Rule, RuleId, Severity, rules_markdown};
+pub use rules::{Activation, Group, RULES, Rule, RuleId, Scope, Severity, rules_markdown};
 
 use crate::source::Checksum;
 
@@ -215,6 +222,9 @@ pub struct Finding {
     pub column: usize,
     /// What is wrong here, naming the object.
     pub message: String,
+    /// The body the statement is in: `DO block`, or `function schema.name`; `None`
+    /// for a statement of the file itself.
+    pub inside: Option<String>,
 }
 
 impl Finding {
@@ -235,6 +245,12 @@ pub struct Report {
     pub files_total: usize,
     /// How many statements were parsed.
     pub statements: usize,
+    /// How many `DO` blocks and function bodies were walked for statements.
+    pub bodies: usize,
+    /// How many statements inside them were checked.
+    pub body_statements: usize,
+    /// How many dynamic `EXECUTE`s inside them were skipped (not a constant string).
+    pub dynamic_skipped: usize,
 }
 
 impl Report {
@@ -286,9 +302,10 @@ pub struct LiveFinding {
 /// [`lint`], plus catalog findings from a migrated database: each is placed at the
 /// statement of the change that created its object (findings about objects created
 /// by applied files are left out, like every finding outside the change), then
-/// ignores and levels apply as for the static rules. Objects whose creating
-/// statement is not visible (created in a function body or `DO` block) are placed at
-/// the first line of the newest file in the change.
+/// ignores and levels apply as for the static rules (an object a `DO` block creates
+/// is placed at its statement inside the block). Objects whose creating statement is
+/// not visible (dynamic SQL, a function the migration calls) are placed at the first
+/// line of the newest file in the change.
 pub fn lint_live(input: &Input, config: &Config, live: &[LiveFinding]) -> Report {
     analyze::run(input, config, live)
 }

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Report, Severity};
+use super::{Finding, Report, Severity};
 
 /// `file:line:col: error[rule]: message` then the hint, and a summary line. With
 /// `color`, severities and rule ids are coloured with ANSI escapes.
@@ -26,7 +26,7 @@ pub fn render_human(report: &Report, color: bool) -> String {
             f.line,
             f.column,
             paint("1", f.rule.id()),
-            f.message,
+            message(f),
             paint("36", "hint:"),
             f.hint()
         ));
@@ -36,13 +36,14 @@ pub fn render_human(report: &Report, color: bool) -> String {
     out
 }
 
-/// One JSON document: the findings and the counts.
+/// One JSON document: the findings (with `inside` for a finding inside a `DO` block or
+/// function body) and the counts.
 pub fn render_json(report: &Report) -> String {
     let findings: Vec<_> = report
         .findings
         .iter()
         .map(|f| {
-            json!({
+            let mut finding = json!({
                 "file": f.file,
                 "line": f.line,
                 "column": f.column,
@@ -50,7 +51,11 @@ pub fn render_json(report: &Report) -> String {
                 "severity": f.severity.as_str(),
                 "message": f.message,
                 "hint": f.hint(),
-            })
+            });
+            if let Some(inside) = &f.inside {
+                finding["inside"] = json!(inside);
+            }
+            finding
         })
         .collect();
     let doc = json!({
@@ -81,12 +86,20 @@ pub fn render_github(report: &Report) -> String {
             f.line,
             f.column,
             escape_property(&format!("plover lint: {}", f.rule.id())),
-            escape_data(&format!("{}\nhint: {}", f.message, f.hint())),
+            escape_data(&format!("{}\nhint: {}", message(f), f.hint())),
         ));
     }
     out.push_str(&summary(report));
     out.push('\n');
     out
+}
+
+/// The message, with the body it is in for a statement inside one.
+fn message(f: &Finding) -> String {
+    match &f.inside {
+        Some(inside) => format!("{} (inside {inside})", f.message),
+        None => f.message.clone(),
+    }
 }
 
 fn summary(report: &Report) -> String {

@@ -76,6 +76,35 @@ pub enum Activation {
     OptIn,
 }
 
+/// When the statements a rule judges matter: the statements of a function or
+/// procedure body run whenever the function is called, not when the migration runs,
+/// so a rule about the migration run (its locks, its data loss, its transaction) says
+/// nothing about them. `DO` blocks run with the migration: every rule applies there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Only the migration run: not applied to function bodies (history, transactions,
+    /// locks, destructive changes, re-runnability).
+    Migration,
+    /// What the statement does whenever it runs: applied to function bodies too
+    /// (security, identifiers, syntax).
+    Always,
+}
+
+impl Group {
+    /// The scope of the group's rules unless a rule's line says otherwise.
+    pub const fn scope(self) -> Scope {
+        match self {
+            Group::Security | Group::Lint => Scope::Always,
+            Group::History
+            | Group::Transactions
+            | Group::Locks
+            | Group::Destructive
+            | Group::Robustness
+            | Group::Live => Scope::Migration,
+        }
+    }
+}
+
 /// One rule's documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rule {
@@ -88,6 +117,8 @@ pub struct Rule {
     pub activation: Activation,
     /// The family.
     pub group: Group,
+    /// Whether it also judges the statements of function and procedure bodies.
+    pub scope: Scope,
     /// Why it matters, in one line.
     pub reason: &'static str,
     /// What to do instead.
@@ -104,8 +135,19 @@ macro_rules! activation {
     };
 }
 
+/// The group's [`Scope`] unless a rule's line says `(Always)` or `(Migration)` after
+/// its group.
+macro_rules! scope {
+    ($group:ident) => {
+        Group::$group.scope()
+    };
+    ($group:ident, $scope:ident) => {
+        Scope::$scope
+    };
+}
+
 macro_rules! rules {
-    ($($variant:ident = $id:literal, $severity:ident $(($activation:ident))?, $group:ident,
+    ($($variant:ident = $id:literal, $severity:ident $(($activation:ident))?, $group:ident $(($scope:ident))?,
         $reason:literal, $hint:literal;)*) => {
         /// A rule, by name in code; [`RuleId::rule`] gives its documentation.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -118,6 +160,7 @@ macro_rules! rules {
             severity: Severity::$severity,
             activation: activation!($($activation)?),
             group: Group::$group,
+            scope: scope!($group $(, $scope)?),
             reason: $reason,
             hint: $hint,
         }),*];
@@ -271,7 +314,7 @@ rules! {
     CreatePolicyWithoutDrop = "create-policy-without-drop", Warning (OptIn), Robustness,
         "CREATE POLICY has no IF NOT EXISTS, so it fails when the policy exists",
         "precede it with `DROP POLICY IF EXISTS <name> ON <table>` in the same file";
-    IdentifierTooLong = "identifier-too-long", Error, Robustness,
+    IdentifierTooLong = "identifier-too-long", Error, Robustness (Always),
         "Postgres truncates identifiers to 63 bytes, so the object gets another name than the one written",
         "use a name of at most 63 bytes";
     SyntaxError = "syntax-error", Error, Lint,

@@ -200,6 +200,7 @@ impl Linter<'_> {
                 file,
                 stmt: None,
                 offset: 0,
+                inner: None,
             });
         for finding in live {
             let created = match finding.kind {
@@ -218,7 +219,7 @@ impl Linter<'_> {
                 (None, Some(pos)) => (
                     pos,
                     format!(
-                        "{} (created by no statement plover can see, e.g. in a DO block)",
+                        "{} (created by no statement plover can see, e.g. by dynamic SQL)",
                         finding.message
                     ),
                 ),

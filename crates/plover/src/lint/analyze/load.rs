@@ -145,6 +145,7 @@ impl Linter<'_> {
                 file: index,
                 stmt: None,
                 offset: 0,
+                inner: None,
             };
             match &entry.state {
                 State::Applied => files[index].status = Status::Applied,

@@ -7,6 +7,7 @@
 //! | `load` | the input files as the engine loads a directory (`Source`), and the baseline compared as the engine compares a history (`Plan`) |
 //! | `model` | the tables, functions and views seen so far |
 //! | `replay` | one file: split, parse, hand each statement on |
+//! | `body` | the statements inside `DO` blocks and function bodies, handed on like the file's |
 //! | `statement` | the dispatch by statement kind, and the checks on no single object |
 //! | `tables`, `security` | the checks on tables, and on policies, functions, views, grants |
 //! | `privileges` | who of the API roles may execute each function and read each materialized view |
@@ -16,6 +17,7 @@
 //! | `ast` | helpers over the parse tree |
 
 mod ast;
+mod body;
 mod end;
 mod finish;
 mod load;
@@ -31,17 +33,40 @@ use std::collections::HashSet;
 
 use crate::lint::suppress::Ignore;
 use crate::lint::{
-    Config, Finding, Group, Input, Level, LiveFinding, ObjectKind, Report, RuleId, Severity,
+    Config, Finding, Group, Input, Level, LiveFinding, ObjectKind, Report, RuleId, Scope, Severity,
 };
 use crate::source::{Migration, Transaction};
 use model::Model;
 
-/// A position: which file, which statement, which byte of the file.
+/// A position: which file, which statement, which byte of the file, and the body
+/// (`DO` block, function) it is inside, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Pos {
     file: usize,
     stmt: Option<usize>,
     offset: usize,
+    inner: Option<Inner>,
+}
+
+/// A statement inside a `DO` block or function body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Inner {
+    /// Which body: an index into `Linter::bodies`.
+    body: usize,
+    /// The byte offset in the file of the statement's start (where an ignore comment
+    /// before it points).
+    start: usize,
+}
+
+/// When a statement runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Runs {
+    /// With the migration: a statement of the file, or of a `DO` block.
+    Migration,
+    /// Whenever a function is called: a statement of its body. Only
+    /// [`Scope::Always`](crate::lint::Scope) rules judge it, and it leaves the model
+    /// alone.
+    Called,
 }
 
 /// A finding before ignores and levels are applied.
@@ -70,6 +95,8 @@ struct File<'s> {
     status: Status,
     /// Start line of each statement, once split.
     stmt_lines: Vec<usize>,
+    /// Start offset of each statement inside a body (for ignores before one).
+    inner_starts: Vec<usize>,
     ignores: Vec<Ignore>,
 }
 
@@ -83,15 +110,26 @@ struct Stmt<'a> {
     sql: &'a str,
     in_change: bool,
     transaction: Transaction,
+    runs: Runs,
+    /// Whether `sql` is the file's text at `offset`, so a location in it is a place in
+    /// the file; otherwise (an `EXECUTE` string with doubled quotes, say) every
+    /// finding points at `offset`.
+    exact: bool,
+    inner: Option<Inner>,
 }
 
 impl Stmt<'_> {
     fn pos(&self, location: i32) -> Pos {
-        let rel = usize::try_from(location).unwrap_or(0).min(self.sql.len());
+        let rel = if self.exact {
+            usize::try_from(location).unwrap_or(0).min(self.sql.len())
+        } else {
+            0
+        };
         Pos {
             file: self.file,
             stmt: Some(self.index),
             offset: self.offset + rel,
+            inner: self.inner,
         }
     }
 }
@@ -108,6 +146,18 @@ struct Linter<'c> {
     /// `DROP POLICY IF EXISTS` seen in the current file: (table, policy).
     dropped_policies: HashSet<(String, String)>,
     statements: usize,
+    /// What each body walked is, for messages: `DO block`, `function schema.name`.
+    body_labels: Vec<String>,
+    /// The model before the function body being walked changed it.
+    saved: Option<body::Saved>,
+    /// Statements found inside bodies.
+    body_statements: usize,
+    /// Dynamic `EXECUTE`s skipped inside bodies.
+    dynamic_skipped: usize,
+    /// Whether `check_function_bodies` is on in the current file (a `SET` turns it off).
+    check_function_bodies: bool,
+    /// Start offsets of the current file's statements inside bodies.
+    inner_starts: Vec<usize>,
 }
 
 pub(super) fn run(input: &Input, config: &Config, live: &[LiveFinding]) -> Report {
@@ -119,6 +169,12 @@ pub(super) fn run(input: &Input, config: &Config, live: &[LiveFinding]) -> Repor
         enum_values: Vec::new(),
         dropped_policies: HashSet::new(),
         statements: 0,
+        body_labels: Vec::new(),
+        saved: None,
+        body_statements: 0,
+        dynamic_skipped: 0,
+        check_function_bodies: true,
+        inner_starts: Vec::new(),
     };
     let load::Loaded {
         source,
@@ -131,6 +187,7 @@ pub(super) fn run(input: &Input, config: &Config, live: &[LiveFinding]) -> Repor
             migration,
             status: Status::InChange,
             stmt_lines: Vec::new(),
+            inner_starts: Vec::new(),
             ignores: Vec::new(),
         })
         .collect();
@@ -153,8 +210,10 @@ impl Linter<'_> {
         }
     }
 
+    /// Reports a finding on a statement of the change; in a function body only for the
+    /// rules that judge those ([`Scope::Always`](crate::lint::Scope)).
     fn stmt_report(&mut self, rule: RuleId, s: &Stmt<'_>, location: i32, message: String) {
-        if s.in_change {
+        if s.in_change && (s.runs == Runs::Migration || rule.rule().scope == Scope::Always) {
             self.report(rule, s.pos(location), message);
         }
     }

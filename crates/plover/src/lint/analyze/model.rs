@@ -13,7 +13,7 @@ use super::Pos;
 use super::privileges::Reach;
 
 /// What the replay knows of the database so far.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(super) struct Model {
     /// By `schema.name`.
     pub(super) tables: HashMap<String, Table>,
@@ -114,6 +114,7 @@ impl Persistence {
 }
 
 /// A `GRANT` on tables to `anon`, `authenticated` or `PUBLIC` in the change.
+#[derive(Clone)]
 pub(super) struct Grant {
     pub(super) pos: Pos,
     /// `GRANT SELECT, INSERT`, for the message.
@@ -125,7 +126,7 @@ pub(super) struct Grant {
     pub(super) tables: Vec<String>,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(super) struct Table {
     /// Created in the change.
     pub(super) new: bool,
@@ -147,6 +148,7 @@ pub(super) struct Table {
     pub(super) enum_columns: HashMap<String, String>,
 }
 
+#[derive(Clone)]
 pub(super) struct Function {
     pub(super) created: Pos,
     /// Created in the change.
@@ -177,6 +179,7 @@ pub(super) struct Function {
 }
 
 /// A materialized view: it cannot have row level security, so its grants decide.
+#[derive(Clone)]
 pub(super) struct MatView {
     pub(super) created: Pos,
     /// Created in the change.
@@ -237,6 +240,7 @@ impl Access {
 /// PRIVILEGES` without `IN SCHEMA`), and in schema `public` everything on functions and
 /// tables (so materialized views) to `anon` and `authenticated` (changed only by one
 /// `IN SCHEMA public`).
+#[derive(Clone)]
 pub(super) struct Defaults {
     /// `EXECUTE` to `PUBLIC` on new functions.
     pub(super) execute_public: bool,
@@ -289,6 +293,7 @@ impl Defaults {
     }
 }
 
+#[derive(Clone)]
 pub(super) struct View {
     pub(super) created: Pos,
     /// Created in the change.

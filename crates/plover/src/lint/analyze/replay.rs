@@ -1,11 +1,12 @@
 //! Replaying one file: split it as psql does, parse each statement with the Postgres
 //! grammar, report what fails to parse or only psql understands, and hand each parsed
-//! statement to `Linter::statement`; plus where in the text a parse error points.
+//! statement to `Linter::statement` (and its `DO` block or function body to
+//! `Linter::bodies`); plus where in the text a parse error points.
 
 use pg_query::NodeEnum;
 use pg_query::protobuf::{self, AlterTableType};
 
-use super::{File, Linter, Pos, RuleId, Status, Stmt};
+use super::{File, Linter, Pos, RuleId, Runs, Status, Stmt};
 use crate::lint::suppress;
 use crate::source::Transaction;
 use crate::split;
@@ -21,6 +22,7 @@ impl Linter<'_> {
         let transaction = file.migration.transaction();
         self.enum_values.clear();
         self.dropped_policies.clear();
+        self.check_function_bodies = true;
         if in_change {
             let (ignores, problems) = suppress::parse(sql);
             file.ignores = ignores;
@@ -32,6 +34,7 @@ impl Linter<'_> {
                         file: index,
                         stmt: None,
                         offset,
+                        inner: None,
                     },
                     message,
                 );
@@ -49,6 +52,7 @@ impl Linter<'_> {
                             file: index,
                             stmt: None,
                             offset,
+                            inner: None,
                         },
                         e.to_string(),
                     );
@@ -70,6 +74,9 @@ impl Linter<'_> {
                 sql: st.sql,
                 in_change,
                 transaction,
+                runs: Runs::Migration,
+                exact: true,
+                inner: None,
             };
             if let Some(rel) = meta_command(st.sql) {
                 self.stmt_report(
@@ -111,8 +118,10 @@ impl Linter<'_> {
                 }
                 rerunnable &= is_rerunnable(node);
                 self.statement(node, &sub);
+                self.bodies(node, &sub);
             }
         }
+        file.inner_starts = std::mem::take(&mut self.inner_starts);
         if in_change
             && transaction == Transaction::None
             && statements.len() > 1
@@ -125,6 +134,7 @@ impl Linter<'_> {
                     file: index,
                     stmt: Some(1),
                     offset: second.offset,
+                    inner: None,
                 },
                 format!(
                     "{} statements in a no-transaction file, and not all of them can be re-run",
@@ -134,7 +144,7 @@ impl Linter<'_> {
         }
     }
 
-    fn long_identifiers(&mut self, s: &Stmt<'_>) {
+    pub(super) fn long_identifiers(&mut self, s: &Stmt<'_>) {
         // Fast path: no run of identifier characters longer than the limit.
         let mut run = 0usize;
         let mut long = false;
@@ -213,7 +223,7 @@ fn meta_command(sql: &str) -> Option<usize> {
 }
 
 /// Where in the statement pg_query's error points: the token after "at or near".
-fn error_location(sql: &str, message: &str) -> i32 {
+pub(super) fn error_location(sql: &str, message: &str) -> i32 {
     let position = if let Some(rest) = message.split("at or near \"").nth(1) {
         let token = rest.rsplit_once('"').map_or(rest, |(t, _)| t);
         find_token(sql, token)

@@ -66,6 +66,7 @@ impl Linter<'_> {
                     file: index,
                     stmt,
                     offset,
+                    inner: None,
                 },
                 message,
             );
