@@ -259,7 +259,7 @@ pub(super) fn reach(sql: &str) -> Reach {
         if token.token == protobuf::Token::Sconst as i32 {
             reach.checks_caller |= word.contains("request.jwt");
             // A dollar-quoted body is one string token: its own tokens count.
-            if let Some(inner) = dollar_quoted(&word_raw(sql, token)) {
+            if let Some(inner) = dollar_quoted(word_raw(sql, token)) {
                 let inner = self::reach(inner);
                 reach.checks_caller |= inner.checks_caller;
                 if reach.privileged.is_none() {
