@@ -4,6 +4,7 @@
 //! `--live` catalog findings placed at the statement that created their object.
 
 use super::model::Function;
+use super::privileges::{Reach, reach};
 use super::{File, Linter, LiveFinding, ObjectKind, Pos, RuleId, Status};
 
 impl Linter<'_> {
@@ -163,9 +164,14 @@ impl Linter<'_> {
         };
         let roles = f.execute.unchosen(f.chosen);
         let anon = roles.contains(&"anon");
+        let reach = if anon {
+            reach(&f.text)
+        } else {
+            Reach::default()
+        };
         if anon
-            && !f.reach.checks_caller
-            && let Some(object) = &f.reach.privileged
+            && !reach.checks_caller
+            && let Some(object) = &reach.privileged
         {
             return Some((
                 RuleId::SecurityDefinerAnonExecutable,

@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::Pos;
-use super::privileges::Reach;
 
 /// What the replay knows of the database so far.
 #[derive(Clone, Default)]
@@ -165,8 +164,10 @@ pub(super) struct Function {
     pub(super) returns_bool: bool,
     /// Its body names `raw_user_meta_data` or `user_metadata`, which users can edit.
     pub(super) user_metadata: bool,
-    /// Whether its body checks the caller and what privileged object it reaches.
-    pub(super) reach: Reach,
+    /// The `CREATE FUNCTION` statement's text, for [`super::privileges::reach`] at the
+    /// end of the change (only for the few functions anon may call: scanning every
+    /// body would cost more than the rest of the lint of a function-heavy project).
+    pub(super) text: std::sync::Arc<str>,
     /// Who may execute it (kept by `CREATE OR REPLACE`, forgotten by `DROP`).
     pub(super) execute: Access,
     /// The API roles a `GRANT EXECUTE` named it for: a decision, unlike a default or

@@ -12,7 +12,6 @@ use super::ast::{
     str_list, strings, to_json,
 };
 use super::model::{Access, Function, Grant, View};
-use super::privileges::reach;
 use super::{Linter, RuleId, Stmt};
 
 /// The roles the Data API runs requests as (with `PUBLIC`, which they belong to).
@@ -180,7 +179,7 @@ impl Linter<'_> {
                     && !matches!(returns.as_str(), "trigger" | "event_trigger"),
                 returns_bool: returns == "bool",
                 user_metadata: body_reads_user_metadata(f),
-                reach: reach(s.sql),
+                text: s.sql.into(),
                 execute,
                 chosen,
                 opened: s.in_change.then(|| s.pos(0)),
