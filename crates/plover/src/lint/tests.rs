@@ -334,6 +334,23 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         ),
     ),
     (
+        // A caller check made by a helper the function calls (two calls deep here)
+        // counts; a helper that looks at no caller does not.
+        "security-definer-anon-executable",
+        "",
+        concat!(
+            "create or replace function public.org_of(id uuid) returns uuid language sql stable as $$ select id $$;\n",
+            "create or replace function public.purge(org uuid) returns void language plpgsql security definer set search_path = '' as $$\n",
+            "begin\n  perform public.org_of(org);\n  delete from vault.secrets where name = org::text;\nend $$;"
+        ),
+        concat!(
+            "create or replace function public.me() returns uuid language sql stable as $$ select auth.uid() $$;\n",
+            "create or replace function public.is_admin(org uuid) returns boolean language sql stable as $$ select me() is not null $$;\n",
+            "create or replace function public.purge(org uuid) returns void language plpgsql security definer set search_path = '' as $$\n",
+            "begin\n  if not public.is_admin(org) then raise exception 'no'; end if;\n  delete from vault.secrets where name = org::text;\nend $$;"
+        ),
+    ),
+    (
         "security-definer-authenticated-executable",
         "",
         concat!(
@@ -442,6 +459,21 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         T,
         "alter table public.t add constraint t_fk foreign key (id) references public.other (id);",
         "alter table public.t add constraint t_fk foreign key (id) references public.other (id) not valid;",
+    ),
+    (
+        // A REFERENCES on a new column is not checked while every new column is NULL
+        // (measured: 2 ms on 3M rows); a default makes Postgres check it (550 ms).
+        "constraint-without-not-valid",
+        T,
+        "alter table public.t add column owner int default 1 references public.other (id);",
+        "alter table public.t add column owner int references public.other (id);",
+    ),
+    (
+        // A CHECK on a new column is checked against every row, NULL or not (382 ms).
+        "constraint-without-not-valid",
+        T,
+        "alter table public.t add column score int check (score > 0);",
+        "alter table public.t add column score int, add constraint t_score check (score > 0) not valid;",
     ),
     (
         "set-not-null",

@@ -122,19 +122,10 @@ impl Linter<'_> {
         if plpgsql {
             self.plpgsql(s, body, at, runs, id, fails, depth);
         } else {
-            match pg_query::parse(body, 0) {
+            match super::ahead::parse(body) {
                 Ok(parsed) => {
                     let (offset, exact) = place(s, at.unwrap_or(0), at.is_some());
-                    self.run_parsed(
-                        &parsed.protobuf.stmts,
-                        body,
-                        offset,
-                        exact,
-                        s,
-                        runs,
-                        id,
-                        depth,
-                    );
+                    self.run_parsed(&parsed.stmts, body, offset, exact, s, runs, id, depth);
                 }
                 Err(e) if fails => self.body_error(s, body, at, id, &e),
                 Err(_) => {}
@@ -217,18 +208,9 @@ impl Linter<'_> {
         embedded.sort_by_key(|e| e.rel);
         for e in embedded {
             let (offset, exact) = place(s, e.rel, e.exact);
-            match pg_query::parse(&e.sql, 0) {
+            match super::ahead::parse(&e.sql) {
                 Ok(parsed) => {
-                    self.run_parsed(
-                        &parsed.protobuf.stmts,
-                        &e.sql,
-                        offset,
-                        exact,
-                        s,
-                        runs,
-                        id,
-                        depth,
-                    );
+                    self.run_parsed(&parsed.stmts, &e.sql, offset, exact, s, runs, id, depth);
                 }
                 // SQL the body compiled with that does not parse: an `EXECUTE` string,
                 // which fails when it runs.

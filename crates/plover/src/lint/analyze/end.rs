@@ -3,6 +3,8 @@
 //! and materialized views, grants to API roles on tables left without RLS), and
 //! `--live` catalog findings placed at the statement that created their object.
 
+use std::collections::HashSet;
+
 use super::model::Function;
 use super::privileges::{Reach, reach};
 use super::{File, Linter, LiveFinding, ObjectKind, Pos, RuleId, Status};
@@ -172,6 +174,7 @@ impl Linter<'_> {
         if anon
             && !reach.checks_caller
             && let Some(object) = &reach.privileged
+            && !self.callee_checks_caller(&reach.calls, &mut HashSet::from([name.to_owned()]), 3)
         {
             return Some((
                 RuleId::SecurityDefinerAnonExecutable,
@@ -195,6 +198,31 @@ impl Linter<'_> {
                 "SECURITY DEFINER function {name} can be called by {who} through the API ({how})"
             ),
         ))
+    }
+
+    /// Whether a function of the model that `calls` names looks at the caller, itself or
+    /// through the functions it calls, up to `depth` calls deep (`seen`: those already
+    /// looked at). A `SECURITY DEFINER` RPC often checks its caller through a helper
+    /// (`check_min_rights(...)`, `is_member_of(...)`) rather than `auth.uid()` itself.
+    fn callee_checks_caller(
+        &self,
+        calls: &[String],
+        seen: &mut HashSet<String>,
+        depth: usize,
+    ) -> bool {
+        if depth == 0 {
+            return false;
+        }
+        calls.iter().any(|call| {
+            if !seen.insert(call.clone()) {
+                return false;
+            }
+            let Some(f) = self.model.functions.get(call) else {
+                return false;
+            };
+            let callee = reach(&f.text);
+            callee.checks_caller || self.callee_checks_caller(&callee.calls, seen, depth - 1)
+        })
     }
 
     /// Places catalog findings at the statement that created their object.

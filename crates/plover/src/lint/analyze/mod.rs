@@ -6,7 +6,8 @@
 //! |---|---|
 //! | `load` | the input files as the engine loads a directory (`Source`), and the baseline compared as the engine compares a history (`Plan`) |
 //! | `model` | the tables, functions and views seen so far |
-//! | `replay` | one file: split, parse, hand each statement on |
+//! | `ahead` | every file split and parsed ahead of the replay, on every core |
+//! | `replay` | one file: hand each parsed statement on |
 //! | `body` | the statements inside `DO` blocks and function bodies, handed on like the file's |
 //! | `statement` | the dispatch by statement kind, and the checks on no single object |
 //! | `tables`, `security` | the checks on tables, and on policies, functions, views, grants |
@@ -16,6 +17,7 @@
 //! | `finish` | ignores, levels, positions, order |
 //! | `ast` | helpers over the parse tree |
 
+mod ahead;
 mod ast;
 mod body;
 mod end;
@@ -195,9 +197,12 @@ pub(super) fn run(input: &Input, config: &Config, live: &[LiveFinding]) -> Repor
     let total_files = files.len();
     linter.history(&mut files, &source, &input.baseline, &mut unloadable);
 
-    for (index, file) in files.iter_mut().enumerate() {
-        linter.replay(index, file);
-    }
+    let sqls: Vec<&str> = files.iter().map(|f| f.migration.sql()).collect();
+    ahead::run(&sqls, |parsed| {
+        for (index, file) in files.iter_mut().enumerate() {
+            linter.replay(index, file, parsed(index));
+        }
+    });
     linter.end_of_change();
     linter.live(live, &files);
     linter.finish(files, unloadable, total_files)

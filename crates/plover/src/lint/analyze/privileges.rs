@@ -236,6 +236,9 @@ pub(super) struct Reach {
     /// `vault.decrypted_secrets`, which it may only read), or
     /// `storage.objects`/`storage.buckets`.
     pub(super) privileged: Option<String>,
+    /// The functions it names with a call (`schema.name(` or `name(`, then taken as
+    /// `public.name`), for a caller check made by a helper (`is_org_member(...)`).
+    pub(super) calls: Vec<String>,
 }
 
 /// The [`Reach`] of a `CREATE FUNCTION` statement's text.
@@ -265,12 +268,25 @@ pub(super) fn reach(sql: &str) -> Reach {
                 if reach.privileged.is_none() {
                     reach.privileged = inner.privileged;
                 }
+                reach.calls.extend(inner.calls);
             }
             continue;
         }
         if matches!(word, "current_user" | "session_user") {
             reach.checks_caller = true;
             continue;
+        }
+        if token.token == protobuf::Token::Ident as i32
+            && words.get(i + 1).is_some_and(|w| w == "(")
+        {
+            let qualified = match (
+                i.checked_sub(2).map(|j| &words[j]),
+                i.checked_sub(1).map(|j| &words[j]),
+            ) {
+                (Some(schema), Some(dot)) if dot == "." => format!("{schema}.{word}"),
+                _ => format!("public.{word}"),
+            };
+            reach.calls.push(qualified);
         }
         let (Some(dot), Some(object)) = (words.get(i + 1), words.get(i + 2)) else {
             continue;

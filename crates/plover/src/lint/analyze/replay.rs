@@ -6,6 +6,7 @@
 use pg_query::NodeEnum;
 use pg_query::protobuf::{self, AlterTableType};
 
+use super::ahead::FileParse;
 use super::{File, Linter, Pos, RuleId, Runs, Status, Stmt};
 use crate::lint::suppress;
 use crate::source::Transaction;
@@ -16,7 +17,7 @@ const MAX_IDENTIFIER: usize = 63;
 
 impl Linter<'_> {
     /// Splits, parses and checks one file, updating the model.
-    pub(super) fn replay(&mut self, index: usize, file: &mut File<'_>) {
+    pub(super) fn replay(&mut self, index: usize, file: &mut File<'_>, parsed: FileParse<'_>) {
         let in_change = file.status == Status::InChange;
         let sql = file.migration.sql();
         let transaction = file.migration.transaction();
@@ -40,7 +41,7 @@ impl Linter<'_> {
                 );
             }
         }
-        let statements = match split::split(sql) {
+        let statements = match parsed {
             Ok(s) => s,
             Err(e) => {
                 if in_change {
@@ -60,12 +61,15 @@ impl Linter<'_> {
                 return;
             }
         };
-        file.stmt_lines = statements.iter().map(|s| s.line).collect();
+        file.stmt_lines = statements.iter().map(|p| p.statement.line).collect();
         if in_change {
             self.secrets(index, sql, &statements);
         }
         let mut rerunnable = true;
-        for (i, st) in statements.iter().enumerate() {
+        let count = statements.len();
+        let second = statements.get(1).map(|p| p.statement.offset);
+        for (i, parsed) in statements.into_iter().enumerate() {
+            let st = &parsed.statement;
             self.statements += 1;
             let s = Stmt {
                 file: index,
@@ -78,7 +82,7 @@ impl Linter<'_> {
                 exact: true,
                 inner: None,
             };
-            if let Some(rel) = meta_command(st.sql) {
+            if let Some(rel) = parsed.meta {
                 self.stmt_report(
                     RuleId::PsqlMetaCommand,
                     &s,
@@ -91,7 +95,7 @@ impl Linter<'_> {
             if in_change {
                 self.long_identifiers(&s);
             }
-            let parsed = match pg_query::parse(st.sql, 0) {
+            let tree = match parsed.tree {
                 Ok(p) => p,
                 Err(e) => {
                     let message = match &e {
@@ -104,7 +108,7 @@ impl Linter<'_> {
                     continue;
                 }
             };
-            for raw in &parsed.protobuf.stmts {
+            for raw in &tree.stmts {
                 let Some(node) = raw.stmt.as_ref().and_then(|n| n.node.as_ref()) else {
                     continue;
                 };
@@ -124,21 +128,20 @@ impl Linter<'_> {
         file.inner_starts = std::mem::take(&mut self.inner_starts);
         if in_change
             && transaction == Transaction::None
-            && statements.len() > 1
+            && count > 1
             && !rerunnable
-            && let Some(second) = statements.get(1)
+            && let Some(second) = second
         {
             self.report(
                 RuleId::NoTransactionMultipleStatements,
                 Pos {
                     file: index,
                     stmt: Some(1),
-                    offset: second.offset,
+                    offset: second,
                     inner: None,
                 },
                 format!(
-                    "{} statements in a no-transaction file, and not all of them can be re-run",
-                    statements.len()
+                    "{count} statements in a no-transaction file, and not all of them can be re-run"
                 ),
             );
         }
@@ -210,7 +213,7 @@ fn offset_of(text: &str, line: usize, column: usize) -> usize {
 }
 
 /// The byte offset in `sql` of a line that is a psql meta-command (`\...`).
-fn meta_command(sql: &str) -> Option<usize> {
+pub(super) fn meta_command(sql: &str) -> Option<usize> {
     let mut offset = 0;
     for line in sql.split_inclusive('\n') {
         let trimmed = line.trim_start();

@@ -6,8 +6,8 @@
 
 use serde_json::Value;
 
+use super::ahead::Parsed;
 use super::{Linter, Pos, RuleId};
-use crate::split::Statement;
 
 /// The first bytes of every JWT: base64url of `{"`.
 const JWT_PREFIX: &str = "eyJ";
@@ -23,7 +23,7 @@ impl Linter<'_> {
     /// Reports every key written in the file `index` (its text `sql`, split into
     /// `statements`); a key is placed in the statement that holds it, for
     /// `lint-ignore`.
-    pub(super) fn secrets(&mut self, index: usize, sql: &str, statements: &[Statement<'_>]) {
+    pub(super) fn secrets(&mut self, index: usize, sql: &str, statements: &[Parsed<'_>]) {
         // The fast path: most files hold neither prefix.
         if !sql.contains(JWT_PREFIX) && !sql.contains(SECRET_KEY_PREFIX) {
             return;
@@ -59,6 +59,7 @@ impl Linter<'_> {
         for (offset, message) in found {
             let stmt = statements
                 .iter()
+                .map(|p| &p.statement)
                 .position(|s| s.offset <= offset && offset < s.offset + s.sql.len());
             self.report(
                 RuleId::SecretKeyInSql,

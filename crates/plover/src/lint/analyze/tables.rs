@@ -133,6 +133,7 @@ impl Linter<'_> {
         if s.in_change {
             self.model.table(&name).touched_in_change = true;
         }
+        let fk_checked = adds_column_with_default(a);
         for cmd in &a.cmds {
             let Some(NodeEnum::AlterTableCmd(c)) = cmd.node.as_ref() else {
                 continue;
@@ -155,7 +156,7 @@ impl Linter<'_> {
                     if let Some(NodeEnum::ColumnDef(col)) =
                         c.def.as_deref().and_then(|d| d.node.as_ref())
                     {
-                        self.add_column(&name, new, col, s);
+                        self.add_column(&name, new, col, fk_checked, s);
                     }
                 }
                 AlterTableType::AtAddConstraint => {
@@ -246,11 +247,15 @@ impl Linter<'_> {
         }
     }
 
+    /// `fk_checked`: whether Postgres validates a `REFERENCES` written on the new
+    /// column, which it skips (the column is all NULL) unless a column the statement
+    /// adds has a default.
     fn add_column(
         &mut self,
         table: &str,
         table_new: bool,
         col: &protobuf::ColumnDef,
+        fk_checked: bool,
         s: &Stmt<'_>,
     ) {
         self.column_type(table, &col.colname, col.type_name.as_ref());
@@ -312,6 +317,7 @@ impl Linter<'_> {
                         format!("a UNIQUE/PRIMARY KEY column on {table} builds its index under an exclusive lock"),
                     );
                 }
+                ConstrType::ConstrForeign if !fk_checked => {}
                 ConstrType::ConstrForeign | ConstrType::ConstrCheck if !con.skip_validation => {
                     self.stmt_report(
                         RuleId::ConstraintWithoutNotValid,
@@ -438,4 +444,34 @@ impl Linter<'_> {
             _ => {}
         }
     }
+}
+
+/// Whether an `ALTER TABLE` adds a column with a default (`DEFAULT`, even `NULL`, a
+/// generated or identity column, a serial type): then Postgres validates the
+/// `REFERENCES` written on its new columns against every row; otherwise the new columns
+/// are all NULL and it marks them valid without a scan.
+fn adds_column_with_default(a: &protobuf::AlterTableStmt) -> bool {
+    a.cmds.iter().any(|cmd| {
+        let Some(NodeEnum::AlterTableCmd(c)) = cmd.node.as_ref() else {
+            return false;
+        };
+        let Some(NodeEnum::ColumnDef(col)) = c.def.as_deref().and_then(|d| d.node.as_ref()) else {
+            return false;
+        };
+        col.raw_default.is_some()
+            || col.type_name.as_ref().is_some_and(|t| {
+                str_list(&t.names)
+                    .last()
+                    .is_some_and(|n| SERIAL.contains(&n.as_str()))
+            })
+            || col.constraints.iter().any(|con| {
+                matches!(con.node.as_ref(), Some(NodeEnum::Constraint(k))
+                if matches!(
+                    ConstrType::try_from(k.contype),
+                    Ok(ConstrType::ConstrDefault
+                        | ConstrType::ConstrGenerated
+                        | ConstrType::ConstrIdentity)
+                ))
+            })
+    })
 }
