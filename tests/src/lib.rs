@@ -477,6 +477,35 @@ pub struct Workdir {
     dir: tempfile::TempDir,
 }
 
+/// Copies a folder and its sub-folders (the migrations and their `down/` folder).
+pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// How many migration files a migrations folder holds (its `.sql` files, not its
+/// `down/` folder).
+pub fn migration_count(dir: &Path) -> Result<usize> {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() && entry.file_name().to_string_lossy().ends_with(".sql") {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 impl Workdir {
     pub fn new() -> Result<Workdir> {
         let dir = tempfile::Builder::new()
@@ -489,10 +518,7 @@ impl Workdir {
             std::fs::copy(from.join(file), to.join(file))
                 .with_context(|| format!("copying {file}"))?;
         }
-        for entry in std::fs::read_dir(from.join("migrations"))? {
-            let entry = entry?;
-            std::fs::copy(entry.path(), to.join("migrations").join(entry.file_name()))?;
-        }
+        copy_dir(&from.join("migrations"), &to.join("migrations"))?;
         std::fs::write(to.join("plover.toml"), PLOVER_TOML)?;
         Ok(Workdir { dir })
     }
@@ -505,10 +531,28 @@ impl Workdir {
         self.path().join("supabase").join("migrations")
     }
 
+    /// Removes every migration file and the `down/` folder: a project without
+    /// migrations.
+    pub fn remove_migrations(&self) -> Result<()> {
+        for file in self.migration_files()? {
+            std::fs::remove_file(self.migrations().join(file))?;
+        }
+        let down = self.migrations().join("down");
+        if down.exists() {
+            std::fs::remove_dir_all(down)?;
+        }
+        Ok(())
+    }
+
+    /// The migrations' file names (not the `down/` folder's), sorted.
     pub fn migration_files(&self) -> Result<Vec<String>> {
-        let mut names: Vec<String> = std::fs::read_dir(self.migrations())?
-            .map(|e| Ok(e?.file_name().to_string_lossy().into_owned()))
-            .collect::<Result<_>>()?;
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(self.migrations())? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
         names.sort();
         Ok(names)
     }

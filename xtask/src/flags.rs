@@ -69,6 +69,22 @@ pub enum Command {
     /// The same as `cargo xtask bench fresh`.
     #[command(disable_help_flag = true)]
     BenchFresh(BenchFresh),
+    /// Print a shell completion script for these commands (bash, zsh, fish, ...).
+    ///
+    /// The script completes a command named `xtask`: alias it to cargo's and load the
+    /// script, e.g. for bash `alias xtask='cargo xtask'` and
+    /// `source <(cargo xtask completions bash)` in ~/.bashrc; for zsh, the same alias and
+    /// the script saved as `_xtask` in a directory of `$fpath`; for fish,
+    /// `alias xtask 'cargo xtask'` and the script in
+    /// ~/.config/fish/completions/xtask.fish.
+    Completions(Completions),
+}
+
+#[derive(Debug, Args)]
+pub struct Completions {
+    /// The shell to write the script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -415,6 +431,29 @@ pub enum DbCommand {
     /// lock. On every target but the local development database it asks for the
     /// environment's name at a terminal, or needs --confirm NAME.
     Repair(DbRepair),
+    /// Roll back the newest applied migrations with their down files.
+    ///
+    /// A migration's down file is `<version>_<name>.down.sql` beside it (or
+    /// `<version>_<name>_down.sql`). Undoes the newest applied migration (--last N: the N
+    /// newest; --to VERSION: every one newer than VERSION, which stays applied), newest
+    /// first, each down file in a transaction with the deletion of its history rows
+    /// (plover's and the Supabase CLI's). Shows the plan and the statements that drop
+    /// or delete, then refuses before running anything when a version to undo has no
+    /// down file, its file changed since it was applied, or the history is dirty. A
+    /// down file that fails is rolled back and stops the rollback. On every target but
+    /// the local development database it asks for the environment's name at a
+    /// terminal, or needs --confirm NAME.
+    Down(DbDown),
+    /// Mark a database built by other means as migrated up to VERSION.
+    ///
+    /// Every local migration up to VERSION without a history row is recorded as applied
+    /// (with its file's checksum, and in the Supabase CLI's history), in one
+    /// transaction, without running anything: for a database restored from a dump, made
+    /// by hand or by another tool. Later `db push` applies the rest. Refuses, recording
+    /// nothing, when VERSION is not a local migration or the history is dirty. On every
+    /// target but the local development database it asks for the environment's name at
+    /// a terminal, or needs --confirm NAME.
+    Baseline(DbBaseline),
     /// Take over another tool's migration history without re-running anything.
     ///
     /// Every local migration that the Supabase CLI (supabase_migrations.schema_migrations),
@@ -709,6 +748,33 @@ pub struct DbRepair {
     pub versions: Vec<i64>,
     /// Confirm the repair without a prompt (for CI): the environment's name. Needed
     /// on every target but the local development database when there is no terminal.
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DbBaseline {
+    /// The newest migration the database already has, e.g. 20250224113540.
+    pub version: i64,
+    /// Confirm without a prompt (for CI): the environment's name. Needed on every
+    /// target but the local development database when there is no terminal.
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DbDown {
+    /// Undo the N newest applied migrations (default: 1).
+    #[arg(long, value_name = "N", conflicts_with = "to")]
+    pub last: Option<usize>,
+    /// Undo every applied migration newer than VERSION (it stays applied; 0 undoes all).
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<i64>,
+    /// Show what would be undone and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Confirm without a prompt (for CI): the environment's name. Needed on every
+    /// target but the local development database when there is no terminal.
     #[arg(long, value_name = "NAME")]
     pub confirm: Option<String>,
 }

@@ -41,8 +41,22 @@ async fn main() -> Result<ExitCode> {
         flags::Command::TestServer(cmd) => cmd.run(&sh).await,
         flags::Command::Bench(cmd) => return cmd.run(&sh),
         flags::Command::BenchFresh(cmd) => return cmd.run(&sh),
+        flags::Command::Completions(cmd) => {
+            // Through print!, so that a reader that stops early ends it quietly.
+            print!("{}", completions(cmd.shell));
+            Ok(())
+        }
     };
     done.map(|()| ExitCode::SUCCESS)
+}
+
+/// The completion script of every command for `shell`, for a command named `xtask`
+/// (an alias of `cargo xtask`: completion cannot hang off cargo's own).
+fn completions(shell: clap_complete::Shell) -> String {
+    let mut command = <flags::Xtask as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "xtask", &mut script);
+    String::from_utf8_lossy(&script).into_owned()
 }
 
 /// A reader that stops early (`cargo xtask db status --json | head -c 10`) ends the
@@ -72,4 +86,23 @@ fn quiet_on_closed_stdout() {
 fn project_root() -> std::path::PathBuf {
     let xtask = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     xtask.parent().unwrap_or(xtask).to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completion_scripts_know_every_command() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let script = completions(shell);
+            for word in ["reset-local", "down", "confirm", "completions", "lint"] {
+                assert!(script.contains(word), "{shell}: no {word}");
+            }
+        }
+    }
 }

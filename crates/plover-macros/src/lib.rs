@@ -109,7 +109,7 @@ fn resolve(raw: &str) -> Result<std::path::PathBuf, String> {
 /// and the `Embedded` expression.
 fn expand(raw: &str) -> Result<(String, String), String> {
     let dir = resolve(raw)?;
-    let listed = files::list_dir(&dir).map_err(|e| e.to_string())?;
+    let listed = files::list_migrations(&dir).map_err(|e| e.to_string())?;
     let origin = files::shown_origin(raw);
     let set = files::set(
         listed
@@ -139,19 +139,15 @@ fn expand(raw: &str) -> Result<(String, String), String> {
     );
     let mut body = format!("__plover::Embedded::__new({}, &[", string(origin));
     for m in &set.migrations {
-        let transaction = match m.transaction {
-            files::Transaction::Wrapped => "Wrapped",
-            files::Transaction::None => "None",
+        let down = match &m.down {
+            Some(d) => format!(
+                "::core::option::Option::Some(&{})",
+                embedded_file(d, "::core::option::Option::None")
+            ),
+            None => "::core::option::Option::None".to_owned(),
         };
-        body.push_str(&format!(
-            "__plover::EmbeddedFile {{ version: {}i64, version_text: {}, name: {}, file: {}, text: {}, checksum: {}, transaction: __plover::Transaction::{transaction} }},\n",
-            m.version,
-            string(&m.version_text),
-            string(&m.name),
-            string(&m.file),
-            string(m.text),
-            bytes(&m.checksum),
-        ));
+        body.push_str(&embedded_file(m, &down));
+        body.push_str(",\n");
     }
     body.push_str("], &[");
     for skipped in &set.skipped {
@@ -160,6 +156,24 @@ fn expand(raw: &str) -> Result<(String, String), String> {
     }
     body.push_str(&format!("], {})", bytes(&digest)));
     Ok((tracked, body))
+}
+
+/// An `EmbeddedFile` expression for a checked file, with `down` (an `Option`
+/// expression) as its down file.
+fn embedded_file(m: &files::Parsed<'_>, down: &str) -> String {
+    let transaction = match m.transaction {
+        files::Transaction::Wrapped => "Wrapped",
+        files::Transaction::None => "None",
+    };
+    format!(
+        "__plover::EmbeddedFile {{ version: {}i64, version_text: {}, name: {}, file: {}, text: {}, checksum: {}, transaction: __plover::Transaction::{transaction}, down: {down} }}",
+        m.version,
+        string(&m.version_text),
+        string(&m.name),
+        string(&m.file),
+        string(m.text),
+        bytes(&m.checksum),
+    )
 }
 
 /// A Rust string literal holding `s`.

@@ -715,6 +715,74 @@ impl Trip<'_> {
     }
 }
 
+/// Runs down files (prepared, transactional), in the order given (newest first): each
+/// in a transaction of its own, together with the deletion of its version's history
+/// rows (plover's, and the Supabase CLI's with `settings.supabase`), from the caller's
+/// session with plover's timeouts, as migrations run. A failure rolls that one back and
+/// stops ([`Error::DownFailed`], naming the versions undone before it); the session is
+/// the caller's again on every path.
+pub(crate) async fn run_down(
+    client: &mut Client,
+    settings: &Settings<'_>,
+    downs: &[Prepared<'_>],
+) -> Result<Vec<Applied>, Error> {
+    let session = Session::start(client, settings).await?;
+    let mut undone: Vec<Applied> = Vec::with_capacity(downs.len());
+    for (i, p) in downs.iter().enumerate() {
+        let m = p.migration;
+        (settings.on_event)(&Event::Undoing {
+            version: m.version(),
+            name: m.name().to_owned(),
+            index: i + 1,
+            total: downs.len(),
+        });
+        let started = Instant::now();
+        let client_ref = &*client;
+        let result = async {
+            begin_transaction(client_ref).await?;
+            run_file(client_ref, p, &[]).await?;
+            if !history::delete(client_ref, settings.app, m.version()).await? {
+                // Another session deleted it under our lock: refuse rather than guess.
+                return Err(Error::NothingToRepair {
+                    app: settings.app.to_owned(),
+                    version: m.version(),
+                });
+            }
+            if settings.supabase {
+                history::unmirror(client_ref, m.version_text()).await?;
+            }
+            client_ref
+                .batch_execute("COMMIT")
+                .await
+                .map_err(Error::db("committing a rollback"))
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = client_ref.batch_execute("ROLLBACK").await;
+            let e = crate::lock::name_blockers(client_ref, e).await;
+            let _ = session.hand_back(client_ref).await;
+            let versions = undone.iter().map(|a| a.version).collect();
+            return Err(match e {
+                Error::Migration(failed) => Error::DownFailed {
+                    failed,
+                    undone: versions,
+                },
+                other => other,
+            });
+        }
+        let a = applied_now(p, started.elapsed());
+        (settings.on_event)(&Event::Undone {
+            version: a.version,
+            name: a.name.clone(),
+            duration: a.duration,
+        });
+        undone.push(a);
+        session.reset(&*client).await?;
+    }
+    session.hand_back(client).await?;
+    Ok(undone)
+}
+
 async fn begin_transaction(client: &Client) -> Result<(), Error> {
     client
         .batch_execute("BEGIN")

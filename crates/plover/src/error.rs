@@ -72,6 +72,11 @@ pub enum Error {
         directive: String,
     },
 
+    /// A down file that undoes no migration of the set, names another one, or undoes
+    /// one another down file undoes.
+    #[error("{file}: {reason}")]
+    DownFile { file: String, reason: String },
+
     /// An unterminated quote, dollar quote or comment.
     #[error("{file}: {source}")]
     Split {
@@ -180,6 +185,25 @@ pub enum Error {
     /// `repair` was asked for a version that has no history row for this app.
     #[error("version {version} has no history row for app `{app}`; nothing to repair")]
     NothingToRepair { app: String, version: i64 },
+
+    /// A rollback (`Migrator::down`) refused before running anything: a version to undo
+    /// has no down file, no file, an edited file, or is dirty; or the target version is
+    /// not applied.
+    #[error("cannot roll back app `{app}`; nothing was run:{}", problems.iter().map(|p| format!("\n  - {p}")).collect::<String>())]
+    DownRefused { app: String, problems: Vec<String> },
+
+    /// `Migrator::baseline` refused; nothing was recorded.
+    #[error("cannot baseline app `{app}`; nothing was recorded:{}", problems.iter().map(|p| format!("\n  - {p}")).collect::<String>())]
+    BaselineRefused { app: String, problems: Vec<String> },
+
+    /// A down file failed; the ones before it were undone (their transactions
+    /// committed), it was rolled back.
+    #[error("{failed}{}", undone_before(undone))]
+    DownFailed {
+        failed: Box<MigrationFailed>,
+        /// Versions undone by this run before the failure, newest first.
+        undone: Vec<i64>,
+    },
 
     /// `project::reset::reset` refused; nothing was changed.
     #[error("refusing to reset: {reason}; nothing was changed")]
@@ -389,4 +413,15 @@ impl fmt::Display for MigrationFailed {
         }
         Ok(())
     }
+}
+
+fn undone_before(undone: &[i64]) -> String {
+    if undone.is_empty() {
+        return "\n  nothing was undone".to_owned();
+    }
+    let list: Vec<String> = undone.iter().map(i64::to_string).collect();
+    format!(
+        "\n  undone before the failure (their history rows are gone): {}",
+        list.join(", ")
+    )
 }

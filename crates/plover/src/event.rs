@@ -26,6 +26,21 @@ pub enum Event {
         name: String,
         duration: Duration,
     },
+    /// A rollback (`Migrator::down`) starts undoing a migration with its down file.
+    Undoing {
+        version: i64,
+        name: String,
+        /// 1-based position in this rollback (newest first).
+        index: usize,
+        total: usize,
+    },
+    /// A migration is undone: its down file ran and its history rows are deleted,
+    /// committed together.
+    Undone {
+        version: i64,
+        name: String,
+        duration: Duration,
+    },
     /// Another session holds the migration lock: the run waits, at most `limit`.
     /// Sent when the wait starts and after each attempt while it lasts.
     LockWait {

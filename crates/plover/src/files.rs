@@ -68,6 +68,40 @@ pub fn is_sql_file(base: &str) -> bool {
     !base.starts_with('.') && base.ends_with(".sql")
 }
 
+/// How a down file names the migration it undoes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DownStyle {
+    /// `<version>_<name>.down.sql`: always a down file.
+    Dot,
+    /// `<version>_<name>_down.sql`: a down file when a migration of the same version
+    /// is there, else a migration whose name ends in `_down`.
+    Underscore,
+}
+
+/// Splits a down file's name into the version and the name of the migration it undoes
+/// (`20250101120000_init.down.sql` and `20250101120000_init_down.sql` both give
+/// `("20250101120000", "init")`).
+///
+/// ```
+/// use plover::parse_down_name as down;
+///
+/// assert_eq!(down("20250101120000_init.down.sql").map(|d| (d.0, d.1)), Some(("20250101120000", "init")));
+/// assert_eq!(down("20250101120000_init_down.sql").map(|d| (d.0, d.1)), Some(("20250101120000", "init")));
+/// assert_eq!(down("20250101120000_init.sql"), None);
+/// ```
+pub fn parse_down_name(base: &str) -> Option<(&str, &str, DownStyle)> {
+    let (stem, style) = if let Some(stem) = base.strip_suffix(".down.sql") {
+        (stem, DownStyle::Dot)
+    } else {
+        (base.strip_suffix("_down.sql")?, DownStyle::Underscore)
+    };
+    let (digits, name) = stem.split_once('_')?;
+    if digits.is_empty() || name.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((digits, name, style))
+}
+
 /// Why a file or a set of files is not a valid migration set. The engine turns each
 /// into its `Error` variant of the same name and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +125,12 @@ pub enum FileError {
         file: String,
         line: usize,
         directive: String,
+    },
+    /// A down file that undoes no migration of the set, or one already undone by
+    /// another down file.
+    DownFile {
+        file: String,
+        reason: String,
     },
 }
 
@@ -127,6 +167,7 @@ impl fmt::Display for FileError {
                 f,
                 "{file}:{line}: unknown directive `-- plover:{directive}`; known: no-transaction"
             ),
+            FileError::DownFile { file, reason } => write!(f, "{file}: {reason}"),
         }
     }
 }
@@ -142,6 +183,8 @@ pub struct Parsed<'a> {
     pub text: &'a str,
     pub checksum: [u8; 32],
     pub transaction: Transaction,
+    /// The down file that undoes it (`<version>_<name>.down.sql` or `_down.sql`), if any.
+    pub down: Option<Box<Parsed<'a>>>,
 }
 
 impl Parsed<'_> {
@@ -180,6 +223,7 @@ pub fn parse<'a>(file: &str, bytes: &'a [u8]) -> Result<Parsed<'a>, FileError> {
         text,
         checksum: Sha256::digest(bytes).into(),
         transaction,
+        down: None,
     })
 }
 
@@ -225,10 +269,14 @@ pub struct Set<'a> {
 
 /// Orders `(file, bytes)` pairs into a set. Entries that are not [`is_sql_file`] are
 /// ignored; a `.sql` file whose name does not start with a digit is skipped; every
-/// other `.sql` file must parse, and no two may share a version.
+/// other `.sql` file must parse, and no two may share a version. A down file
+/// ([`parse_down_name`]) goes with the migration of its version, whose name it must
+/// bear; a `.down.sql` file without one is an error, a `_down.sql` file without one is
+/// a migration of its own.
 pub fn set<'a>(files: impl IntoIterator<Item = (String, &'a [u8])>) -> Result<Set<'a>, FileError> {
     let mut by_version: BTreeMap<i64, Parsed<'a>> = BTreeMap::new();
     let mut skipped = Vec::new();
+    let mut downs = Vec::new();
     for (file, bytes) in files {
         let base = file.rsplit('/').next().unwrap_or(&file);
         if !is_sql_file(base) {
@@ -238,26 +286,96 @@ pub fn set<'a>(files: impl IntoIterator<Item = (String, &'a [u8])>) -> Result<Se
             skipped.push(file);
             continue;
         }
+        if let Some((_, _, style)) = down_key(&file) {
+            downs.push((file, bytes, style));
+            continue;
+        }
         let m = parse(&file, bytes)?;
-        if let Some(prev) = by_version.get(&m.version) {
-            let (first, second) = if prev.file <= m.file {
-                (prev.file.clone(), m.file.clone())
-            } else {
-                (m.file.clone(), prev.file.clone())
-            };
-            return Err(FileError::DuplicateVersion {
-                version: m.version,
-                first,
-                second,
+        insert(&mut by_version, m)?;
+    }
+    // `_down.sql` files that undo no migration are migrations themselves.
+    downs.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut paired = Vec::new();
+    for (file, bytes, style) in downs {
+        let version = down_key(&file).and_then(|(v, _, _)| v.parse::<i64>().ok());
+        let has_up = version.is_some_and(|v| by_version.contains_key(&v));
+        if style == DownStyle::Underscore && !has_up {
+            insert(&mut by_version, parse(&file, bytes)?)?;
+        } else {
+            paired.push((file, bytes));
+        }
+    }
+    for (file, bytes) in paired {
+        let name = down_key(&file).map_or_else(String::new, |(_, n, _)| n.to_owned());
+        let mut down = parse(&file, bytes)?;
+        down.name = name;
+        let Some(up) = by_version.get_mut(&down.version) else {
+            return Err(FileError::DownFile {
+                reason: format!(
+                    "a down file, but no migration has version {}; name it after the file it undoes (<version>_<name>.down.sql)",
+                    down.version
+                ),
+                file,
+            });
+        };
+        if up.name != down.name {
+            return Err(FileError::DownFile {
+                reason: format!(
+                    "undoes version {}, which is {}; name it {}_{}.down.sql",
+                    down.version, up.file, up.version_text, up.name
+                ),
+                file,
             });
         }
-        by_version.insert(m.version, m);
+        if let Some(other) = &up.down {
+            return Err(FileError::DownFile {
+                reason: format!(
+                    "{} undoes {} already; keep one of them",
+                    other.file, up.file
+                ),
+                file,
+            });
+        }
+        up.down = Some(Box::new(down));
     }
     skipped.sort();
     Ok(Set {
         migrations: by_version.into_values().collect(),
         skipped,
     })
+}
+
+/// The version and name of the migration a down file undoes: a file of a `down/`
+/// folder inside the migrations folder (`down/<version>_<name>.sql`, the layout the
+/// Supabase CLI does not read), or a [`parse_down_name`] file beside the migrations.
+fn down_key(file: &str) -> Option<(&str, &str, DownStyle)> {
+    let mut parts = file.rsplit('/');
+    let base = parts.next().unwrap_or(file);
+    if parts.next() == Some(DOWN_DIR) {
+        let (version, name) = parse_file_name(base)?;
+        return Some((version, name, DownStyle::Dot));
+    }
+    parse_down_name(base)
+}
+
+/// The folder inside the migrations folder that may hold the down files.
+pub const DOWN_DIR: &str = "down";
+
+fn insert<'a>(by_version: &mut BTreeMap<i64, Parsed<'a>>, m: Parsed<'a>) -> Result<(), FileError> {
+    if let Some(prev) = by_version.get(&m.version) {
+        let (first, second) = if prev.file <= m.file {
+            (prev.file.clone(), m.file.clone())
+        } else {
+            (m.file.clone(), prev.file.clone())
+        };
+        return Err(FileError::DuplicateVersion {
+            version: m.version,
+            first,
+            second,
+        });
+    }
+    by_version.insert(m.version, m);
+    Ok(())
 }
 
 /// Why a directory could not be listed.
@@ -339,6 +457,20 @@ pub fn list_dir(dir: &Path) -> Result<Vec<Listed>, ListError> {
             path,
             bytes,
         });
+    }
+    Ok(files)
+}
+
+/// The files of a migrations folder: [`list_dir`] of it, and of its `down/` folder if
+/// there is one (their `base` then starts with `down/`).
+pub fn list_migrations(dir: &Path) -> Result<Vec<Listed>, ListError> {
+    let mut files = list_dir(dir)?;
+    let down = dir.join(DOWN_DIR);
+    if down.is_dir() {
+        for mut f in list_dir(&down)? {
+            f.base = format!("{DOWN_DIR}/{}", f.base);
+            files.push(f);
+        }
     }
     Ok(files)
 }

@@ -55,12 +55,15 @@ pub use conninfo::{ConnInfo, ConnInfoError, LIBPQ_ENV_VARS, redact};
 pub use error::{Error, MigrationFailed, describe};
 pub use event::{Event, OutsideTransaction, OwnTransactions};
 pub use lock::key as lock_key;
-pub use migrator::{DEFAULT_APP, Migrator, Repair, Report, connect};
-pub use plan::{AppliedRow, Entry, Plan, Renamed, RowState, State, SupabaseCliRow};
+pub use migrator::{DEFAULT_APP, DownReport, Migrator, Repair, Report, connect};
+pub use plan::{AppliedRow, DownTo, Entry, Plan, Renamed, RowState, State, SupabaseCliRow};
 pub use problem::Problem;
 pub use session::Session;
 pub use settings::{Adopt, Missing, OutOfOrder, SupabaseCli, SupabaseHistory, TransactionMode};
-pub use source::{Embedded, Migration, Source, Transaction, is_migration_name, parse_file_name};
+pub use source::{
+    DownStyle, Embedded, Migration, Source, Transaction, is_migration_name, parse_down_name,
+    parse_file_name,
+};
 
 #[doc(hidden)]
 pub mod __private {

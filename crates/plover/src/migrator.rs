@@ -14,9 +14,9 @@ use crate::conninfo::ConnInfo;
 use crate::error::Error;
 use crate::history;
 use crate::lock;
-use crate::plan::{Plan, Renamed};
+use crate::plan::{self, DownTo, Plan, Renamed};
 use crate::settings::{Adopt, Missing, OutOfOrder, SupabaseCli, SupabaseHistory, TransactionMode};
-use crate::source::Source;
+use crate::source::{Migration, Source, Transaction};
 
 /// What to record for a version with [`Migrator::repair`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +45,18 @@ pub struct Report {
     /// Versions the Supabase CLI had applied with the files' statements, recorded in
     /// plover's history by this run without running them (also logged), in order.
     pub adopted: Vec<SupabaseCliAdopted>,
+}
+
+/// What a rollback ([`Migrator::down`]) did.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct DownReport {
+    /// Migrations undone, newest first, with the time their down files took.
+    pub undone: Vec<Applied>,
+    /// How long the rollback waited for the lock.
+    pub lock_wait: Duration,
+    /// The newest version still applied after it (`None`: none is).
+    pub version: Option<i64>,
 }
 
 type OnEvent = Arc<dyn Fn(&Event) + Send + Sync>;
@@ -339,7 +351,7 @@ impl Migrator {
     async fn plan_with(
         &self,
         client: &Client,
-        rows: &[crate::plan::AppliedRow],
+        rows: &[plan::AppliedRow],
         plover_exists: bool,
     ) -> Result<Plan<'_>, Error> {
         let cli = match self.supabase() {
@@ -448,17 +460,7 @@ impl Migrator {
         for a in &adopted {
             tracing::info!(app = self.app, version = a.version, name = a.name, "{a}");
         }
-        let settings = Settings {
-            app: &self.app,
-            applied_by: &self.applied_by,
-            lock_timeout: self.lock_timeout,
-            statement_timeout: self.statement_timeout,
-            supabase,
-            bootstrap: std::sync::Mutex::new(bootstrap),
-            recorder: tokio::sync::OnceCell::new(),
-            total: prepared.len(),
-            on_event: &*self.on_event,
-        };
+        let settings = self.settings(supabase, bootstrap, prepared.len());
         let applied = apply::run(client, &settings, &prepared, self.transaction_mode).await?;
         if self.notify_pgrst && !applied.is_empty() {
             history::notify_pgrst(&*client).await?;
@@ -480,6 +482,179 @@ impl Migrator {
             adopted,
             ..Report::default()
         })
+    }
+
+    /// The migrations a rollback to `to` would undo, newest first, each with its down
+    /// file (read-only, no lock: for showing the plan before asking). Refuses as
+    /// [`Migrator::down`] would, naming every problem.
+    pub async fn down_plan(&self, client: &Client, to: DownTo) -> Result<Vec<&Migration>, Error> {
+        let (rows, _) = history::inspect(client, &self.app, false).await?;
+        let undo = plan::down(&self.source, &rows, to, &self.app)?;
+        self.prepare_downs(&undo)?;
+        Ok(undo)
+    }
+
+    /// Rolls back to `version`: every applied migration newer than it is undone with its
+    /// down file (`<version>_<name>.down.sql` beside it), newest first. See
+    /// [`Migrator::down`].
+    pub async fn down_to(&self, client: &mut Client, version: i64) -> Result<DownReport, Error> {
+        self.down(client, DownTo::Version(version)).await
+    }
+
+    /// Takes the lock, re-plans the rollback and runs it: each down file, newest first,
+    /// in a transaction of its own with the deletion of its history rows (and of the
+    /// Supabase CLI's row when its history is kept). Refuses before running anything
+    /// when a version to undo has no down file, no file, a file edited since it was
+    /// applied, a down file that cannot run in a transaction, or when the history is
+    /// dirty ([`Error::DownRefused`]); a down file that fails is rolled back and stops
+    /// the rollback, the ones before it stay undone ([`Error::DownFailed`]).
+    pub async fn down(&self, client: &mut Client, to: DownTo) -> Result<DownReport, Error> {
+        let supabase = self.supabase();
+        let on_event = self.on_event_setting();
+        let ((undone, version), lock_wait) = lock::with_lock_watched(
+            client,
+            &self.app,
+            self.lock_wait,
+            on_event,
+            async |client| {
+                let (rows, _) = history::inspect(&*client, &self.app, supabase).await?;
+                let undo = plan::down(&self.source, &rows, to, &self.app)?;
+                let prepared = self.prepare_downs(&undo)?;
+                (self.on_event)(&Event::Planned {
+                    total: prepared.len(),
+                });
+                let settings =
+                    self.settings(supabase, history::Bootstrap::default(), prepared.len());
+                let undone = apply::run_down(client, &settings, &prepared).await?;
+                let gone: Vec<i64> = undone.iter().map(|a| a.version).collect();
+                let version = rows
+                    .iter()
+                    .map(|r| r.version)
+                    .filter(|v| !gone.contains(v))
+                    .max();
+                Ok((undone, version))
+            },
+        )
+        .await?;
+        if self.notify_pgrst && !undone.is_empty() {
+            history::notify_pgrst(&*client).await?;
+        }
+        Ok(DownReport {
+            undone,
+            lock_wait,
+            version,
+        })
+    }
+
+    /// Marks the database as migrated up to `version` without running anything: every
+    /// local migration up to it that has no history row is recorded as applied (with
+    /// its file's checksum, and in the Supabase CLI's history when that is kept), in
+    /// one transaction under the lock, for a database built by other means (a restore,
+    /// a dump, another tool). Returns the versions recorded. Refuses, recording
+    /// nothing, when `version` is not a local migration or the app's history is dirty.
+    pub async fn baseline(&self, client: &mut Client, version: i64) -> Result<Vec<i64>, Error> {
+        let supabase = self.supabase();
+        let on_event = self.on_event_setting();
+        let (recorded, _) = lock::with_lock_watched(
+            client,
+            &self.app,
+            self.lock_wait,
+            on_event,
+            async |client| {
+                let (rows, bootstrap) = history::inspect(&*client, &self.app, supabase).await?;
+                let mut problems = Vec::new();
+                if self.source.get(version).is_none() {
+                    problems.push(format!(
+                        "version {version} is not a migration of {}; baseline names the newest one the database already has",
+                        self.source.origin()
+                    ));
+                }
+                if let Some(dirty) = rows.iter().find(|r| r.state != plan::RowState::Applied) {
+                    problems.push(format!(
+                        "version {} ({}) is dirty; finish or undo it by hand, then `db repair`",
+                        dirty.version, dirty.name
+                    ));
+                }
+                if !problems.is_empty() {
+                    return Err(Error::BaselineRefused {
+                        app: self.app.clone(),
+                        problems,
+                    });
+                }
+                let todo: Vec<&Migration> = self
+                    .source
+                    .migrations()
+                    .iter()
+                    .filter(|m| m.version() <= version)
+                    .filter(|m| !rows.iter().any(|r| r.version == m.version()))
+                    .collect();
+                bootstrap.run_alone(client).await?;
+                let tx = client
+                    .transaction()
+                    .await
+                    .map_err(Error::db("starting a transaction"))?;
+                for m in &todo {
+                    history::insert_applied(&tx, &self.app, m, 0, &self.applied_by).await?;
+                    if supabase {
+                        history::mirror(&tx, m, &apply::mirror_statements(m)).await?;
+                    }
+                }
+                tx.commit()
+                    .await
+                    .map_err(Error::db("committing the baseline"))?;
+                Ok(todo.iter().map(|m| m.version()).collect::<Vec<i64>>())
+            },
+        )
+        .await?;
+        Ok(recorded)
+    }
+
+    /// What `apply` needs of this migrator for a run of `total` files.
+    fn settings(
+        &self,
+        supabase: bool,
+        bootstrap: history::Bootstrap,
+        total: usize,
+    ) -> Settings<'_> {
+        Settings {
+            app: &self.app,
+            applied_by: &self.applied_by,
+            lock_timeout: self.lock_timeout,
+            statement_timeout: self.statement_timeout,
+            supabase,
+            bootstrap: std::sync::Mutex::new(bootstrap),
+            recorder: tokio::sync::OnceCell::new(),
+            total,
+            on_event: &*self.on_event,
+        }
+    }
+
+    /// The down files of `undo`, split and checked; a down file must run in a
+    /// transaction (its history rows are deleted in it).
+    fn prepare_downs<'m>(&self, undo: &[&'m Migration]) -> Result<Vec<Prepared<'m>>, Error> {
+        let mut prepared = Vec::with_capacity(undo.len());
+        let mut problems = Vec::new();
+        for m in undo {
+            let Some(down) = m.down() else { continue };
+            let p = apply::prepare(down)?;
+            if p.transaction != Transaction::Wrapped {
+                problems.push(format!(
+                    "{} cannot run in a transaction (a no-transaction directive, a statement such as CREATE INDEX CONCURRENTLY, or BEGIN/COMMIT blocks): down files run in one, with their history rows; undo it by hand, then `db repair --status reverted {}`",
+                    down.file(),
+                    m.version()
+                ));
+                continue;
+            }
+            prepared.push(p);
+        }
+        if problems.is_empty() {
+            Ok(prepared)
+        } else {
+            Err(Error::DownRefused {
+                app: self.app.clone(),
+                problems,
+            })
+        }
     }
 
     /// Connects to `url` on a dedicated connection, runs, and disconnects.

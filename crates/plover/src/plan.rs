@@ -451,6 +451,93 @@ impl<'a> Plan<'a> {
     }
 }
 
+/// How far a rollback goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DownTo {
+    /// The newest `n` applied migrations.
+    Last(usize),
+    /// Every applied migration newer than this version, which stays applied (0: all).
+    Version(i64),
+}
+
+/// The applied migrations a rollback undoes, newest first, each with its down file.
+/// Refuses, naming every problem at once, when a version to undo is dirty, has no
+/// file or no down file, or its file changed since it was applied (its down file was
+/// written for what ran), or when the target version of [`DownTo::Version`] is not
+/// applied.
+pub fn down<'s>(
+    source: &'s Source,
+    rows: &[AppliedRow],
+    to: DownTo,
+    app: &str,
+) -> Result<Vec<&'s Migration>, Error> {
+    let mut applied: Vec<&AppliedRow> = rows.iter().collect();
+    applied.sort_by_key(|r| std::cmp::Reverse(r.version));
+    let mut problems = Vec::new();
+    let undo: Vec<&AppliedRow> = match to {
+        DownTo::Last(n) => applied.iter().take(n).copied().collect(),
+        DownTo::Version(v) => {
+            if v != 0 && !applied.iter().any(|r| r.version == v) {
+                problems.push(format!(
+                    "version {v} is not applied, so there is nothing to roll back to; `db status` lists the applied ones"
+                ));
+            }
+            applied
+                .iter()
+                .take_while(|r| r.version > v)
+                .copied()
+                .collect()
+        }
+    };
+    if let Some(dirty) = applied.iter().find(|r| r.state != RowState::Applied) {
+        problems.push(format!(
+            "version {} ({}) is dirty: a no-transaction migration stopped midway; finish or undo it by hand, then `db repair`",
+            dirty.version, dirty.name
+        ));
+    }
+    let mut out = Vec::with_capacity(undo.len());
+    for row in undo {
+        let Some(m) = source.get(row.version) else {
+            problems.push(format!(
+                "version {} ({}) is applied but its file is gone: its down file with it",
+                row.version, row.name
+            ));
+            continue;
+        };
+        if row.checksum.is_some_and(|c| c != m.checksum()) {
+            problems.push(format!(
+                "{} changed since it was applied: its down file undoes the new text, not what ran",
+                m.file()
+            ));
+            continue;
+        }
+        if m.down().is_none() {
+            let dir = m.file().rsplit_once('/').map_or("", |(d, _)| d);
+            let dir = if dir.is_empty() {
+                String::new()
+            } else {
+                format!("{dir}/")
+            };
+            problems.push(format!(
+                "{} has no down file: write {dir}{}_{}.down.sql",
+                m.file(),
+                m.version_text(),
+                m.name()
+            ));
+            continue;
+        }
+        out.push(m);
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(Error::DownRefused {
+            app: app.to_owned(),
+            problems,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

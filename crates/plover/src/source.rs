@@ -31,7 +31,9 @@ use sha2::{Digest, Sha256};
 pub(crate) use crate::checksum::Checksum;
 use crate::error::Error;
 use crate::files::{self, FileError, ListError, Parsed};
-pub use crate::files::{Transaction, is_migration_name, parse_file_name};
+pub use crate::files::{
+    DownStyle, Transaction, is_migration_name, parse_down_name, parse_file_name,
+};
 
 /// One migration file.
 #[derive(Clone, Debug)]
@@ -43,6 +45,7 @@ pub struct Migration {
     sql: String,
     checksum: Checksum,
     transaction: Transaction,
+    down: Option<Box<Migration>>,
 }
 
 impl Migration {
@@ -61,6 +64,7 @@ impl Migration {
             sql: f.text.strip_prefix(files::BOM).unwrap_or(f.text).to_owned(),
             checksum: Checksum(f.checksum),
             transaction: f.transaction,
+            down: f.down.map(|d| Box::new(Migration::embedded(d))),
         }
     }
 
@@ -93,6 +97,12 @@ impl Migration {
     pub fn transaction(&self) -> Transaction {
         self.transaction
     }
+    /// The down file that undoes it (`<version>_<name>.down.sql`, or `_down.sql`
+    /// beside a migration of that version): a `Migration` of the same version and
+    /// name, with its own file, SQL, checksum and directives.
+    pub fn down(&self) -> Option<&Migration> {
+        self.down.as_deref()
+    }
 }
 
 impl From<Parsed<'_>> for Migration {
@@ -105,6 +115,7 @@ impl From<Parsed<'_>> for Migration {
             file: p.file,
             checksum: Checksum(p.checksum),
             transaction: p.transaction,
+            down: p.down.map(|d| Box::new(Migration::from(*d))),
         }
     }
 }
@@ -133,6 +144,7 @@ impl From<FileError> for Error {
                 line,
                 directive,
             },
+            FileError::DownFile { file, reason } => Error::DownFile { file, reason },
         }
     }
 }
@@ -235,8 +247,8 @@ impl Source {
         })
     }
 
-    /// Loads every `.sql` file of a directory (not recursive). Messages name files as
-    /// `<dir>/<file>`.
+    /// Loads every `.sql` file of a directory (not recursive, but for the down files of
+    /// a `down/` folder in it). Messages name files as `<dir>/<file>`.
     ///
     /// Symbolic links are followed, as [`embed_migrations!`](crate::embed_migrations)
     /// follows them (one implementation): a link to a file is a migration under the
@@ -244,7 +256,7 @@ impl Source {
     /// it), unless it is hidden (an editor's lock file such as Emacs' `.#1_a.sql`).
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Source, Error> {
         let dir = dir.as_ref();
-        let listed = files::list_dir(dir)?;
+        let listed = files::list_migrations(dir)?;
         Source::from_files(
             dir.display().to_string(),
             listed
@@ -387,6 +399,8 @@ pub struct EmbeddedFile {
     pub text: &'static str,
     pub checksum: [u8; 32],
     pub transaction: Transaction,
+    /// Its down file.
+    pub down: Option<&'static EmbeddedFile>,
 }
 
 impl std::fmt::Debug for Embedded {
@@ -646,11 +660,23 @@ mod tests {
                         m.sql().to_owned(),
                         m.checksum(),
                         m.transaction(),
+                        m.down().map(|d| {
+                            let base: Vec<String> =
+                                d.file().rsplit('/').take(2).map(str::to_owned).collect();
+                            (base, d.sql().to_owned(), d.checksum(), d.name().to_owned())
+                        }),
                     )
                 })
                 .collect()
         };
         assert_eq!(seen(&embedded), seen(&on_disk));
+        assert_eq!(
+            embedded
+                .get(2)
+                .and_then(Migration::down)
+                .map(Migration::file),
+            Some("fixtures/embedded/down/2_index_a.sql")
+        );
         assert_eq!(embedded.origin(), "fixtures/embedded");
         assert_eq!(
             embedded.migrations()[0].file(),
@@ -745,5 +771,90 @@ mod tests {
         // An explicit say wins over the path.
         let plain = Source::from_files("db/migrations", []).unwrap();
         assert!(plain.with_supabase(true).is_supabase());
+    }
+
+    #[test]
+    fn down_files_go_with_the_migration_they_undo() {
+        let s = load(&[
+            ("1_a.sql", "create table a ();"),
+            ("1_a.down.sql", "drop table a;"),
+            ("2_b.sql", "create table b ();"),
+            ("2_b_down.sql", "drop table b;"),
+            ("3_slow_down.sql", "select 3;"),
+        ])
+        .unwrap();
+        let files: Vec<(&str, Option<&str>)> = s
+            .migrations()
+            .iter()
+            .map(|m| (m.file(), m.down().map(Migration::file)))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("1_a.sql", Some("1_a.down.sql")),
+                ("2_b.sql", Some("2_b_down.sql")),
+                // `_down.sql` with no migration of its version is a migration.
+                ("3_slow_down.sql", None),
+            ]
+        );
+        let down = s.get(1).unwrap().down().unwrap();
+        assert_eq!(
+            (down.version(), down.name(), down.sql()),
+            (1, "a", "drop table a;")
+        );
+        // Down files are no part of what is applied: the set's digest is the ups'.
+        let ups = load(&[
+            ("1_a.sql", "create table a ();"),
+            ("2_b.sql", "create table b ();"),
+            ("3_slow_down.sql", "select 3;"),
+        ])
+        .unwrap();
+        assert_eq!(s.digest(), ups.digest());
+    }
+
+    #[test]
+    fn a_down_folder_holds_down_files_under_the_migrations_names() {
+        let on_disk = Source::from_dir(fixture_dir()).unwrap();
+        let downs: Vec<(i64, String)> = on_disk
+            .migrations()
+            .iter()
+            .filter_map(|m| Some((m.version(), m.down()?.file().to_owned())))
+            .collect();
+        let dir = fixture_dir().display().to_string();
+        assert_eq!(
+            downs,
+            [
+                (1, format!("{dir}/1_create_a.down.sql")),
+                (2, format!("{dir}/down/2_index_a.sql")),
+            ]
+        );
+        let e = load(&[("1_a.sql", ""), ("down/2_b.sql", "")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("down/2_b.sql: a down file, but no migration has version 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_down_file_must_undo_one_migration_by_its_name() {
+        let message = |files: &[(&str, &str)]| load(files).unwrap_err().to_string();
+        assert_eq!(
+            message(&[("1_a.sql", ""), ("2_b.down.sql", "")]),
+            "2_b.down.sql: a down file, but no migration has version 2; name it after the file it undoes (<version>_<name>.down.sql)"
+        );
+        assert_eq!(
+            message(&[("1_a.sql", ""), ("1_b.down.sql", "")]),
+            "1_b.down.sql: undoes version 1, which is 1_a.sql; name it 1_a.down.sql"
+        );
+        assert_eq!(
+            message(&[("1_a.sql", ""), ("1_a.down.sql", ""), ("1_a_down.sql", "")]),
+            "1_a_down.sql: 1_a.down.sql undoes 1_a.sql already; keep one of them"
+        );
+        assert_eq!(
+            message(&[("1_a.sql", ""), ("1_a.down.sql", "-- plover:sometimes\n")]),
+            "1_a.down.sql:1: unknown directive `-- plover:sometimes`; known: no-transaction"
+        );
     }
 }

@@ -19,6 +19,7 @@
 mod adopt;
 mod app;
 mod docker;
+mod down;
 mod embed;
 mod engine;
 mod engine_input;

@@ -466,7 +466,8 @@ fn the_native_provider_works_as_an_unprivileged_user() -> Result<()> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let n = std::fs::read_dir(plover_tests::workspace_root().join("supabase/migrations"))?.count();
+    let n =
+        plover_tests::migration_count(&plover_tests::workspace_root().join("supabase/migrations"))?;
     assert!(stdout.contains(&format!("migrations {n}")), "{stdout}");
     Ok(())
 }

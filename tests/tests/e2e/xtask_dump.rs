@@ -293,9 +293,7 @@ async fn pull_without_migrations_writes_the_schema_as_the_first_migration() -> R
 
     let w = Workdir::new()?;
     let _local = LocalServer::isolate(&w)?;
-    for file in w.migration_files()? {
-        std::fs::remove_file(w.migrations().join(file))?;
-    }
+    w.remove_migrations()?;
     let run = staging(&w, &["pull", "initial schema", "--no-record"], &url)?.expect(0)?;
     let file = pulled_file(&run)?;
     assert!(
@@ -469,9 +467,7 @@ async fn pull_records_on_a_protected_environment_only_after_its_name() -> Result
     push(&full, &url, &[])?;
     let w = Workdir::new()?;
     let _local = LocalServer::isolate(&w)?;
-    for file in w.migration_files()? {
-        std::fs::remove_file(w.migrations().join(file))?;
-    }
+    w.remove_migrations()?;
     // prod is protected by default; no terminal here to type its name at.
     let run = w
         .db(

@@ -38,10 +38,7 @@ impl Workdir {
             std::fs::copy(from.join(file), to.join(file))
                 .with_context(|| format!("copying {file}"))?;
         }
-        for entry in std::fs::read_dir(from.join("migrations"))? {
-            let entry = entry?;
-            std::fs::copy(entry.path(), to.join("migrations").join(entry.file_name()))?;
-        }
+        plover_tests::copy_dir(&from.join("migrations"), &to.join("migrations"))?;
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
             .local_addr()?
             .port();
@@ -111,7 +108,7 @@ async fn count(url: &str, sql: &str) -> Result<i64> {
 
 /// reset-local twice, status, a manual row gone after the second reset, stop.
 async fn reset_twice_then_stop(w: &Workdir, mode: &[&str]) -> Result<()> {
-    let migrations = std::fs::read_dir(w.path().join("supabase/migrations"))?.count();
+    let migrations = plover_tests::migration_count(&w.path().join("supabase/migrations"))?;
     let mut args = vec!["reset-local"];
     args.extend_from_slice(mode);
     let run = w.db(&args)?.expect(0)?;
@@ -232,7 +229,7 @@ fn chown_nobody(path: &Path) -> Result<()> {
 /// applied and the seed loaded.
 async fn assert_reset(w: &Workdir) -> Result<()> {
     assert_eq!(count(&w.url(), "SELECT count(*) FROM auth.users").await?, 2);
-    let migrations = std::fs::read_dir(w.path().join("supabase/migrations"))?.count();
+    let migrations = plover_tests::migration_count(&w.path().join("supabase/migrations"))?;
     let run = w.db(&["status"])?.expect(0)?;
     assert!(
         run.stdout

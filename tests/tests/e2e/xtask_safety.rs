@@ -404,9 +404,7 @@ async fn pull_passes_schema_names_as_exact_patterns() -> Result<()> {
         .await?;
     let w = Workdir::new()?;
     let _local = LocalServer::isolate(&w)?;
-    for file in w.migration_files()? {
-        std::fs::remove_file(w.migrations().join(file))?;
-    }
+    w.remove_migrations()?;
     std::fs::write(
         w.path().join("supabase/plover.toml"),
         "app = \"money_tracker\"\nschemas = [\"My Schema\"]\n",

@@ -6,7 +6,9 @@
 //! must never print a connection string unredacted, nor take a secret from argv.
 
 mod adopt;
+mod baseline;
 mod diff;
+mod down;
 mod image;
 mod link;
 #[cfg(feature = "lint")]
@@ -66,6 +68,8 @@ impl Db {
                 DbCommand::ResetLocal(cmd) => cmd.run(&ctx).await,
                 DbCommand::Image(cmd) => cmd.run(&ctx),
                 DbCommand::Repair(cmd) => cmd.run(&ctx).await,
+                DbCommand::Down(cmd) => cmd.run(&ctx).await,
+                DbCommand::Baseline(cmd) => cmd.run(&ctx).await,
                 DbCommand::Adopt(cmd) => cmd.run(&ctx).await,
                 DbCommand::Reset(cmd) => cmd.run(&ctx).await,
                 DbCommand::Restore(cmd) => cmd.run(&ctx).await,
@@ -127,8 +131,35 @@ impl Ctx {
         for warning in source.skipped_warnings() {
             eprintln!("warning: {warning}");
         }
+        for warning in cli_reads_down_files(&source) {
+            eprintln!("warning: {warning}");
+        }
         Ok(plover::Migrator::new(source).app(self.project.app()))
     }
+}
+
+/// In a Supabase project, down files beside their migrations: the Supabase CLI reads
+/// every `<digits>_*.sql` file there as a migration, so its `db push` would run them.
+fn cli_reads_down_files(source: &plover::Source) -> Vec<String> {
+    if !source.is_supabase() {
+        return Vec::new();
+    }
+    source
+        .migrations()
+        .iter()
+        .filter_map(|m| m.down())
+        .filter(|d| !d.file().contains("/down/"))
+        .map(|d| {
+            format!(
+                "{}: the Supabase CLI reads this as a migration of version {} and would run it on `supabase db push`; if you use the CLI too, move it to {}/down/{}_{}.sql",
+                d.file(),
+                d.version_text(),
+                source.origin(),
+                d.version_text(),
+                d.name()
+            )
+        })
+        .collect()
 }
 
 /// Connects to `target`; the error names it redacted.
@@ -222,6 +253,32 @@ mod tests {
         project
             .target(env, &Vars::from_pairs(vars.iter().copied()))
             .unwrap()
+    }
+
+    #[test]
+    fn down_files_beside_migrations_of_a_supabase_project_are_flagged() {
+        let files = [
+            ("supabase/migrations/1_a.sql", "create table a ();"),
+            ("supabase/migrations/1_a.down.sql", "drop table a;"),
+            ("supabase/migrations/2_b.sql", "create table b ();"),
+            ("supabase/migrations/down/2_b.sql", "drop table b;"),
+        ];
+        let load = |origin: &str| {
+            plover::Source::from_files(
+                origin,
+                files.iter().map(|(f, s)| (f.to_string(), s.as_bytes())),
+            )
+            .unwrap()
+        };
+        let warnings = cli_reads_down_files(&load("supabase/migrations"));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0]
+                .starts_with("supabase/migrations/1_a.down.sql: the Supabase CLI reads this")
+                && warnings[0].ends_with("move it to supabase/migrations/down/1_a.sql"),
+            "{warnings:?}"
+        );
+        assert!(cli_reads_down_files(&load("db/migrations")).is_empty());
     }
 
     #[test]

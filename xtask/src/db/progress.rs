@@ -77,6 +77,17 @@ fn show(bar: &ProgressBar, shown: &mut Shown, event: &Event) {
             bar.suspend(|| println!("applied {version}  {name}  ({} ms)", duration.as_millis()));
             bar.inc(1);
         }
+        Event::Undoing { version, name, .. } => {
+            bar.set_message(format!("undoing {version}_{name}"))
+        }
+        Event::Undone {
+            version,
+            name,
+            duration,
+        } => {
+            bar.suspend(|| println!("undone {version}  {name}  ({} ms)", duration.as_millis()));
+            bar.inc(1);
+        }
         Event::LockWait {
             app,
             holder,

@@ -1,0 +1,336 @@
+//! Rollbacks (`Migrator::down`, `db down`) and baselines (`db baseline`) against a
+//! real server: down files newest first with their history rows, refusals that run
+//! nothing, a down file that fails midway, another app's history left alone; a
+//! database built by other means recorded as migrated.
+
+use anyhow::{Result, bail};
+use plover::{DownTo, Error};
+use plover_tests::{Dir, TestDatabase, Workdir, database, json, snapshot, strings};
+
+const A: &str = "create table a (id int primary key);\ninsert into a values (1), (2);\n";
+const A_DOWN: &str = "drop table a;\n";
+const B: &str = "create table b (id int primary key, a int references a);\n";
+const B_DOWN: &str = "drop table b;\n";
+const C: &str = "alter table b add column note text;\n";
+const C_DOWN: &str = "alter table b drop column note;\n";
+
+fn shop() -> Result<Dir> {
+    Dir::with(&[
+        ("1_a.sql", A),
+        ("1_a.down.sql", A_DOWN),
+        ("2_b.sql", B),
+        ("2_b_down.sql", B_DOWN),
+        ("3_c.sql", C),
+        ("3_c.down.sql", C_DOWN),
+    ])
+}
+
+async fn history(client: &tokio_postgres::Client) -> Result<Vec<String>> {
+    strings(
+        client,
+        "SELECT app || ':' || version FROM plover.migrations ORDER BY app, version",
+    )
+    .await
+}
+
+async fn cli_history(client: &tokio_postgres::Client) -> Result<Vec<String>> {
+    strings(
+        client,
+        "SELECT version FROM supabase_migrations.schema_migrations ORDER BY version",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn down_undoes_newest_first_with_the_history_rows_and_up_again_reapplies() -> Result<()> {
+    let db = TestDatabase::create().await?;
+    let mut client = db.client().await?;
+    let dir = shop()?;
+    let m = dir.migrator("shop")?;
+    m.run(&mut client).await?;
+    // Another app's history on the same database is never touched.
+    let other = Dir::with(&[("7_o.sql", "create table o (id int);\n")])?;
+    other.migrator("other")?.run(&mut client).await?;
+
+    let planned: Vec<i64> = m
+        .down_plan(&client, DownTo::Last(2))
+        .await?
+        .iter()
+        .map(|m| m.version())
+        .collect();
+    assert_eq!(planned, [3, 2]);
+
+    let report = m.down(&mut client, DownTo::Last(1)).await?;
+    let undone: Vec<(i64, bool)> = report
+        .undone
+        .iter()
+        .map(|u| (u.version, u.file.ends_with("/3_c.down.sql")))
+        .collect();
+    assert_eq!(undone, [(3, true)]);
+    assert_eq!(report.version, Some(2));
+    let columns = strings(
+        &client,
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'b' ORDER BY 1",
+    )
+    .await?;
+    assert_eq!(columns, ["a", "id"]);
+    assert_eq!(history(&client).await?, ["other:7", "shop:1", "shop:2"]);
+    assert_eq!(cli_history(&client).await?, ["1", "2", "7"]);
+
+    // --to 0: everything of the app, newest first (b before a, which b references).
+    let report = m.down_to(&mut client, 0).await?;
+    let undone: Vec<i64> = report.undone.iter().map(|u| u.version).collect();
+    assert_eq!(undone, [2, 1]);
+    assert_eq!(report.version, None);
+    assert_eq!(history(&client).await?, ["other:7"]);
+    assert_eq!(cli_history(&client).await?, ["7"]);
+    let tables = strings(
+        &client,
+        "SELECT relname::text FROM pg_class WHERE relname IN ('a', 'b', 'o') ORDER BY 1",
+    )
+    .await?;
+    assert_eq!(tables, ["o"]);
+
+    // Nothing left: an empty rollback; then the ups apply again, all three.
+    assert!(
+        m.down(&mut client, DownTo::Last(5))
+            .await?
+            .undone
+            .is_empty()
+    );
+    let again = m.run(&mut client).await?;
+    assert_eq!(again.applied.len(), 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn down_refuses_before_running_anything() -> Result<()> {
+    let db = TestDatabase::create().await?;
+    let mut client = db.client().await?;
+    let dir = Dir::with(&[
+        ("1_a.sql", A),
+        ("1_a.down.sql", A_DOWN),
+        ("2_b.sql", B),
+        ("3_c.sql", C),
+        ("3_c.down.sql", C_DOWN),
+    ])?;
+    dir.migrator("shop")?.run(&mut client).await?;
+    let before = snapshot(&client).await?;
+
+    // 2 has no down file: undoing 3 and 2 runs neither.
+    let e = dir
+        .migrator("shop")?
+        .down(&mut client, DownTo::Last(2))
+        .await
+        .unwrap_err();
+    let Error::DownRefused { problems, .. } = &e else {
+        bail!("expected a refusal, got {e}");
+    };
+    assert_eq!(problems.len(), 1, "{e}");
+    assert!(
+        problems[0].contains("2_b.sql has no down file: write ")
+            && problems[0].ends_with("2_b.down.sql"),
+        "{e}"
+    );
+    assert_eq!(snapshot(&client).await?, before);
+
+    // An up file edited since it was applied; a target version that is not applied.
+    dir.write("3_c.sql", "alter table b add column note varchar(10);\n")?;
+    let e = dir
+        .migrator("shop")?
+        .down(&mut client, DownTo::Last(1))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("3_c.sql changed since it was applied"),
+        "{e}"
+    );
+    dir.write("3_c.sql", C)?;
+    let e = dir
+        .migrator("shop")?
+        .down_to(&mut client, 9)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("version 9 is not applied"), "{e}");
+
+    // A down file that cannot run in a transaction is refused, not run half.
+    dir.write(
+        "3_c.down.sql",
+        "-- plover:no-transaction\nalter table b drop column note;\n",
+    )?;
+    let e = dir
+        .migrator("shop")?
+        .down(&mut client, DownTo::Last(1))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("cannot run in a transaction"), "{e}");
+    assert_eq!(snapshot(&client).await?, before);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failing_down_file_is_rolled_back_and_stops_the_rollback() -> Result<()> {
+    let db = TestDatabase::create().await?;
+    let mut client = db.client().await?;
+    let dir = shop()?;
+    dir.migrator("shop")?.run(&mut client).await?;
+    // 2's down file fails on its second statement, after dropping b.
+    dir.write("2_b_down.sql", "drop table b;\nselect 1 / 0;\n")?;
+
+    let e = dir
+        .migrator("shop")?
+        .down(&mut client, DownTo::Version(0))
+        .await
+        .unwrap_err();
+    let Error::DownFailed { failed, undone } = &e else {
+        bail!("expected a failed rollback, got {e}");
+    };
+    assert_eq!(undone, &[3]);
+    assert!(failed.file.ends_with("2_b_down.sql"), "{e}");
+    assert_eq!((failed.line, failed.sqlstate.as_str()), (2, "22012"), "{e}");
+    assert!(e.to_string().contains("undone before the failure"), "{e}");
+    // 3 is undone; 2's drop was rolled back with it: b is there, 1 and 2 recorded.
+    assert_eq!(history(&client).await?, ["shop:1", "shop:2"]);
+    let b: bool = client
+        .query_one("SELECT to_regclass('public.b') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    assert!(b, "the failed down file was not rolled back");
+    Ok(())
+}
+
+/// `db down` on the example project, whose newest migration has a down file in
+/// `supabase/migrations/down/`: the plan names what it drops; a protected environment
+/// needs its name; then the rollback, and `db push` applies the migration again.
+#[tokio::test]
+async fn db_down_shows_what_it_drops_asks_and_undoes() -> Result<()> {
+    let (db, url) = database().await?;
+    let client = db.client().await?;
+    let w = Workdir::new()?;
+    let local = [("DATABASE_URL", url.as_str())];
+    let prod = [("PROD_DATABASE_URL", url.as_str())];
+    let newest = "20250224113540";
+    w.db(&["push"], &local, None)?.expect(0)?;
+    let count = w.migration_files()?.len();
+
+    let run = w.db(&["down", "--dry-run"], &local, None)?.expect(0)?;
+    assert!(
+        run.stdout.contains(&format!(
+            "  {newest}  add_updated_at_columns  with supabase/migrations/down/{newest}_add_updated_at_columns.sql"
+        )) || run.stdout.contains(&format!("down/{newest}_add_updated_at_columns.sql")),
+        "{run}"
+    );
+    assert!(
+        run.stdout
+            .contains("alter table public.budgets drop column if exists updated_at;"),
+        "{run}"
+    );
+    assert!(run.stdout.contains("dry run: nothing was changed"), "{run}");
+
+    // A protected environment without its name, or an older migration without a down
+    // file: refused, nothing changes.
+    let before = snapshot(&client).await?;
+    let run = w.db(&["down", "--env", "prod"], &prod, None)?.expect(2)?;
+    assert!(run.stderr.contains("--confirm prod"), "{run}");
+    let run = w
+        .db(&["down", "--last", "2", "--confirm", "local"], &local, None)?
+        .expect(2)?;
+    assert!(
+        run.stderr
+            .contains("20250210083016_index_transactions_concurrently.sql has no down file"),
+        "{run}"
+    );
+    assert_eq!(snapshot(&client).await?, before);
+
+    let run = w
+        .db(&["down", "--env", "prod", "--confirm", "prod"], &prod, None)?
+        .expect(0)?;
+    assert!(
+        run.stdout
+            .contains("undid 1 migration(s); now at 20250210083016"),
+        "{run}"
+    );
+    let columns = strings(
+        &client,
+        "SELECT table_name::text FROM information_schema.columns WHERE column_name = 'updated_at' AND table_schema = 'public'",
+    )
+    .await?;
+    assert!(columns.is_empty(), "{columns:?}");
+    let status = json(&w.db(&["status", "--json"], &local, None)?.expect(0)?)?;
+    assert_eq!(status["pending"], 1);
+    assert_eq!(status["applied"], count - 1);
+
+    w.db(&["push"], &local, None)?.expect(0)?;
+    let status = json(&w.db(&["status", "--json"], &local, None)?.expect(0)?)?;
+    assert_eq!(status["applied"], count);
+    Ok(())
+}
+
+/// A database built without plover (the first three files run by hand) is baselined at
+/// the third: those are recorded, nothing runs, and `db push` applies the rest.
+#[tokio::test]
+async fn db_baseline_records_without_running_and_push_applies_the_rest() -> Result<()> {
+    let (db, url) = database().await?;
+    let client = db.client().await?;
+    let w = Workdir::new()?;
+    let local = [("DATABASE_URL", url.as_str())];
+    let files = w.migration_files()?;
+    let count = files.len();
+    for f in &files[..3] {
+        client
+            .batch_execute(&std::fs::read_to_string(w.migrations().join(f))?)
+            .await?;
+    }
+    let third = files[2].split('_').next().unwrap_or_default().to_owned();
+
+    // Not a migration: refused, nothing recorded.
+    let before = snapshot(&client).await?;
+    let run = w
+        .db(
+            &["baseline", "20990101000000", "--confirm", "local"],
+            &local,
+            None,
+        )?
+        .expect(2)?;
+    assert!(
+        run.stderr
+            .contains("version 20990101000000 is not a migration"),
+        "{run}"
+    );
+    assert_eq!(snapshot(&client).await?, before);
+
+    let run = w
+        .db(&["baseline", &third, "--confirm", "local"], &local, None)?
+        .expect(0)?;
+    assert!(
+        run.stdout
+            .contains("to record as applied (nothing runs), up to"),
+        "{run}"
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "recorded 3 migration(s) as applied, up to {third}"
+        )),
+        "{run}"
+    );
+    let status = json(&w.db(&["status", "--json"], &local, None)?.expect(0)?)?;
+    assert_eq!(
+        (status["applied"].clone(), status["pending"].clone()),
+        (3.into(), (count - 3).into())
+    );
+    assert_eq!(cli_history(&client).await?.len(), 3);
+    // Again: nothing more to record.
+    let run = w
+        .db(&["baseline", &third, "--confirm", "local"], &local, None)?
+        .expect(0)?;
+    assert!(run.stdout.contains("recorded 0 migration(s)"), "{run}");
+
+    let run = w.db(&["push"], &local, None)?.expect(0)?;
+    assert_eq!(
+        run.stdout.matches("applied 2025").count(),
+        count - 3,
+        "{run}"
+    );
+    Ok(())
+}
