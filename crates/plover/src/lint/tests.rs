@@ -1403,6 +1403,10 @@ fn the_repository_migrations_lint_clean() {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
+        // As `db lint` reads the folder: files only (not the `down/` folder).
+        if !path.is_file() {
+            continue;
+        }
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         files.push(InputFile::new(
             format!("supabase/migrations/{name}"),
