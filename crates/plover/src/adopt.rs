@@ -253,6 +253,7 @@ mod tests {
             execution_ms: 0,
             applied_by: "test".into(),
             state: RowState::Applied,
+            down_checksum: None,
         }
     }
 

@@ -35,9 +35,21 @@ CREATE TABLE IF NOT EXISTS plover.migrations (
     statements_done  integer     NOT NULL DEFAULT 0,
     statements_total integer     NOT NULL DEFAULT 0,
     last_error       text,
+    down_checksum    bytea,
     PRIMARY KEY (app, version)
 );
-COMMENT ON TABLE plover.migrations IS 'plover migration history: one row per (app, version)';";
+COMMENT ON TABLE plover.migrations IS 'plover migration history: one row per (app, version)';
+COMMENT ON COLUMN plover.migrations.down_checksum IS
+    'SHA-256 of the migration''s down file when it was applied (null: it had none)';";
+
+/// Adds `down_checksum` to a `plover.migrations` created before it, under the same
+/// lock as [`BOOTSTRAP`]. Nullable without a default: a catalog change, no rewrite.
+/// Older plover versions keep writing their rows (null there).
+pub(crate) const UPGRADE_DOWN_CHECKSUM: &str = "
+SELECT pg_advisory_xact_lock(7042061431592171371);
+ALTER TABLE plover.migrations ADD COLUMN IF NOT EXISTS down_checksum bytea;
+COMMENT ON COLUMN plover.migrations.down_checksum IS
+    'SHA-256 of the migration''s down file when it was applied (null: it had none)';";
 
 /// Each app's history digest ([`REMEMBER_DIGEST`]), written by a run that ends with
 /// nothing left to do and read by the next run's one-query check ([`is_up_to_date`]).
@@ -125,24 +137,34 @@ SELECT to_regclass('plover.migrations') IS NOT NULL,
        EXISTS (SELECT 1 FROM pg_attribute
                 WHERE attrelid = to_regclass('supabase_migrations.schema_migrations')
                   AND attname = 'name' AND NOT attisdropped),
-       to_regclass('plover.digests') IS NOT NULL";
+       to_regclass('plover.digests') IS NOT NULL,
+       EXISTS (SELECT 1 FROM pg_attribute
+                WHERE attrelid = to_regclass('plover.migrations')
+                  AND attname = 'down_checksum' AND NOT attisdropped)";
 
 const LOAD: &str = "
 SELECT version, name, checksum, applied_at, execution_ms, applied_by, state,
-       statements_done, statements_total, last_error
+       statements_done, statements_total, last_error, down_checksum
+  FROM plover.migrations WHERE app = $1 ORDER BY version";
+
+/// [`LOAD`] for a table that predates `down_checksum` (read-only commands do not
+/// upgrade it).
+const LOAD_WITHOUT_DOWN: &str = "
+SELECT version, name, checksum, applied_at, execution_ms, applied_by, state,
+       statements_done, statements_total, last_error, NULL::bytea AS down_checksum
   FROM plover.migrations WHERE app = $1 ORDER BY version";
 
 /// `execution_ms` is `$5`, or when that is null the time since the transaction began,
 /// measured by the server: a migration sent in one round trip with its `BEGIN` and
 /// this insert cannot be timed by the client before the insert is on its way.
 const INSERT_APPLIED: &str = "
-INSERT INTO plover.migrations (app, version, name, checksum, execution_ms, applied_by)
+INSERT INTO plover.migrations (app, version, name, checksum, execution_ms, applied_by, down_checksum)
 VALUES ($1, $2, $3, $4,
-        coalesce($5, (extract(epoch FROM clock_timestamp() - now()) * 1000)::bigint), $6)";
+        coalesce($5, (extract(epoch FROM clock_timestamp() - now()) * 1000)::bigint), $6, $7)";
 
 const INSERT_DIRTY: &str = "
-INSERT INTO plover.migrations (app, version, name, checksum, applied_by, state, statements_total)
-VALUES ($1, $2, $3, $4, $5, 'dirty', $6)";
+INSERT INTO plover.migrations (app, version, name, checksum, applied_by, state, statements_total, down_checksum)
+VALUES ($1, $2, $3, $4, $5, 'dirty', $6, $7)";
 
 const PROGRESS: &str =
     "UPDATE plover.migrations SET statements_done = $3 WHERE app = $1 AND version = $2";
@@ -157,7 +179,8 @@ UPDATE plover.migrations
 
 const MARK_APPLIED: &str = "
 UPDATE plover.migrations
-   SET state = 'applied', checksum = $3, last_error = NULL, statements_done = statements_total
+   SET state = 'applied', checksum = $3, last_error = NULL, statements_done = statements_total,
+       down_checksum = $4
  WHERE app = $1 AND version = $2";
 
 const DELETE: &str = "DELETE FROM plover.migrations WHERE app = $1 AND version = $2";
@@ -205,11 +228,14 @@ pub(crate) struct Bootstrap {
     /// end of a run ([`remember_digest`]), where a failure (say, no right to create in
     /// the schema) costs nothing but the one-query check.
     pub digests: bool,
+    /// `plover.migrations` predates its `down_checksum` column
+    /// ([`UPGRADE_DOWN_CHECKSUM`]); added before the first write.
+    pub down_checksum: bool,
 }
 
 impl Bootstrap {
     pub fn is_needed(&self) -> bool {
-        self.plover || self.supabase
+        self.plover || self.supabase || self.down_checksum
     }
 
     /// Creates what is missing in a transaction of its own.
@@ -241,6 +267,14 @@ impl Bootstrap {
                 .await
                 .map_err(Error::db("creating the table plover.digests"))?;
         }
+        if self.down_checksum && !self.plover {
+            client
+                .batch_execute(UPGRADE_DOWN_CHECKSUM)
+                .await
+                .map_err(Error::db(
+                    "adding the column down_checksum to plover.migrations (created by an older plover)",
+                ))?;
+        }
         if self.supabase {
             client
                 .batch_execute(BOOTSTRAP_SUPABASE)
@@ -268,16 +302,23 @@ pub(crate) async fn inspect(
     let plover: bool = row.try_get(0).map_err(Error::db(context))?;
     let supabase_exists: bool = row.try_get(1).map_err(Error::db(context))?;
     let digests: bool = row.try_get(2).map_err(Error::db(context))?;
+    let down_checksum: bool = row.try_get(3).map_err(Error::db(context))?;
     let bootstrap = Bootstrap {
         plover: !plover,
         supabase: supabase && !supabase_exists,
         digests: !digests,
+        down_checksum: plover && !down_checksum,
     };
     if !plover {
         return Ok((Vec::new(), bootstrap));
     }
+    let load = if down_checksum {
+        LOAD
+    } else {
+        LOAD_WITHOUT_DOWN
+    };
     let rows = client
-        .query(LOAD, &[&app])
+        .query(load, &[&app])
         .await
         .map_err(Error::db("reading the history table plover.migrations"))?;
     Ok((
@@ -360,11 +401,13 @@ pub(crate) fn digest_of<'m>(
 fn row_to_applied(row: &Row) -> Result<AppliedRow, Error> {
     let get = Error::db("reading a row of plover.migrations");
     let checksum: Vec<u8> = row.try_get("checksum").map_err(get)?;
+    let down_checksum: Option<Vec<u8>> = row.try_get("down_checksum").map_err(get)?;
     let state: String = row.try_get("state").map_err(get)?;
     Ok(AppliedRow {
         version: row.try_get("version").map_err(get)?,
         name: row.try_get("name").map_err(get)?,
         checksum: Checksum::from_slice(&checksum),
+        down_checksum: down_checksum.as_deref().and_then(Checksum::from_slice),
         applied_at: row.try_get::<_, SystemTime>("applied_at").map_err(get)?,
         execution_ms: row.try_get("execution_ms").map_err(get)?,
         applied_by: row.try_get("applied_by").map_err(get)?,
@@ -378,6 +421,11 @@ fn row_to_applied(row: &Row) -> Result<AppliedRow, Error> {
             RowState::Applied
         },
     })
+}
+
+/// What `down_checksum` records for `m`: its down file's checksum, if it has one.
+fn down_checksum(m: &Migration) -> Option<Vec<u8>> {
+    m.down().map(|d| d.checksum().0.to_vec())
 }
 
 /// Records a finished migration (inside its transaction).
@@ -398,6 +446,7 @@ pub(crate) async fn insert_applied(
                 &&m.checksum().0[..],
                 &Some(execution_ms),
                 &applied_by,
+                &down_checksum(m),
             ],
         )
         .await
@@ -465,8 +514,16 @@ impl Recorder {
     ) -> Result<(), Error> {
         let (version, name, checksum) = (m.version(), m.name(), m.checksum());
         let checksum = &checksum.0[..];
-        let params: [&(dyn ToSql + Sync); 6] =
-            [&app, &version, &name, &checksum, &execution_ms, &applied_by];
+        let down = down_checksum(m);
+        let params: [&(dyn ToSql + Sync); 7] = [
+            &app,
+            &version,
+            &name,
+            &checksum,
+            &execution_ms,
+            &applied_by,
+            &down,
+        ];
         let insert = client.execute(&self.insert, &params);
         let mirror = async {
             match &self.mirror {
@@ -504,6 +561,7 @@ pub(crate) async fn insert_dirty(
                 &&m.checksum().0[..],
                 &applied_by,
                 &statements_total,
+                &down_checksum(m),
             ],
         )
         .await
@@ -560,11 +618,13 @@ pub(crate) async fn finish(
 pub(crate) async fn mark_applied(
     client: &impl GenericClient,
     app: &str,
-    version: i64,
-    checksum: Checksum,
+    m: &Migration,
 ) -> Result<bool, Error> {
     let n = client
-        .execute(MARK_APPLIED, &[&app, &version, &&checksum.0[..]])
+        .execute(
+            MARK_APPLIED,
+            &[&app, &m.version(), &&m.checksum().0[..], &down_checksum(m)],
+        )
         .await
         .map_err(Error::db("marking a migration as applied"))?;
     Ok(n > 0)

@@ -690,9 +690,7 @@ impl Migrator {
                                 version,
                             });
                         };
-                        if !history::mark_applied(&*client, &self.app, version, m.checksum())
-                            .await?
-                        {
+                        if !history::mark_applied(&*client, &self.app, m).await? {
                             history::insert_applied(&*client, &self.app, m, 0, &self.applied_by)
                                 .await?;
                         }

@@ -27,6 +27,18 @@ pub struct AppliedRow {
     pub execution_ms: i64,
     pub applied_by: String,
     pub state: RowState,
+    /// The checksum of the migration's down file when it was applied (`None`: it had
+    /// none, or the row predates the column).
+    pub down_checksum: Option<Checksum>,
+}
+
+impl AppliedRow {
+    /// Whether `m`'s down file is not the one recorded when `m` was applied: edited
+    /// since, or removed. `false` when none was recorded (the down file came later).
+    pub fn down_edited(&self, m: &Migration) -> bool {
+        self.down_checksum
+            .is_some_and(|recorded| m.down().map(|d| d.checksum()) != Some(recorded))
+    }
 }
 
 /// Whether a history row records a finished migration.
@@ -189,6 +201,15 @@ impl Entry<'_> {
             (Some(m), _) => m.name(),
             (None, Some(r)) => &r.name,
             (None, None) => "",
+        }
+    }
+
+    /// Whether the file's down file is not the one recorded when it was applied
+    /// ([`AppliedRow::down_edited`]).
+    pub fn down_edited(&self) -> bool {
+        match (&self.migration, &self.applied) {
+            (Some(m), Some(row)) => row.down_edited(m),
+            _ => false,
         }
     }
 }
@@ -463,8 +484,8 @@ pub enum DownTo {
 /// The applied migrations a rollback undoes, newest first, each with its down file.
 /// Refuses, naming every problem at once, when a version to undo is dirty, has no
 /// file or no down file, or its file changed since it was applied (its down file was
-/// written for what ran), or when the target version of [`DownTo::Version`] is not
-/// applied.
+/// written for what ran) or its down file changed since then ([`AppliedRow::down_edited`]),
+/// or when the target version of [`DownTo::Version`] is not applied.
 pub fn down<'s>(
     source: &'s Source,
     rows: &[AppliedRow],
@@ -526,6 +547,15 @@ pub fn down<'s>(
             ));
             continue;
         }
+        if row.down_edited(m) {
+            let down = m.down().map_or("", |d| d.file());
+            problems.push(format!(
+                "{down} changed since {} was applied (the down file then had another checksum): review it, then record it with `db repair --status applied {}`",
+                m.file(),
+                m.version()
+            ));
+            continue;
+        }
         out.push(m);
     }
     if problems.is_empty() {
@@ -559,6 +589,7 @@ mod tests {
             execution_ms: 1,
             applied_by: "test".into(),
             state: RowState::Applied,
+            down_checksum: None,
         }
     }
 

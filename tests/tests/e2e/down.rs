@@ -154,11 +154,26 @@ async fn down_refuses_before_running_anything() -> Result<()> {
         .unwrap_err();
     assert!(e.to_string().contains("version 9 is not applied"), "{e}");
 
-    // A down file that cannot run in a transaction is refused, not run half.
+    // A down file edited since its migration was applied is refused; once recorded
+    // (repair), a down file that cannot run in a transaction is refused, not run half.
     dir.write(
         "3_c.down.sql",
         "-- plover:no-transaction\nalter table b drop column note;\n",
     )?;
+    let e = dir
+        .migrator("shop")?
+        .down(&mut client, DownTo::Last(1))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("3_c.down.sql changed since")
+            && e.to_string().contains("db repair --status applied 3"),
+        "{e}"
+    );
+    dir.migrator("shop")?
+        .repair(&mut client, 3, plover::Repair::Applied)
+        .await?;
+    let before = snapshot(&client).await?;
     let e = dir
         .migrator("shop")?
         .down(&mut client, DownTo::Last(1))
@@ -174,9 +189,9 @@ async fn a_failing_down_file_is_rolled_back_and_stops_the_rollback() -> Result<(
     let db = TestDatabase::create().await?;
     let mut client = db.client().await?;
     let dir = shop()?;
-    dir.migrator("shop")?.run(&mut client).await?;
     // 2's down file fails on its second statement, after dropping b.
     dir.write("2_b_down.sql", "drop table b;\nselect 1 / 0;\n")?;
+    dir.migrator("shop")?.run(&mut client).await?;
 
     let e = dir
         .migrator("shop")?
@@ -331,6 +346,116 @@ async fn db_baseline_records_without_running_and_push_applies_the_rest() -> Resu
         run.stdout.matches("applied 2025").count(),
         count - 3,
         "{run}"
+    );
+    Ok(())
+}
+
+/// The down file's checksum is recorded when its migration is applied: a down file
+/// edited (or removed) since then is shown by `db status` and refused by a rollback
+/// until `db repair --status applied` records it as reviewed.
+#[tokio::test]
+async fn an_edited_applied_down_file_is_reported_and_refused_until_recorded() -> Result<()> {
+    let (db, url) = database().await?;
+    let mut client = db.client().await?;
+    let w = Workdir::new()?;
+    let local = [("DATABASE_URL", url.as_str())];
+    w.db(&["push"], &local, None)?.expect(0)?;
+    let newest = "20250224113540";
+    let down = w
+        .migrations()
+        .join(format!("down/{newest}_add_updated_at_columns.sql"));
+    let recorded: Option<Vec<u8>> = client
+        .query_one(
+            "SELECT down_checksum FROM plover.migrations WHERE version = $1",
+            &[&newest.parse::<i64>()?],
+        )
+        .await?
+        .get(0);
+    assert_eq!(
+        recorded.as_deref(),
+        Some(&plover::Checksum::of(&std::fs::read(&down)?).as_bytes()[..])
+    );
+    // Older migrations had no down file: nothing recorded.
+    let without: i64 = client
+        .query_one(
+            "SELECT count(*) FROM plover.migrations WHERE down_checksum IS NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(without as usize, w.migration_files()?.len() - 1);
+
+    let text = std::fs::read_to_string(&down)?;
+    std::fs::write(&down, format!("{text}-- reviewed again\n"))?;
+    let status = json(&w.db(&["status", "--json"], &local, None)?.expect(0)?)?;
+    let newest_entry = status["migrations"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|m| m["version"] == newest.parse::<i64>().unwrap())
+        })
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(newest_entry["down_edited"], true, "{status}");
+    let run = w.db(&["status"], &local, None)?.expect(0)?;
+    assert!(run.stdout.contains("down file edited since"), "{run}");
+    assert!(
+        run.stderr.contains(&format!(
+            "down/{newest}_add_updated_at_columns.sql is not the down file"
+        )),
+        "{run}"
+    );
+
+    let before = snapshot(&client).await?;
+    let run = w
+        .db(&["down", "--confirm", "local"], &local, None)?
+        .expect(2)?;
+    assert!(
+        run.stderr
+            .contains(&format!("db repair --status applied {newest}")),
+        "{run}"
+    );
+    assert_eq!(snapshot(&client).await?, before);
+
+    w.db(
+        &[
+            "repair",
+            "--status",
+            "applied",
+            newest,
+            "--confirm",
+            "local",
+        ],
+        &local,
+        None,
+    )?
+    .expect(0)?;
+    let status = json(&w.db(&["status", "--json"], &local, None)?.expect(0)?)?;
+    assert!(
+        status["down_edited"].as_array().is_some_and(Vec::is_empty),
+        "{status}"
+    );
+    w.db(&["down", "--confirm", "local"], &local, None)?
+        .expect(0)?;
+
+    // A history table from before the column: read as it is, upgraded by the first
+    // write, with the down checksum recorded from then on.
+    client
+        .batch_execute("ALTER TABLE plover.migrations DROP COLUMN down_checksum")
+        .await?;
+    w.db(&["status"], &local, None)?.expect(0)?;
+    let dir = Dir::with(&[("1_a.sql", A), ("1_a.down.sql", A_DOWN)])?;
+    dir.migrator("shop")?.run(&mut client).await?;
+    let recorded: Option<Vec<u8>> = client
+        .query_one(
+            "SELECT down_checksum FROM plover.migrations WHERE app = 'shop'",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!(
+        recorded.as_deref(),
+        Some(&plover::Checksum::of(A_DOWN.as_bytes()).as_bytes()[..])
     );
     Ok(())
 }

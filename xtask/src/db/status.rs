@@ -28,6 +28,23 @@ impl DbStatus {
             .collect();
         let renamed: Vec<String> = plan.renamed().iter().map(ToString::to_string).collect();
         let skipped: Vec<String> = migrator.source().skipped_warnings().collect();
+        let down_edited: Vec<String> = plan
+            .entries()
+            .iter()
+            .filter(|e| e.down_edited())
+            .filter_map(|e| e.migration)
+            .map(|m| {
+                let down = m.down().map_or_else(
+                    || format!("the down file of {}", m.file()),
+                    |d| d.file().to_owned(),
+                );
+                format!(
+                    "{down} is not the down file {} was applied with (edited or removed since); `db down` refuses it until it is reviewed and recorded with `db repair --status applied {}`",
+                    m.file(),
+                    m.version()
+                )
+            })
+            .collect();
         let attention = plan.entries().iter().any(|e| {
             !matches!(
                 e.state,
@@ -66,6 +83,7 @@ impl DbStatus {
                 "needs_attention": attention,
                 "problems": problems,
                 "renamed": renamed,
+                "down_edited": down_edited,
                 "skipped": migrator.source().skipped(),
                 "adopt_from_supabase_cli": adoptable
                     .iter()
@@ -112,7 +130,7 @@ impl DbStatus {
             if cli_problems {
                 println!("{}", super::push::adopt_command(&target));
             }
-            for warning in renamed.iter().chain(&skipped) {
+            for warning in renamed.iter().chain(&skipped).chain(&down_edited) {
                 eprintln!("warning: {warning}");
             }
             if let Some(d) = &drift {
@@ -245,6 +263,9 @@ fn describe(e: &Entry<'_>) -> String {
             row.execution_ms
         ));
     }
+    if e.down_edited() {
+        s.push_str(", down file edited since");
+    }
     s
 }
 
@@ -257,5 +278,7 @@ fn entry_json(e: &Entry<'_>) -> serde_json::Value {
         "applied_at": e.applied.as_ref().map(|r| utc_rfc3339(r.applied_at)),
         "applied_by": e.applied.as_ref().map(|r| &r.applied_by),
         "execution_ms": e.applied.as_ref().map(|r| r.execution_ms),
+        "down_file": e.migration.and_then(|m| m.down()).map(|d| d.file()),
+        "down_edited": e.down_edited(),
     })
 }

@@ -95,6 +95,7 @@ fn applied_row(b: &BaselineFile) -> AppliedRow {
         execution_ms: 0,
         applied_by: String::new(),
         state: RowState::Applied,
+        down_checksum: None,
     }
 }
 
