@@ -166,7 +166,7 @@ impl BenchDiff {
             exe: None,
         }];
         let mut skipped = Vec::new();
-        match xtask() {
+        match xtask(!cfg!(debug_assertions)) {
             Ok(exe) => ready.push(Ready {
                 tool: Tool::Xtask,
                 name: "plover (xtask db diff)".into(),
@@ -288,10 +288,10 @@ fn find_peer(tool: Tool) -> Result<Ready, String> {
     })
 }
 
-/// The xtask binary: PLOVER_XTASK, else `cargo build --package xtask` in the bench's
-/// own profile (release for `cargo xtask bench diff`); the reason it is skipped
-/// otherwise.
-fn xtask() -> Result<PathBuf, String> {
+/// The xtask binary: PLOVER_XTASK, else `cargo build --package xtask` in release when
+/// `release` (`db diff`: the bench's own profile) or in the dev profile `cargo xtask`
+/// runs; the reason it is skipped otherwise.
+pub(crate) fn xtask(release: bool) -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("PLOVER_XTASK") {
         let path = PathBuf::from(path);
         return if path.is_file() {
@@ -310,10 +310,13 @@ fn xtask() -> Result<PathBuf, String> {
     cmd.current_dir(&root)
         .args(["build", "--quiet", "--package", "xtask"])
         .stdin(Stdio::null());
-    if !cfg!(debug_assertions) {
+    if release {
         cmd.arg("--release");
     }
-    eprintln!("bench: building the {} xtask for `db diff`...", build());
+    eprintln!(
+        "bench: building the {} xtask...",
+        if release { "release" } else { "dev" }
+    );
     let out = tokio::task::block_in_place(|| cmd.output())
         .map_err(|e| format!("running cargo build --package xtask: {e}"))?;
     if !out.status.success() {
@@ -326,11 +329,7 @@ fn xtask() -> Result<PathBuf, String> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let exe = target
-        .join(if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        })
+        .join(if release { "release" } else { "debug" })
         .join("xtask");
     if exe.is_file() {
         Ok(exe)

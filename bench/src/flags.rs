@@ -77,6 +77,18 @@ pub enum BenchCommand {
     /// for R rounds. Reports the medians, the minimums and plover/squawk; asserts
     /// nothing.
     Lint(BenchLint),
+    /// `db copy-schema` against `pg_dump -n SCHEMA | psql --single-transaction`.
+    ///
+    /// Generates about --mb MB of tables (default 1024) in schema `shop` of a database
+    /// on the test server (customers, orders with an enum column, events with jsonb
+    /// and uuid; keys, foreign keys, indexes), or takes --source-url, a database that
+    /// holds a schema `shop`. Then, for R rounds, copies it into a fresh database with
+    /// each tool, alternating which goes first: the xtask binary's `db copy-schema
+    /// --from URL --to URL --schema shop` (the dev build `cargo xtask` runs;
+    /// PLOVER_XTASK overrides) and pg_dump piped into psql (the test server's PostgreSQL binaries).
+    /// Checks each copy's row counts against the source. Reports medians, MB/s of the
+    /// tables' size on disk, and plover/pg_dump; asserts nothing.
+    CopySchema(BenchCopySchema),
     /// plover against psql, refinery, sqlx and the Supabase CLI, side by side.
     ///
     /// For each N (default 100 and 1000) generates N migrations once (the same SQL
@@ -229,6 +241,19 @@ fn parse_peer_choice(s: &str) -> Result<PeerChoice, String> {
         )
     })?;
     Ok(PeerChoice { peer, up_to })
+}
+
+#[derive(Debug, Args)]
+pub struct BenchCopySchema {
+    /// About how many MB of tables to generate.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub mb: u32,
+    /// A database holding a schema `shop` to copy instead (nothing is generated).
+    #[arg(long, value_name = "URL")]
+    pub source_url: Option<String>,
+    /// How many copies with each tool (the median is reported).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@
 
 mod apply;
 mod boot;
+mod copy_schema;
 mod diff;
 mod diff_workload;
 mod flags;
@@ -30,6 +31,7 @@ async fn main() -> Result<()> {
     sh.change_dir(workspace_root());
     match flags.command {
         Some(flags::BenchCommand::Boot(boot)) => boot.run().await,
+        Some(flags::BenchCommand::CopySchema(copy)) => copy.run().await,
         Some(flags::BenchCommand::Diff(diff)) => diff.run().await,
         Some(flags::BenchCommand::Fresh(fresh)) => fresh.run().await,
         Some(flags::BenchCommand::Lint(lint)) => lint.run(&sh),

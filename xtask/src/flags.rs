@@ -402,6 +402,19 @@ pub enum DbCommand {
     /// The source is only read. On every target but the local development database
     /// it asks for the environment's name at a terminal, or needs --confirm NAME.
     Sync(DbSync),
+    /// Copy one schema, objects and rows, from one database to another (OLD or OLD:NEW).
+    ///
+    /// In one transaction on --to: pg_dump's pre-data section of OLD (types, tables,
+    /// functions, views, grants; no owners), the rows of every table streamed with COPY
+    /// from --from (binary where every column has a built-in type), then indexes,
+    /// constraints and foreign keys (checked once, on the full tables), triggers and
+    /// policies; sequences set to the source's value or past the largest copied value;
+    /// the row counts of both sides compared table by table; then OLD renamed to NEW.
+    /// The source is only read, in one read-only snapshot that pg_dump shares. Any
+    /// error, a count that differs, or an interruption keeps nothing. Refuses when NEW
+    /// exists on --to (it never drops or replaces). Asks for the environment's name on
+    /// protected environments, or needs --confirm NAME. Prints a summary table.
+    CopySchema(DbCopySchema),
     /// Capture schema changes made outside migrations as a new migration file.
     ///
     /// The migrations are applied (after the Supabase baseline) to a shadow database
@@ -454,6 +467,20 @@ pub enum DbCommand {
     /// target but the local development database it asks for the environment's name at
     /// a terminal, or needs --confirm NAME.
     Baseline(DbBaseline),
+    /// Make the migrations up to VERSION one baseline file, and rewrite histories.
+    ///
+    /// The migrations up to VERSION are replayed into a shadow database on the local
+    /// development server; the schema diff from an empty database to it becomes
+    /// `<VERSION>_baseline.sql` (a header lists every squashed migration with its
+    /// checksum), which is checked by replaying it alone and diffing again. Refuses,
+    /// changing nothing, when the squashed files write rows (--without-data to squash
+    /// anyway), make objects the diff does not model, or the baseline would build
+    /// another schema. Then the squashed files (and their down files) are replaced by
+    /// the baseline, and on each --on ENV the app's history rows of the squashed
+    /// migrations are replaced by the baseline's in one transaction (asking as
+    /// destructive commands do). Once squashed, `db squash --to VERSION --on ENV`
+    /// rewrites another database's history from the baseline's header.
+    Squash(DbSquash),
     /// Take over another tool's migration history without re-running anything.
     ///
     /// Every local migration that the Supabase CLI (supabase_migrations.schema_migrations),
@@ -647,6 +674,26 @@ pub struct DbSync {
 }
 
 #[derive(Debug, Args)]
+pub struct DbCopySchema {
+    /// Where the schema is read: an environment, or a URL without a password.
+    #[arg(long, value_name = "ENV")]
+    pub from: String,
+    /// Where it is created: an environment, or a URL without a password.
+    #[arg(long, value_name = "ENV")]
+    pub to: String,
+    /// The schema, and its name on --to when it changes: `billing` or `billing:billing_v2`.
+    #[arg(long, value_name = "OLD[:NEW]")]
+    pub schema: String,
+    /// Show what would be copied and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Confirm without a prompt (for CI): the --to environment's name. Needed on
+    /// protected environments when there is no terminal.
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct DbPull {
     /// The new migration's name.
     #[arg(default_value = "remote_schema")]
@@ -760,6 +807,25 @@ pub struct DbBaseline {
     /// target but the local development database when there is no terminal.
     #[arg(long, value_name = "NAME")]
     pub confirm: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DbSquash {
+    /// The newest migration to squash, e.g. 20250224113540 (the baseline keeps its version).
+    #[arg(long, value_name = "VERSION")]
+    pub to: i64,
+    /// Rewrite the history of this environment (or URL without a password); repeatable.
+    #[arg(long, value_name = "ENV")]
+    pub on: Vec<String>,
+    /// Squash even though the squashed files write rows (the baseline will not).
+    #[arg(long)]
+    pub without_data: bool,
+    /// Write nothing: show the baseline and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Confirm without a prompt (for CI): an --on environment's name; repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Vec<String>,
 }
 
 #[derive(Debug, Args)]

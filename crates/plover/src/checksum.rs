@@ -26,6 +26,11 @@ impl Checksum {
         hex::encode(self.0)
     }
 
+    /// A checksum written as [`Checksum::to_hex`] writes it; `None` for anything else.
+    pub fn from_hex(text: &str) -> Option<Checksum> {
+        Checksum::from_slice(&hex::decode(text).ok()?)
+    }
+
     /// A checksum read back from the history table; `None` when it is not 32 bytes.
     pub fn from_slice(bytes: &[u8]) -> Option<Checksum> {
         Some(Checksum(bytes.try_into().ok()?))

@@ -196,6 +196,10 @@ pub enum Error {
     #[error("cannot baseline app `{app}`; nothing was recorded:{}", problems.iter().map(|p| format!("\n  - {p}")).collect::<String>())]
     BaselineRefused { app: String, problems: Vec<String> },
 
+    /// `Migrator::squash_history` refused; the history was not changed.
+    #[error("cannot rewrite the history of app `{app}` for the squash; nothing was changed:{}", problems.iter().map(|p| format!("\n  - {p}")).collect::<String>())]
+    SquashRefused { app: String, problems: Vec<String> },
+
     /// A down file failed; the ones before it were undone (their transactions
     /// committed), it was rolled back.
     #[error("{failed}{}", undone_before(undone))]

@@ -55,7 +55,7 @@ pub use conninfo::{ConnInfo, ConnInfoError, LIBPQ_ENV_VARS, redact};
 pub use error::{Error, MigrationFailed, describe};
 pub use event::{Event, OutsideTransaction, OwnTransactions};
 pub use lock::key as lock_key;
-pub use migrator::{DEFAULT_APP, DownReport, Migrator, Repair, Report, connect};
+pub use migrator::{DEFAULT_APP, DownReport, Migrator, Repair, Report, SquashOutcome, connect};
 pub use plan::{AppliedRow, DownTo, Entry, Plan, Renamed, RowState, State, SupabaseCliRow};
 pub use problem::Problem;
 pub use session::Session;
@@ -64,6 +64,8 @@ pub use source::{
     DownStyle, Embedded, Migration, Source, Transaction, is_migration_name, parse_down_name,
     parse_file_name,
 };
+/// plover's SQL splitter, as migrations are split: statements with their line and column.
+pub use split::{SplitError, Statement, split as split_sql};
 
 #[doc(hidden)]
 pub mod __private {

@@ -16,7 +16,7 @@ use crate::history;
 use crate::lock;
 use crate::plan::{self, DownTo, Plan, Renamed};
 use crate::settings::{Adopt, Missing, OutOfOrder, SupabaseCli, SupabaseHistory, TransactionMode};
-use crate::source::{Migration, Source, Transaction};
+use crate::source::{Checksum, Migration, Source, Transaction};
 
 /// What to record for a version with [`Migrator::repair`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +45,21 @@ pub struct Report {
     /// Versions the Supabase CLI had applied with the files' statements, recorded in
     /// plover's history by this run without running them (also logged), in order.
     pub adopted: Vec<SupabaseCliAdopted>,
+}
+
+/// What [`Migrator::squash_history`] did to one database's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SquashOutcome {
+    /// The squashed migrations' rows were replaced by the baseline's.
+    Rewritten {
+        /// How many rows were deleted.
+        removed: usize,
+    },
+    /// None of the squashed migrations is applied: nothing to rewrite (a run applies
+    /// the baseline).
+    NothingApplied,
+    /// The history already records the baseline in their place.
+    AlreadyRewritten,
 }
 
 /// What a rollback ([`Migrator::down`]) did.
@@ -607,6 +622,117 @@ impl Migrator {
         )
         .await?;
         Ok(recorded)
+    }
+
+    /// Rewrites the history after a squash: the migrations `squashed` (version and the
+    /// checksum each had) became the one file of version `baseline` (a migration of
+    /// this migrator's source). Under the lock, in one transaction: their rows are
+    /// deleted and the baseline's recorded as applied (in the Supabase CLI's history
+    /// too when it is kept). Nothing changes when none of them is applied (a new
+    /// database: a run applies the baseline) or when the history already records the
+    /// baseline alone. Refuses, changing nothing, when only some are applied, one was
+    /// applied from other text than the one squashed, or the history is dirty.
+    pub async fn squash_history(
+        &self,
+        client: &mut Client,
+        baseline: i64,
+        squashed: &[(i64, Checksum)],
+    ) -> Result<SquashOutcome, Error> {
+        let supabase = self.supabase();
+        let on_event = self.on_event_setting();
+        let (outcome, _) = lock::with_lock_watched(
+            client,
+            &self.app,
+            self.lock_wait,
+            on_event,
+            async |client| {
+                let (rows, bootstrap) = history::inspect(&*client, &self.app, supabase).await?;
+                let refuse = |problems: Vec<String>| Error::SquashRefused {
+                    app: self.app.clone(),
+                    problems,
+                };
+                let Some(m) = self.source.get(baseline) else {
+                    return Err(refuse(vec![format!(
+                        "version {baseline} is not a migration of {}",
+                        self.source.origin()
+                    )]));
+                };
+                let row = |v: i64| rows.iter().find(|r| r.version == v);
+                let applied: Vec<i64> = squashed
+                    .iter()
+                    .map(|(v, _)| *v)
+                    .filter(|v| row(*v).is_some())
+                    .collect();
+                let baseline_row = row(baseline);
+                if baseline_row.is_some_and(|r| r.checksum == Some(m.checksum()))
+                    && applied.len() == 1
+                {
+                    return Ok(SquashOutcome::AlreadyRewritten);
+                }
+                if applied.is_empty() {
+                    return Ok(SquashOutcome::NothingApplied);
+                }
+                let mut problems = Vec::new();
+                if let Some(dirty) = rows.iter().find(|r| r.state != plan::RowState::Applied) {
+                    problems.push(format!(
+                        "version {} ({}) is dirty; finish or undo it by hand, then `db repair`",
+                        dirty.version, dirty.name
+                    ));
+                }
+                let missing: Vec<String> = squashed
+                    .iter()
+                    .filter(|(v, _)| row(*v).is_none())
+                    .map(|(v, _)| v.to_string())
+                    .collect();
+                if !missing.is_empty() {
+                    problems.push(format!(
+                        "{} of the {} squashed migrations are not applied here ({}): apply them first, from the files before the squash, then rewrite",
+                        missing.len(),
+                        squashed.len(),
+                        missing.join(", ")
+                    ));
+                }
+                for (v, checksum) in squashed {
+                    if let Some(r) = row(*v)
+                        && r.checksum.is_some_and(|c| c != *checksum)
+                    {
+                        problems.push(format!(
+                            "version {v} ({}) was applied from other text than the file squashed",
+                            r.name
+                        ));
+                    }
+                }
+                if !problems.is_empty() {
+                    return Err(refuse(problems));
+                }
+                bootstrap.run_alone(client).await?;
+                let tx = client
+                    .transaction()
+                    .await
+                    .map_err(Error::db("starting a transaction"))?;
+                for (v, _) in squashed {
+                    history::delete(&tx, &self.app, *v).await?;
+                    if supabase {
+                        let text = row(*v)
+                            .and_then(|_| self.source.get(*v))
+                            .map_or_else(|| v.to_string(), |m| m.version_text().to_owned());
+                        history::unmirror(&tx, &text).await?;
+                    }
+                }
+                history::insert_applied(&tx, &self.app, m, 0, &self.applied_by).await?;
+                if supabase {
+                    history::mirror(&tx, m, &apply::mirror_statements(m)).await?;
+                }
+                tx.commit()
+                    .await
+                    .map_err(Error::db("committing the rewritten history"))?;
+                Ok(SquashOutcome::Rewritten {
+                    removed: applied.len(),
+                })
+            },
+        )
+        .await?;
+        Ok(outcome)
     }
 
     /// What `apply` needs of this migrator for a run of `total` files.

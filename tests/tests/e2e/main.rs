@@ -18,6 +18,7 @@
 
 mod adopt;
 mod app;
+mod copy_schema;
 mod docker;
 mod down;
 mod embed;
@@ -26,6 +27,7 @@ mod engine_input;
 mod extensions;
 mod lock_wait;
 mod schema_diff;
+mod squash;
 mod supabase_baseline;
 mod supabase_cli;
 mod supabase_features;

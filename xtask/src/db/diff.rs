@@ -216,6 +216,53 @@ pub(super) async fn replayed(
     migrator: &plover::Migrator,
     schemas: &[String],
 ) -> Result<Catalog> {
+    Ok(replayed_probe(ctx, migrator, schemas).await?.catalog)
+}
+
+/// What a replay left in the shadow database beside the catalog.
+pub(super) struct Replay {
+    pub catalog: Catalog,
+    /// Objects of the schemas the catalog does not model (rules, foreign tables,
+    /// triggers on views, collations, operators, text search objects, statistics),
+    /// each as `kind schema.name`.
+    pub unmodelled: Vec<String>,
+    /// Tables of the schemas that hold rows, `schema.table`.
+    pub with_rows: Vec<String>,
+}
+
+/// Objects of `$1`'s schemas that `plover::schema` does not model.
+const UNMODELLED: &str = "
+SELECT 'rule ' || n.nspname || '.' || c.relname || '.' || r.rulename
+  FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE r.rulename <> '_RETURN' AND n.nspname = ANY($1)
+UNION ALL
+SELECT 'foreign table ' || n.nspname || '.' || c.relname
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind = 'f' AND n.nspname = ANY($1)
+UNION ALL
+SELECT 'trigger on a view ' || n.nspname || '.' || c.relname || '.' || t.tgname
+  FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind = 'v' AND n.nspname = ANY($1)
+UNION ALL
+SELECT 'collation ' || n.nspname || '.' || o.collname
+  FROM pg_collation o JOIN pg_namespace n ON n.oid = o.collnamespace WHERE n.nspname = ANY($1)
+UNION ALL
+SELECT 'operator ' || n.nspname || '.' || o.oprname
+  FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace WHERE n.nspname = ANY($1)
+UNION ALL
+SELECT 'text search configuration ' || n.nspname || '.' || o.cfgname
+  FROM pg_ts_config o JOIN pg_namespace n ON n.oid = o.cfgnamespace WHERE n.nspname = ANY($1)
+UNION ALL
+SELECT 'statistics ' || n.nspname || '.' || o.stxname
+  FROM pg_statistic_ext o JOIN pg_namespace n ON n.oid = o.stxnamespace WHERE n.nspname = ANY($1)
+ORDER BY 1";
+
+/// [`replayed`], with what the catalog leaves out ([`Replay`]).
+pub(super) async fn replayed_probe(
+    ctx: &Ctx,
+    migrator: &plover::Migrator,
+    schemas: &[String],
+) -> Result<Replay> {
     let admin_url = super::local_database(&ctx.sh, ctx.project.workdir()).await?;
     let server = Url::new(admin_url)
         .server()
@@ -245,9 +292,32 @@ pub(super) async fn replayed(
             "applied {} migration(s) to the shadow database {name}",
             report.applied.len()
         );
-        plover::schema::inspect(&client, schemas)
+        let catalog = plover::schema::inspect(&client, schemas)
             .await
-            .context("reading the shadow database's schemas")
+            .context("reading the shadow database's schemas")?;
+        let unmodelled = client
+            .query(UNMODELLED, &[&schemas])
+            .await
+            .context("listing the shadow database's objects")?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut with_rows = Vec::new();
+        for name in catalog.tables.keys() {
+            let some: bool = client
+                .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {name})"), &[])
+                .await
+                .with_context(|| format!("looking for rows in {name}"))?
+                .get(0);
+            if some {
+                with_rows.push(name.to_string());
+            }
+        }
+        Ok(Replay {
+            catalog,
+            unmodelled,
+            with_rows,
+        })
     }
     .await;
     if let Err(e) = shadow.close().await {

@@ -7,6 +7,7 @@
 
 mod adopt;
 mod baseline;
+mod copy_schema;
 mod diff;
 mod down;
 mod image;
@@ -31,6 +32,7 @@ mod repair;
 mod reset;
 mod restore;
 mod seed;
+mod squash;
 mod status;
 mod sync;
 
@@ -70,6 +72,7 @@ impl Db {
                 DbCommand::Repair(cmd) => cmd.run(&ctx).await,
                 DbCommand::Down(cmd) => cmd.run(&ctx).await,
                 DbCommand::Baseline(cmd) => cmd.run(&ctx).await,
+                DbCommand::Squash(cmd) => cmd.run(&ctx).await,
                 DbCommand::Adopt(cmd) => cmd.run(&ctx).await,
                 DbCommand::Reset(cmd) => cmd.run(&ctx).await,
                 DbCommand::Restore(cmd) => cmd.run(&ctx).await,
@@ -77,6 +80,7 @@ impl Db {
                 DbCommand::Pull(cmd) => cmd.run(&ctx).await,
                 DbCommand::Diff(cmd) => cmd.run(&ctx).await,
                 DbCommand::Sync(cmd) => cmd.run(&ctx).await,
+                DbCommand::CopySchema(cmd) => cmd.run(&ctx).await,
                 DbCommand::Extensions(cmd) => cmd.run(&ctx),
                 DbCommand::Test(cmd) => cmd.run(&ctx).await,
             }
@@ -118,6 +122,19 @@ impl Ctx {
     /// The database to talk to: `--env`, else the linked environment, else `local`.
     fn target(&self) -> Result<Target> {
         let env = self.project.choose_env(self.env.as_deref())?;
+        let vars = Vars::from_process_and_dotenv(self.project.workdir())?;
+        Ok(self.project.target(&env, &vars)?)
+    }
+
+    /// A named environment (as `--env` takes it), or a URL (given without a
+    /// password, which comes from PGPASSWORD or ~/.pgpass).
+    fn target_of(&self, given: &str) -> Result<Target> {
+        if given.contains("://") {
+            return Ok(self
+                .project
+                .target("given", &Vars::from_pairs([("GIVEN_DATABASE_URL", given)]))?);
+        }
+        let env = self.project.choose_env(Some(given))?;
         let vars = Vars::from_process_and_dotenv(self.project.workdir())?;
         Ok(self.project.target(&env, &vars)?)
     }

@@ -130,6 +130,14 @@ impl DbStatus {
             if cli_problems {
                 println!("{}", super::push::adopt_command(&target));
             }
+            for (baseline, n) in super::squash::unrewritten(&migrator, &plan) {
+                println!(
+                    "{n} version(s) missing locally were squashed into {}: `cargo xtask db squash --to {} --on {}` rewrites this history",
+                    baseline.file(),
+                    baseline.version(),
+                    target.env()
+                );
+            }
             for warning in renamed.iter().chain(&skipped).chain(&down_edited) {
                 eprintln!("warning: {warning}");
             }
