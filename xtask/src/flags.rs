@@ -573,6 +573,22 @@ pub struct DbPush {
     /// holds it; the wait names the holder. 0 gives up at once.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub lock_wait: u64,
+    /// Push to every target of FILE instead (one environment name or URL without a
+    /// password per line, `#` comments): the canary first, then --concurrency at a
+    /// time, stopping at the first failure, with a summary table and a state file.
+    #[arg(long, value_name = "FILE", conflicts_with = "include_seed")]
+    pub fleet: Option<PathBuf>,
+    /// With --fleet: how many targets are pushed at once after the canary.
+    #[arg(long, value_name = "N", default_value_t = 4, requires = "fleet")]
+    pub concurrency: usize,
+    /// With --fleet: how many targets, from the top of the file, are pushed first and
+    /// one at a time; a failure among them stops the fleet before the rest.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "fleet")]
+    pub canary: usize,
+    /// With --fleet: the state file that records the targets pushed with this
+    /// migration set, so that a run after a failure skips them (default FILE.state.json).
+    #[arg(long, value_name = "PATH", requires = "fleet")]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -213,6 +213,10 @@ async fn copy_schema_copies_objects_rows_sequences_grants_under_a_new_name() -> 
     );
     assert_eq!(snapshot(&target).await?, target_before);
 
+    // A URL holding a password is refused, and the password never printed.
+    let run = copy(&w, &vars, (&src_url, "local"), "billing:billing_v4", &[])?.expect(2)?;
+    assert!(run.stderr.contains("must not hold a password"), "{run}");
+
     // A protected target needs its name.
     let protected = [
         ("PROD_DATABASE_URL", dst_url.as_str()),

@@ -25,6 +25,7 @@ mod embed;
 mod engine;
 mod engine_input;
 mod extensions;
+mod fleet;
 mod lock_wait;
 mod schema_diff;
 mod squash;

@@ -21,6 +21,7 @@ mod local;
 pub use local::started as local_database;
 mod dump;
 mod extensions;
+mod fleet;
 pub use extensions::install_native as install_stand_ins;
 mod new;
 mod pgtap;
@@ -130,6 +131,12 @@ impl Ctx {
     /// password, which comes from PGPASSWORD or ~/.pgpass).
     fn target_of(&self, given: &str) -> Result<Target> {
         if given.contains("://") {
+            if plover::ConnInfo::parse(given).is_ok_and(|c| c.config().get_password().is_some()) {
+                bail!(
+                    "{}: a URL here must not hold a password (it would stay in your shell's history and in `ps`): put it in PGPASSWORD or ~/.pgpass, or name an environment whose <NAME>_DATABASE_URL holds the URL",
+                    plover::redact(given)
+                );
+            }
             return Ok(self
                 .project
                 .target("given", &Vars::from_pairs([("GIVEN_DATABASE_URL", given)]))?);

@@ -15,6 +15,9 @@ use crate::flags::DbPush;
 
 impl DbPush {
     pub async fn run(self, ctx: &Ctx) -> Result<ExitCode> {
+        if let Some(file) = &self.fleet {
+            return super::fleet::push(&self, ctx, file).await;
+        }
         let target = ctx.target()?;
         let out_of_order = if self.include_all {
             OutOfOrder::Allow
