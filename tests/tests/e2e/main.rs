@@ -26,6 +26,7 @@ mod engine;
 mod engine_input;
 mod extensions;
 mod fleet;
+mod grants;
 mod lock_wait;
 mod schema_diff;
 mod squash;

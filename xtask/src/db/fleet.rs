@@ -104,6 +104,7 @@ pub async fn push(flags: &DbPush, ctx: &Ctx, file: &Path) -> Result<ExitCode> {
     };
     let run = Run {
         flags,
+        project: &ctx.project,
         source: &source,
         app: &app,
         stop: &stop,
@@ -156,6 +157,7 @@ pub async fn push(flags: &DbPush, ctx: &Ctx, file: &Path) -> Result<ExitCode> {
 /// What every target's push shares.
 struct Run<'a> {
     flags: &'a DbPush,
+    project: &'a plover::project::Project,
     source: &'a Source,
     app: &'a str,
     /// Set by the first failure: no push starts after it.
@@ -183,7 +185,7 @@ impl Run<'_> {
                 .app(self.app)
                 .out_of_order(out_of_order)
                 .lock_wait(Duration::from_secs(self.flags.lock_wait));
-            let outcome = push_to(&migrator, &entry.target, self.flags.dry_run).await;
+            let outcome = push_to(&migrator, self.project, &entry.target, self.flags.dry_run).await;
             if matches!(outcome, Outcome::Failed(_)) {
                 self.stop.store(true, Ordering::SeqCst);
             }
@@ -227,8 +229,14 @@ fn parse(ctx: &Ctx, file: &Path, text: &str) -> Result<Vec<Entry>> {
     Ok(entries)
 }
 
-/// One target's push: the plan's refusals as a failure, else `Migrator::run`.
-async fn push_to(migrator: &Migrator, target: &Target, dry_run: bool) -> Outcome {
+/// One target's push: the plan's refusals as a failure, else `Migrator::run`, then
+/// `[grants]` when it applied something.
+async fn push_to(
+    migrator: &Migrator,
+    project: &plover::project::Project,
+    target: &Target,
+    dry_run: bool,
+) -> Outcome {
     let result = async {
         let mut client = super::connect(target).await?;
         if dry_run {
@@ -252,6 +260,9 @@ async fn push_to(migrator: &Migrator, target: &Target, dry_run: bool) -> Outcome
             });
         }
         let report = migrator.run(&mut client).await?;
+        if !report.applied.is_empty() {
+            super::grants::apply(project, &mut client).await?;
+        }
         Ok(if report.applied.is_empty() && report.adopted.is_empty() {
             Outcome::UpToDate {
                 version: report.version,

@@ -158,6 +158,9 @@ impl DbResetLocal {
             migrator.app_name(),
             report.total.as_millis()
         );
+        for line in super::grants::apply(project, &mut client).await? {
+            println!("{line}");
+        }
 
         if self.no_seed {
             println!("seed skipped (--no-seed)");

@@ -22,6 +22,7 @@ pub use local::started as local_database;
 mod dump;
 mod extensions;
 mod fleet;
+mod grants;
 pub use extensions::install_native as install_stand_ins;
 mod new;
 mod pgtap;

@@ -110,6 +110,7 @@ impl DbPush {
             ),
         )?;
         drop(plan);
+        super::grants::check_roles(&ctx.project, &client).await?;
 
         let progress = super::progress::Progress::new(pending.len());
         let report = progress.watch(migrator).run(&mut client).await;
@@ -134,6 +135,11 @@ impl DbPush {
                 .version
                 .map_or_else(|| "none".to_owned(), |v| v.to_string())
         );
+        if !report.applied.is_empty() {
+            for line in super::grants::apply(&ctx.project, &mut client).await? {
+                println!("{line}");
+            }
+        }
         if self.include_seed {
             super::seed::load(&ctx.project, &client).await?;
         }

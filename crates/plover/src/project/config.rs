@@ -102,6 +102,10 @@ pub struct PloverConfig {
     /// `[lint]`: settings of `cargo xtask db lint`.
     #[serde(default)]
     pub lint: LintSettings,
+    /// `[grants.SCHEMA]`: the privileges of roles on an app schema's objects, applied
+    /// after each push that applies something.
+    #[serde(default)]
+    pub grants: BTreeMap<String, super::grants::SchemaGrants>,
 }
 
 /// The `[lint]` table: `[lint.rules]` maps a rule id to `"off"`, `"warning"` or `"error"`.
@@ -155,6 +159,27 @@ impl PloverConfig {
             }
         }
         config.environments = environments;
+        let schemas = config
+            .schemas
+            .clone()
+            .unwrap_or_else(|| vec!["public".to_owned()]);
+        for (schema, grants) in &config.grants {
+            if !schemas.contains(schema) {
+                return Err(ProjectError::Config {
+                    file: line_of(&format!("[grants.{schema}]")),
+                    message: format!(
+                        "[grants.{schema}]: {schema} is not one of the app's schemas ({}); add it to `schemas` or name one of them",
+                        schemas.join(", ")
+                    ),
+                });
+            }
+            grants
+                .check(schema)
+                .map_err(|message| ProjectError::Config {
+                    file: line_of(&format!("[grants.{schema}]")),
+                    message,
+                })?;
+        }
         Ok(config)
     }
 }

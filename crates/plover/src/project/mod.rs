@@ -57,6 +57,7 @@
 
 mod config;
 mod files;
+mod grants;
 pub mod reset;
 mod targets;
 
@@ -67,6 +68,7 @@ use targets::env_key;
 
 pub use config::{DEFAULT_MAJOR_VERSION, Environment, LintSettings, PloverConfig, SupabaseConfig};
 pub use files::{next_version, snake_name, utc_rfc3339, utc_version};
+pub use grants::SchemaGrants;
 pub use reset::{AppObjects, Catalog, Object, Reset, ResetPlan, Restored};
 pub use targets::{LINK_FILE, LOCAL, Origin, Protection, Target, Vars, canonical_env};
 
