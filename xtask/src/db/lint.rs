@@ -47,6 +47,7 @@ impl DbLint {
             files,
             baseline,
             exposed_schemas: project.config().api_schemas.clone(),
+            granted_schemas: project.plover().grants.keys().cloned().collect(),
         };
         let report = if self.live {
             let live = live_findings(ctx, &input.exposed_schemas).await?;

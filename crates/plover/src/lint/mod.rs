@@ -42,6 +42,7 @@
 //!     )],
 //!     baseline: Baseline::None,
 //!     exposed_schemas: vec!["public".into()],
+//!     granted_schemas: vec![],
 //! };
 //! let report = lint(&input, &Config::default());
 //! assert_eq!(report.findings[0].rule.id(), "table-without-rls");
@@ -114,6 +115,8 @@ pub struct Input {
     pub baseline: Baseline,
     /// The schemas the Data API exposes (`[api] schemas` of supabase/config.toml).
     pub exposed_schemas: Vec<String>,
+    /// The schemas `[grants.SCHEMA]` of plover.toml grants on after every push.
+    pub granted_schemas: Vec<String>,
 }
 
 /// A rule's level after configuration.

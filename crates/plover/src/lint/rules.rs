@@ -215,6 +215,9 @@ rules! {
     TableWithoutRls = "table-without-rls", Error, Security,
         "a table in an API-exposed schema without row level security is readable and writable by anyone with the anon key",
         "ALTER TABLE ... ENABLE ROW LEVEL SECURITY and add policies (in this change)";
+    ExposedTableWithoutGrants = "exposed-table-without-grants", Warning, Security,
+        "a new table in an exposed schema other than public, where Supabase grants nothing by default, that no API role (anon, authenticated, service_role) may touch: every API request on it fails with permission denied",
+        "GRANT the privileges the app needs (e.g. GRANT SELECT ON ... TO authenticated), ALTER DEFAULT PRIVILEGES IN SCHEMA for the schema, or set [grants.SCHEMA] in supabase/plover.toml";
     PolicyWithoutRls = "policy-without-rls", Error, Security,
         "policies do nothing while row level security is off on their table",
         "ALTER TABLE ... ENABLE ROW LEVEL SECURITY";

@@ -46,6 +46,7 @@ fn input(files: &[(&str, &str)], applied: &[&str]) -> Input {
             .collect(),
         baseline,
         exposed_schemas: vec!["public".into()],
+        granted_schemas: Vec::new(),
     }
 }
 
@@ -651,6 +652,8 @@ const OWN_TESTS: &[&str] = &[
     "live-security-definer-view",
     "live-fk-without-index",
     "live-table-without-primary-key",
+    // Needs an exposed schema other than public (and [grants]): its own test.
+    "exposed-table-without-grants",
 ];
 
 #[test]
@@ -674,6 +677,47 @@ fn every_rule_fires_on_its_case_and_not_on_the_fix() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// A new table in the exposed schema `api` (RLS on): reported unless an API role gets
+/// a privilege on it (by name, on all of `api`, by `api`'s default privileges) or
+/// plover.toml has `[grants.api]`; never in `public` (Supabase's defaults) nor in a
+/// schema the API does not expose.
+#[test]
+fn exposed_table_without_grants_follows_grants_defaults_and_plover_toml() {
+    let lint_api = |change: &str, granted: &[&str]| {
+        let mut input = input(&[(CHANGE, change)], &[]);
+        input.exposed_schemas = vec!["public".into(), "api".into()];
+        input.granted_schemas = granted.iter().map(|s| (*s).to_owned()).collect();
+        ids(&lint(&input, &every_rule_on()))
+            .into_iter()
+            .filter(|id| *id == "exposed-table-without-grants")
+            .count()
+    };
+    let table = "create schema if not exists api;\ncreate table if not exists api.n (id int primary key);\nalter table api.n enable row level security;\n";
+    assert_eq!(lint_api(table, &[]), 1);
+    for fix in [
+        "grant select on api.n to authenticated;",
+        "grant all on all tables in schema api to service_role;",
+        "grant insert on table api.n to public;",
+    ] {
+        assert_eq!(lint_api(&format!("{table}{fix}\n"), &[]), 0, "{fix}");
+    }
+    let defaults = format!(
+        "alter default privileges in schema api grant select on tables to authenticated;\n{table}"
+    );
+    assert_eq!(lint_api(&defaults, &[]), 0);
+    // Granted to a role the API does not act as: still unreachable.
+    assert_eq!(
+        lint_api(
+            &format!("{table}grant select on api.n to reporting;\n"),
+            &[]
+        ),
+        1
+    );
+    assert_eq!(lint_api(table, &["api"]), 0);
+    let elsewhere = "create table if not exists private.n (id int primary key);\nalter table private.n enable row level security;\ncreate table if not exists public.m (id int primary key);\nalter table public.m enable row level security;\n";
+    assert_eq!(lint_api(elsewhere, &[]), 0);
 }
 
 #[test]
@@ -1419,6 +1463,7 @@ fn the_repository_migrations_lint_clean() {
         files,
         baseline: Baseline::None,
         exposed_schemas: vec!["public".into(), "graphql_public".into()],
+        granted_schemas: Vec::new(),
     };
     let report = lint(&input, &Config::default());
     assert!(
@@ -1686,6 +1731,7 @@ fn snapshot_files_that_cannot_run_as_written() {
             .collect(),
         baseline: Baseline::None,
         exposed_schemas: vec!["public".into()],
+        granted_schemas: Vec::new(),
     };
     let report = lint(&input, &Config::default());
     snapshot_report("files_that_cannot_run_as_written", &report);

@@ -29,6 +29,22 @@ impl Linter<'_> {
                     format!("{name} is exposed through the API and has no row level security by the end of the change"),
                 ));
             }
+            let schema = name.split_once('.').map_or("public", |(s, _)| s);
+            if t.new
+                && exposed
+                && t.rls.is_some()
+                && !t.api_grant
+                && !self.granted.contains(schema)
+                && let Some(pos) = t.created
+            {
+                found.push((
+                    RuleId::ExposedTableWithoutGrants,
+                    pos,
+                    format!(
+                        "{name} is in the exposed schema {schema}, but no API role (anon, authenticated, service_role) has a privilege on it by the end of the change: every API request on it is denied"
+                    ),
+                ));
+            }
             if t.rls == Some(false) && !t.policies.is_empty() {
                 let pos = t.first_new_policy.or(t.created);
                 if let Some(pos) = pos {

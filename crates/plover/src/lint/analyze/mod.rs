@@ -140,6 +140,9 @@ impl Stmt<'_> {
 struct Linter<'c> {
     config: &'c Config,
     exposed: HashSet<String>,
+    /// Schemas with a `[grants.SCHEMA]` table in plover.toml: their tables get the
+    /// app's grants after every push.
+    granted: HashSet<String>,
     raw: Vec<Raw>,
     model: Model,
     /// Enum values added earlier in the current transactional file: (type as
@@ -166,6 +169,7 @@ pub(super) fn run(input: &Input, config: &Config, live: &[LiveFinding]) -> Repor
     let mut linter = Linter {
         config,
         exposed: input.exposed_schemas.iter().cloned().collect(),
+        granted: input.granted_schemas.iter().cloned().collect(),
         raw: Vec::new(),
         model: Model::default(),
         enum_values: Vec::new(),

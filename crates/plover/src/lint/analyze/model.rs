@@ -50,8 +50,11 @@ impl Model {
         in_change: bool,
         persistence: Persistence,
     ) {
+        let schema = name.split_once('.').map_or("public", |(s, _)| s);
+        let api_grant = self.defaults.table_grants.contains(schema);
         *self.table(name) = Table {
             new: in_change,
+            api_grant,
             rls: match persistence {
                 Persistence::Permanent => Some(false),
                 Persistence::Temporary => None,
@@ -145,6 +148,10 @@ pub(super) struct Table {
     pub(super) new_columns: HashSet<String>,
     /// Column -> its type (`schema.name`), for columns whose type is a known enum.
     pub(super) enum_columns: HashMap<String, String>,
+    /// An API role (`anon`, `authenticated`, `service_role`, `PUBLIC`) holds a privilege
+    /// on it: granted by name or on all tables of its schema, or by its schema's default
+    /// privileges when it was created.
+    pub(super) api_grant: bool,
 }
 
 #[derive(Clone)]
@@ -250,6 +257,10 @@ pub(super) struct Defaults {
     pub(super) execute: HashMap<String, Access>,
     /// Per schema, `SELECT` on new tables and materialized views, where changed.
     pub(super) select: HashMap<String, Access>,
+    /// Schemas whose default privileges grant something on new tables to an API role
+    /// (`service_role` too): Supabase's `public`, and those an `ALTER DEFAULT
+    /// PRIVILEGES ... IN SCHEMA` grants in.
+    pub(super) table_grants: HashSet<String>,
 }
 
 impl Default for Defaults {
@@ -258,6 +269,7 @@ impl Default for Defaults {
             execute_public: true,
             execute: HashMap::new(),
             select: HashMap::new(),
+            table_grants: HashSet::from(["public".to_owned()]),
         }
     }
 }

@@ -56,7 +56,88 @@ fn api_roles(grantees: &[protobuf::Node]) -> Vec<&'static str> {
         .collect()
 }
 
+/// Whether a statement's grantees include a role the Data API acts as (`anon`,
+/// `authenticated`, `service_role`) or `PUBLIC`.
+fn reaches_api(grantees: &[protobuf::Node]) -> bool {
+    grantees.iter().any(|r| match r.node.as_ref() {
+        Some(NodeEnum::RoleSpec(rs)) => {
+            rs.roletype == RoleSpecType::RolespecPublic as i32
+                || matches!(
+                    rs.rolename.as_str(),
+                    "anon" | "authenticated" | "service_role"
+                )
+        }
+        _ => false,
+    })
+}
+
 impl Linter<'_> {
+    /// A `GRANT` of any privilege on tables (by name or all of a schema's) to an API
+    /// role: those tables can be reached ([`Table::api_grant`](super::model::Table)).
+    pub(super) fn table_grant(&mut self, g: &protobuf::GrantStmt) {
+        if !g.is_grant || g.objtype != ObjectType::ObjectTable as i32 || !reaches_api(&g.grantees) {
+            return;
+        }
+        let all_in_schema = g.targtype == GrantTargetType::AclTargetAllInSchema as i32;
+        for object in &g.objects {
+            match object.node.as_ref() {
+                Some(NodeEnum::RangeVar(rv)) => {
+                    if let Some(t) = self.model.tables.get_mut(&qname(rv)) {
+                        t.api_grant = true;
+                    }
+                }
+                Some(NodeEnum::String(schema)) if all_in_schema => {
+                    for (name, t) in &mut self.model.tables {
+                        if schema_of(name) == schema.sval {
+                            t.api_grant = true;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// `ALTER DEFAULT PRIVILEGES IN SCHEMA ... GRANT ... ON TABLES` to an API role (for
+    /// the migration role): tables created there later can be reached; a `REVOKE` of
+    /// all privileges undoes it.
+    pub(super) fn default_table_grants(&mut self, a: &protobuf::AlterDefaultPrivilegesStmt) {
+        let Some(g) = &a.action else { return };
+        if g.objtype != ObjectType::ObjectTable as i32 || !reaches_api(&g.grantees) {
+            return;
+        }
+        let mut schemas = Vec::new();
+        for option in &a.options {
+            let Some(NodeEnum::DefElem(d)) = option.node.as_ref() else {
+                continue;
+            };
+            let Some(NodeEnum::List(list)) = d.arg.as_deref().and_then(|n| n.node.as_ref()) else {
+                continue;
+            };
+            match d.defname.as_str() {
+                "schemas" => schemas = str_list(&list.items),
+                "roles" => {
+                    let migration_role = list.items.iter().any(|r| {
+                        matches!(r.node.as_ref(), Some(NodeEnum::RoleSpec(rs))
+                            if rs.rolename == "postgres"
+                                || rs.roletype == RoleSpecType::RolespecCurrentUser as i32)
+                    });
+                    if !migration_role {
+                        return;
+                    }
+                }
+                _ => {}
+            }
+        }
+        for schema in schemas {
+            if g.is_grant {
+                self.model.defaults.table_grants.insert(schema);
+            } else if g.privileges.is_empty() && !g.grant_option {
+                self.model.defaults.table_grants.remove(&schema);
+            }
+        }
+    }
+
     /// A materialized view created by the statement: the default privileges of its
     /// schema decide who may read it until a `GRANT` or `REVOKE`.
     pub(super) fn create_materialized_view(&mut self, name: String, s: &Stmt<'_>) {

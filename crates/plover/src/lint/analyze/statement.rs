@@ -311,12 +311,14 @@ impl Linter<'_> {
             NodeEnum::GrantStmt(g) => {
                 self.grant(g, s);
                 self.privileges(g, s);
+                self.table_grant(g);
             }
             NodeEnum::AlterDefaultPrivilegesStmt(a) => {
                 if let Some(g) = &a.action {
                     self.grant(g, s);
                 }
                 self.default_privileges(a);
+                self.default_table_grants(a);
             }
             NodeEnum::DropStmt(d) => self.drop(d, s),
             NodeEnum::TruncateStmt(t) => {
