@@ -475,6 +475,18 @@ impl Migrator {
         for a in &adopted {
             tracing::info!(app = self.app, version = a.version, name = a.name, "{a}");
         }
+        if bootstrap.down_checksum && !bootstrap.plover && !prepared.is_empty() {
+            // A history table from an older plover gets its column in a short
+            // transaction of its own, not in the first migration's (which may be long
+            // and would hold the table's lock throughout).
+            history::Bootstrap {
+                down_checksum: true,
+                ..history::Bootstrap::default()
+            }
+            .run_alone(client)
+            .await?;
+            bootstrap.down_checksum = false;
+        }
         let settings = self.settings(supabase, bootstrap, prepared.len());
         let applied = apply::run(client, &settings, &prepared, self.transaction_mode).await?;
         if self.notify_pgrst && !applied.is_empty() {
