@@ -71,6 +71,35 @@ fn reaches_api(grantees: &[protobuf::Node]) -> bool {
     })
 }
 
+/// The schemas (`IN SCHEMA`; empty: all) an `ALTER DEFAULT PRIVILEGES` changes for the
+/// migration role, or `None` when it is `FOR ROLE` another role.
+fn migration_role_schemas(a: &protobuf::AlterDefaultPrivilegesStmt) -> Option<Vec<String>> {
+    let mut schemas = Vec::new();
+    for option in &a.options {
+        let Some(NodeEnum::DefElem(d)) = option.node.as_ref() else {
+            continue;
+        };
+        let Some(NodeEnum::List(list)) = d.arg.as_deref().and_then(|n| n.node.as_ref()) else {
+            continue;
+        };
+        match d.defname.as_str() {
+            "schemas" => schemas = str_list(&list.items),
+            "roles" => {
+                let migration_role = list.items.iter().any(|r| {
+                    matches!(r.node.as_ref(), Some(NodeEnum::RoleSpec(rs))
+                        if rs.rolename == "postgres"
+                            || rs.roletype == RoleSpecType::RolespecCurrentUser as i32)
+                });
+                if !migration_role {
+                    return None;
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(schemas)
+}
+
 impl Linter<'_> {
     /// A `GRANT` of any privilege on tables (by name or all of a schema's) to an API
     /// role: those tables can be reached ([`Table::api_grant`](super::model::Table)).
@@ -106,29 +135,9 @@ impl Linter<'_> {
         if g.objtype != ObjectType::ObjectTable as i32 || !reaches_api(&g.grantees) {
             return;
         }
-        let mut schemas = Vec::new();
-        for option in &a.options {
-            let Some(NodeEnum::DefElem(d)) = option.node.as_ref() else {
-                continue;
-            };
-            let Some(NodeEnum::List(list)) = d.arg.as_deref().and_then(|n| n.node.as_ref()) else {
-                continue;
-            };
-            match d.defname.as_str() {
-                "schemas" => schemas = str_list(&list.items),
-                "roles" => {
-                    let migration_role = list.items.iter().any(|r| {
-                        matches!(r.node.as_ref(), Some(NodeEnum::RoleSpec(rs))
-                            if rs.rolename == "postgres"
-                                || rs.roletype == RoleSpecType::RolespecCurrentUser as i32)
-                    });
-                    if !migration_role {
-                        return;
-                    }
-                }
-                _ => {}
-            }
-        }
+        let Some(schemas) = migration_role_schemas(a) else {
+            return;
+        };
         for schema in schemas {
             if g.is_grant {
                 self.model.defaults.table_grants.insert(schema);
@@ -243,29 +252,9 @@ impl Linter<'_> {
         if !g.is_grant && g.grant_option {
             return;
         }
-        let mut schemas = Vec::new();
-        for option in &a.options {
-            let Some(NodeEnum::DefElem(d)) = option.node.as_ref() else {
-                continue;
-            };
-            let Some(NodeEnum::List(list)) = d.arg.as_deref().and_then(|n| n.node.as_ref()) else {
-                continue;
-            };
-            match d.defname.as_str() {
-                "schemas" => schemas = str_list(&list.items),
-                "roles" => {
-                    let migration_role = list.items.iter().any(|r| {
-                        matches!(r.node.as_ref(), Some(NodeEnum::RoleSpec(rs))
-                            if rs.rolename == "postgres"
-                                || rs.roletype == RoleSpecType::RolespecCurrentUser as i32)
-                    });
-                    if !migration_role {
-                        return;
-                    }
-                }
-                _ => {}
-            }
-        }
+        let Some(schemas) = migration_role_schemas(a) else {
+            return;
+        };
         let defaults = &mut self.model.defaults;
         for role in api_roles(&g.grantees) {
             if schemas.is_empty() {
