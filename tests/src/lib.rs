@@ -21,6 +21,13 @@ pub use plover::testing::TestDatabase;
 #[doc = include_str!("../../README.md")]
 pub mod readme {}
 
+/// What `cargo xtask db gen types --lang rust` writes for the schema of
+/// tests/tests/e2e/gen_types.rs: compiled here, so generated code that stops compiling
+/// fails the build, and read back by that test.
+#[rustfmt::skip]
+#[path = "../fixtures/gen_types/types.rs"]
+pub mod gen_types;
+
 /// The repository's migrations (`supabase/migrations`), embedded as an app embeds them.
 pub static MIGRATIONS: plover::Embedded =
     plover::embed_migrations!("$CARGO_MANIFEST_DIR/../supabase/migrations");

@@ -271,6 +271,8 @@ pub enum DbCommand {
     /// Exit codes: 0 every packaged extension and stand-in is present; 1 some are
     /// missing; 2 the command failed.
     Extensions(DbExtensions),
+    /// Generate code from the schema: `db gen types --lang rust|typescript`.
+    Gen(DbGen),
     /// Stop the local development database, whichever mode runs it.
     ///
     /// The data is kept for the next `db start` unless --no-backup.
@@ -823,6 +825,49 @@ pub struct DbBaseline {
     /// target but the local development database when there is no terminal.
     #[arg(long, value_name = "NAME")]
     pub confirm: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DbGen {
+    #[command(subcommand)]
+    pub command: GenCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenCommand {
+    /// Types of the app's tables, views, enums and functions.
+    ///
+    /// Read from the catalogs of the migrations replayed into a shadow database on the
+    /// local development server (or of --from ENV|URL). `--lang rust`: a module per
+    /// schema with an enum per enum type (postgres-types derives) and a struct per
+    /// table and view with `TryFrom<&tokio_postgres::Row>`. `--lang typescript`: the
+    /// `Database` type in the shape of the Supabase CLI's `gen types typescript`
+    /// (Tables with Row/Insert/Update/Relationships, Views, Functions, Enums).
+    Types(GenTypes),
+}
+
+/// The language of `db gen types`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GenLang {
+    Rust,
+    Typescript,
+}
+
+#[derive(Debug, Args)]
+pub struct GenTypes {
+    /// Which language.
+    #[arg(long, value_enum)]
+    pub lang: GenLang,
+    /// Where the schema comes from: `migrations` (replayed), an environment or a URL
+    /// without a password [default: migrations].
+    #[arg(long, value_name = "SIDE")]
+    pub from: Option<String>,
+    /// The schemas (repeatable) [default: the app's schemas of plover.toml].
+    #[arg(long, value_name = "SCHEMA")]
+    pub schema: Vec<String>,
+    /// Write to this file instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

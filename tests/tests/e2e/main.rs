@@ -26,6 +26,7 @@ mod engine;
 mod engine_input;
 mod extensions;
 mod fleet;
+mod gen_types;
 mod grants;
 mod lock_wait;
 mod schema_diff;

@@ -263,6 +263,45 @@ pub(super) async fn replayed_probe(
     migrator: &plover::Migrator,
     schemas: &[String],
 ) -> Result<Replay> {
+    with_replay(ctx, migrator, async |client| {
+        let catalog = plover::schema::inspect(client, schemas)
+            .await
+            .context("reading the shadow database's schemas")?;
+        let unmodelled = client
+            .query(UNMODELLED, &[&schemas])
+            .await
+            .context("listing the shadow database's objects")?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut with_rows = Vec::new();
+        for name in catalog.tables.keys() {
+            let some: bool = client
+                .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {name})"), &[])
+                .await
+                .with_context(|| format!("looking for rows in {name}"))?
+                .get(0);
+            if some {
+                with_rows.push(name.to_string());
+            }
+        }
+        Ok(Replay {
+            catalog,
+            unmodelled,
+            with_rows,
+        })
+    })
+    .await
+}
+
+/// `migrator`'s migrations applied, after the Supabase baseline, to a shadow database
+/// `plover_shadow_<pid>` on the local development server (started if needed), then
+/// `read` on it. The shadow database is dropped on every path.
+pub(super) async fn with_replay<T>(
+    ctx: &Ctx,
+    migrator: &plover::Migrator,
+    read: impl AsyncFnOnce(&tokio_postgres::Client) -> Result<T>,
+) -> Result<T> {
     let admin_url = super::local_database(&ctx.sh, ctx.project.workdir()).await?;
     let server = Url::new(admin_url)
         .server()
@@ -292,32 +331,7 @@ pub(super) async fn replayed_probe(
             "applied {} migration(s) to the shadow database {name}",
             report.applied.len()
         );
-        let catalog = plover::schema::inspect(&client, schemas)
-            .await
-            .context("reading the shadow database's schemas")?;
-        let unmodelled = client
-            .query(UNMODELLED, &[&schemas])
-            .await
-            .context("listing the shadow database's objects")?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let mut with_rows = Vec::new();
-        for name in catalog.tables.keys() {
-            let some: bool = client
-                .query_one(&format!("SELECT EXISTS (SELECT 1 FROM {name})"), &[])
-                .await
-                .with_context(|| format!("looking for rows in {name}"))?
-                .get(0);
-            if some {
-                with_rows.push(name.to_string());
-            }
-        }
-        Ok(Replay {
-            catalog,
-            unmodelled,
-            with_rows,
-        })
+        read(&client).await
     }
     .await;
     if let Err(e) = shadow.close().await {

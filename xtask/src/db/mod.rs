@@ -22,6 +22,7 @@ pub use local::started as local_database;
 mod dump;
 mod extensions;
 mod fleet;
+mod gen_types;
 mod grants;
 pub use extensions::install_native as install_stand_ins;
 mod new;
@@ -84,6 +85,9 @@ impl Db {
                 DbCommand::Sync(cmd) => cmd.run(&ctx).await,
                 DbCommand::CopySchema(cmd) => cmd.run(&ctx).await,
                 DbCommand::Extensions(cmd) => cmd.run(&ctx),
+                DbCommand::Gen(cmd) => match cmd.command {
+                    crate::flags::GenCommand::Types(types) => types.run(&ctx).await,
+                },
                 DbCommand::Test(cmd) => cmd.run(&ctx).await,
             }
         }

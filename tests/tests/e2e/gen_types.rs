@@ -1,0 +1,103 @@
+//! `db gen types` against a real server: the Rust module it writes for a schema with
+//! the common column types, an enum and a view is the one committed in
+//! tests/fixtures/gen_types/types.rs (compiled into this crate), and its conversions
+//! read real rows; the TypeScript for the example project is pinned as a snapshot.
+
+use anyhow::{Context, Result};
+use plover_tests::gen_types::public::{ItemNames, Items, Mood};
+use plover_tests::{LocalServer, Workdir, database, workspace_root};
+
+const SHOP: &str = "create type public.mood as enum ('happy', 'sad');
+create table public.items (
+    id bigint generated always as identity primary key,
+    name text not null,
+    count integer,
+    ratio double precision not null default 1,
+    small smallint,
+    ok boolean not null default true,
+    data bytea,
+    mood public.mood not null default 'happy',
+    moods public.mood[],
+    tags text[] not null default '{}',
+    search tsvector
+);
+create view public.item_names with (security_invoker = true) as select id, name from public.items;
+";
+
+#[tokio::test]
+async fn rust_types_are_the_committed_module_and_read_real_rows() -> Result<()> {
+    let w = Workdir::new()?;
+    let _local = LocalServer::isolate(&w)?;
+    w.remove_migrations()?;
+    std::fs::write(w.migrations().join("20250101000000_shop.sql"), SHOP)?;
+    let run = w
+        .db(&["gen", "types", "--lang", "rust"], &[], None)?
+        .expect(0)?;
+    let committed = workspace_root().join("tests/fixtures/gen_types/types.rs");
+    if std::env::var_os("PLOVER_UPDATE_GEN_TYPES").is_some() {
+        std::fs::write(&committed, &run.stdout)?;
+    }
+    let expected = std::fs::read_to_string(&committed)
+        .with_context(|| format!("reading {}", committed.display()))?;
+    assert_eq!(
+        run.stdout,
+        expected,
+        "db gen types --lang rust changed; PLOVER_UPDATE_GEN_TYPES=1 rewrites {}",
+        committed.display()
+    );
+    assert!(
+        run.stdout
+            .contains("// `search` (pg_catalog.tsvector) has no Rust mapping"),
+        "{run}"
+    );
+
+    // The committed module reads rows of a database migrated with the same file.
+    let (db, url) = database().await?;
+    let client = db.client().await?;
+    w.db(&["push"], &[("DATABASE_URL", url.as_str())], None)?
+        .expect(0)?;
+    client
+        .batch_execute(
+            "insert into public.items (name, count, small, data, mood, moods, tags)
+             values ('pen', 3, 7, '\\x0102', 'sad', '{happy,sad}', '{a,b}'),
+                    ('cup', null, null, null, 'happy', null, '{}')",
+        )
+        .await?;
+    let rows = client
+        .query("select * from public.items order by id", &[])
+        .await?;
+    let items = rows
+        .iter()
+        .map(Items::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    assert_eq!(items[0].name, "pen");
+    assert_eq!((items[0].count, items[0].small), (Some(3), Some(7)));
+    assert_eq!(items[0].data.as_deref(), Some(&[1u8, 2][..]));
+    assert_eq!(items[0].mood, Mood::Sad);
+    assert_eq!(items[0].moods, Some(vec![Mood::Happy, Mood::Sad]));
+    assert_eq!(items[0].tags, ["a", "b"]);
+    assert!(items[0].ok && items[0].ratio == 1.0);
+    assert_eq!((items[1].count, items[1].moods.clone()), (None, None));
+    let names = client
+        .query("select * from public.item_names order by id", &[])
+        .await?;
+    let names = names
+        .iter()
+        .map(ItemNames::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    assert_eq!(names[1].name.as_deref(), Some("cup"));
+    Ok(())
+}
+
+/// The example project's TypeScript, in the Supabase CLI's shape (checked by hand
+/// against the CLI's files in real projects: see the README).
+#[tokio::test]
+async fn typescript_types_of_the_example_project() -> Result<()> {
+    let w = Workdir::new()?;
+    let _local = LocalServer::isolate(&w)?;
+    let run = w
+        .db(&["gen", "types", "--lang", "typescript"], &[], None)?
+        .expect(0)?;
+    insta::assert_snapshot!("gen_types_typescript", run.stdout);
+    Ok(())
+}
