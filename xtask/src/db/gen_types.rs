@@ -161,16 +161,16 @@ impl GenTypes {
             .unwrap_or("migrations")
             .parse()
             .map_err(|e: String| anyhow::anyhow!("--from: {e}"))?;
-        let read = async |client: &Client| read(client, &schemas).await;
         let model = match &side {
-            Side::Migrations => with_replay(ctx, &ctx.migrator()?, read).await?,
-            Side::Env(env) => {
-                let target = ctx.target_of(env)?;
-                read(&super::connect(&target).await?).await?
+            Side::Migrations => {
+                with_replay(ctx, &ctx.migrator()?, async |client: &Client| {
+                    read(client, &schemas).await
+                })
+                .await?
             }
-            Side::Url(url) => {
-                let target = ctx.target_of(url)?;
-                read(&super::connect(&target).await?).await?
+            Side::Env(given) | Side::Url(given) => {
+                let target = ctx.target_of(given)?;
+                read(&super::connect(&target).await?, &schemas).await?
             }
         };
         let origin = match &side {
