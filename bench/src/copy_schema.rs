@@ -200,6 +200,8 @@ fn copy_schema(
             to,
             "--schema",
             SCHEMA,
+            "--confirm",
+            "given",
             "--workdir",
         ])
         .arg(project)

@@ -414,8 +414,9 @@ pub enum DbCommand {
     /// the row counts of both sides compared table by table; then OLD renamed to NEW.
     /// The source is only read, in one read-only snapshot that pg_dump shares. Any
     /// error, a count that differs, or an interruption keeps nothing. Refuses when NEW
-    /// exists on --to (it never drops or replaces). Asks for the environment's name on
-    /// protected environments, or needs --confirm NAME. Prints a summary table.
+    /// exists on --to (it never drops or replaces). Like reset, asks for --to's name on
+    /// every target but the local development database, or needs --confirm NAME
+    /// (`given` for a URL). Prints a summary table.
     CopySchema(DbCopySchema),
     /// Capture schema changes made outside migrations as a new migration file.
     ///
@@ -705,8 +706,9 @@ pub struct DbCopySchema {
     /// Show what would be copied and stop.
     #[arg(long)]
     pub dry_run: bool,
-    /// Confirm without a prompt (for CI): the --to environment's name. Needed on
-    /// protected environments when there is no terminal.
+    /// Confirm without a prompt (for CI): the --to environment's name (`given` for a
+    /// URL). Needed on every target but the local development database when there is
+    /// no terminal.
     #[arg(long, value_name = "NAME")]
     pub confirm: Option<String>,
 }

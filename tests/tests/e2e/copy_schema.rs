@@ -50,7 +50,8 @@ const ACCOUNTS: &str =
     "SELECT string_agg(format('%s %s %s %s', id, owner, kinds, note), ';' ORDER BY id) FROM ";
 const LINES: &str = "SELECT string_agg(format('%s %s %s %s %s', id, account, amount, doubled, at), ';' ORDER BY id) FROM ";
 
-/// `db copy-schema --from FROM --to TO --schema SCHEMA EXTRA…` with only `vars`.
+/// `db copy-schema --from FROM --to TO --schema SCHEMA EXTRA…` with only `vars`
+/// (`--confirm local` for `local`, which is DATABASE_URL here).
 fn copy(
     w: &Workdir,
     vars: &[(&str, &str)],
@@ -67,6 +68,9 @@ fn copy(
         "--schema",
         schema,
     ];
+    if to == "local" {
+        args.extend_from_slice(&["--confirm", "local"]);
+    }
     args.extend_from_slice(extra);
     w.db(&args, vars, None)
 }
@@ -217,6 +221,24 @@ async fn copy_schema_copies_objects_rows_sequences_grants_under_a_new_name() -> 
     let run = copy(&w, &vars, (&src_url, "local"), "billing:billing_v4", &[])?.expect(2)?;
     assert!(run.stderr.contains("must not hold a password"), "{run}");
 
+    // Like reset: a target other than the local development database needs its name.
+    let run = w
+        .db(
+            &[
+                "copy-schema",
+                "--from",
+                "prod",
+                "--to",
+                "local",
+                "--schema",
+                "billing:billing_v5",
+            ],
+            &vars,
+            None,
+        )?
+        .expect(2)?;
+    assert!(run.stderr.contains("--confirm local"), "{run}");
+
     // A protected target needs its name.
     let protected = [
         ("PROD_DATABASE_URL", dst_url.as_str()),
@@ -309,6 +331,8 @@ async fn a_killed_copy_keeps_nothing_and_runs_again() -> Result<()> {
         "local",
         "--schema",
         "billing",
+        "--confirm",
+        "local",
         "--workdir",
     ])
     .arg(w.path())

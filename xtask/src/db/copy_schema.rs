@@ -138,7 +138,7 @@ impl DbCopySchema {
         }
         confirm(
             &to,
-            Ask::WhenProtected,
+            Ask::Destructive,
             self.confirm.as_deref(),
             &format!(
                 "create the schema {new} with {} table(s) from {}",
