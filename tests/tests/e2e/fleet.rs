@@ -2,8 +2,11 @@
 //! rest a few at a time, the first failure stopping new pushes, a summary table, and a
 //! state file with which the next run skips the targets already pushed.
 
-use anyhow::Result;
-use plover_tests::{TestDatabase, Workdir, database, strings};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail, ensure};
+use plover_tests::{TestDatabase, Workdir, binary, database, strings};
 
 const T: &str = "create table public.t (id int primary key);\n";
 const U: &str = "create table public.u (id int);\n";
@@ -155,5 +158,95 @@ async fn a_failing_canary_stops_the_fleet_and_a_bad_file_pushes_nothing() -> Res
         "{run}"
     );
     assert!(tables(&good).await?.is_empty());
+    Ok(())
+}
+
+/// A fleet run killed while a target waits for its migration lock: the targets pushed
+/// before it are in the state file already, the wait named the target and the holder,
+/// and the next run pushes only the rest.
+#[tokio::test]
+async fn a_killed_fleet_run_leaves_the_targets_it_pushed_in_the_state_file() -> Result<()> {
+    let w = project()?;
+    let mut dbs = Vec::new();
+    let mut vars = Vec::new();
+    for name in ["A", "B", "C"] {
+        let (db, url) = database().await?;
+        dbs.push(db);
+        vars.push((format!("TENANT_{name}_DATABASE_URL"), url));
+    }
+    // Another session holds tenant_c's migration lock (the app of the copied plover.toml).
+    let holder = dbs[2].client().await?;
+    let pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await?
+        .get(0);
+    let key = plover::lock_key(dbs[2].name(), "money_tracker");
+    holder
+        .query_one("SELECT pg_advisory_lock($1)", &[&key])
+        .await?;
+    let fleet = w.path().join("tenants.txt");
+    std::fs::write(&fleet, "tenant_a\ntenant_b\ntenant_c\n")?;
+    let fleet_arg = fleet.to_string_lossy().into_owned();
+
+    let mut cmd = Command::new(binary("xtask")?);
+    cmd.args(["db", "push", "--fleet", &fleet_arg, "--concurrency", "1"])
+        .arg("--workdir")
+        .arg(w.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k.contains("DATABASE_URL") || k.starts_with("SUPABASE_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in &vars {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().context("starting xtask db push --fleet")?;
+    // Read until tenant_c says it waits; the two before it are done by then.
+    let mut stdout = BufReader::new(child.stdout.take().context("no stdout")?);
+    let mut seen = String::new();
+    let mut line = String::new();
+    let waiting = loop {
+        line.clear();
+        if stdout.read_line(&mut line)? == 0 {
+            let _ = child.wait();
+            bail!("the fleet ended without waiting for tenant_c's lock:\n{seen}");
+        }
+        seen.push_str(&line);
+        if line.starts_with("tenant_c (") && line.contains("waiting up to") {
+            break line.clone();
+        }
+    };
+    let state = std::fs::read_to_string(w.path().join("tenants.txt.state.json"))?;
+    child.kill()?;
+    child.wait()?;
+    ensure!(
+        waiting.contains(&format!("held by backend pid {pid} ")),
+        "the wait does not name the holder: {waiting}"
+    );
+    ensure!(
+        state.matches("\"version\": 20250102000000").count() == 2,
+        "the state file does not hold the two targets pushed before the wait:\n{state}\n{seen}"
+    );
+    assert!(tables(&dbs[2]).await?.is_empty());
+
+    holder
+        .query_one("SELECT pg_advisory_unlock($1)", &[&key])
+        .await?;
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let run = w
+        .db(&["push", "--fleet", &fleet_arg], &vars, None)?
+        .expect(0)?;
+    assert!(
+        run.stdout
+            .contains("2 target(s) pushed with this migration set by an earlier run")
+            && run.stdout.contains("3 target(s): 2 done before, 1 pushed"),
+        "{run}"
+    );
+    for db in &dbs {
+        assert_eq!(tables(db).await?, ["t", "u"]);
+    }
     Ok(())
 }

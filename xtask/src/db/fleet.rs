@@ -2,7 +2,9 @@
 //! databases (tenants, regions): the canary first and alone, then the rest at most
 //! `--concurrency` at a time; the first failure stops new pushes (the running ones
 //! finish, each under its own lock and transactions). A state file records each
-//! target pushed with this migration set, so that a run after a failure skips them.
+//! target pushed with this migration set as soon as its push ends, so that a run
+//! after a failure or an interruption skips them. A target whose migration lock is
+//! held says so, naming the holder, as `db push` does.
 //!
 //! Must not: start a push after a failure; push anything when the file names a
 //! target twice or one that does not resolve (checked before the first push); print a
@@ -13,6 +15,7 @@ use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -65,7 +68,7 @@ pub async fn push(flags: &DbPush, ctx: &Ctx, file: &Path) -> Result<ExitCode> {
         .state
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.state.json", file.display())));
-    let mut state = State::load(&state_path, &set)?;
+    let state = State::load(&state_path, &set)?;
     println!(
         "fleet: {} target(s) from {}, app {app}, {} migration(s); canary {}, then {} at a time",
         entries.len(),
@@ -95,6 +98,13 @@ pub async fn push(flags: &DbPush, ctx: &Ctx, file: &Path) -> Result<ExitCode> {
             .unwrap_or_default();
         confirm_fleet(&name, protected.len(), flags.confirm.as_deref())?;
     }
+    if !flags.dry_run {
+        // Written now, so that a state file that cannot be written stops the run
+        // before the first push, not after it.
+        state
+            .save(&state_path)
+            .with_context(|| format!("writing the fleet state {}", state_path.display()))?;
+    }
 
     let stop = AtomicBool::new(false);
     let bar = if std::io::stderr().is_terminal() {
@@ -109,7 +119,9 @@ pub async fn push(flags: &DbPush, ctx: &Ctx, file: &Path) -> Result<ExitCode> {
         app: &app,
         stop: &stop,
         bar: &bar,
-        done: &state.done,
+        state: Mutex::new(state),
+        state_path: &state_path,
+        state_error: Mutex::new(None),
     };
 
     let canary = flags.canary.min(entries.len());
@@ -125,25 +137,32 @@ pub async fn push(flags: &DbPush, ctx: &Ctx, file: &Path) -> Result<ExitCode> {
     results.extend(rest);
     bar.finish_and_clear();
 
-    if !flags.dry_run {
-        for (entry, (outcome, _)) in entries.iter().zip(&results) {
-            if let Outcome::Pushed { version, .. } | Outcome::UpToDate { version } = outcome {
-                state.done.insert(key(&entry.target), *version);
-            }
-        }
-        state
-            .save(&state_path)
-            .with_context(|| format!("writing the fleet state {}", state_path.display()))?;
-    }
     summary(&entries, &results);
+    let done = run
+        .state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .done
+        .len();
+    if let Some(e) = run
+        .state_error
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    {
+        println!(
+            "stopped: the fleet state {} could not be written ({e}); the pushes above are done, a run after this one pushes again to those missing from it (already applied migrations are skipped)",
+            state_path.display()
+        );
+        return Ok(ExitCode::from(super::EXIT_FAILED));
+    }
     let failed = results
         .iter()
         .filter(|(o, _)| matches!(o, Outcome::Failed(_)))
         .count();
     if failed > 0 {
         println!(
-            "stopped after a failure; fix it, then run the same command again: the {} target(s) done are skipped ({})",
-            state.done.len(),
+            "stopped after a failure; fix it, then run the same command again: the {done} target(s) done are skipped ({})",
             state_path.display()
         );
         return Ok(ExitCode::from(super::EXIT_FAILED));
@@ -163,15 +182,25 @@ struct Run<'a> {
     /// Set by the first failure: no push starts after it.
     stop: &'a AtomicBool,
     bar: &'a indicatif::ProgressBar,
-    /// The state file's targets.
-    done: &'a BTreeMap<String, Option<i64>>,
+    /// The targets done: read before each push, written to `state_path` after each
+    /// push that ends well (not in a dry run).
+    state: Mutex<State>,
+    state_path: &'a Path,
+    /// The first failure to write the state file (it stops new pushes too).
+    state_error: Mutex<Option<String>>,
 }
 
 impl Run<'_> {
     /// Pushes to one target, unless the state file has it or a push failed before.
     async fn one(&self, entry: &Entry) -> (Outcome, Duration) {
         let t0 = Instant::now();
-        let outcome = if self.done.contains_key(&key(&entry.target)) {
+        let done_before = self
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .done
+            .contains_key(&key(&entry.target));
+        let outcome = if done_before {
             Outcome::DoneBefore
         } else if self.stop.load(Ordering::SeqCst) {
             Outcome::NotStarted
@@ -184,10 +213,17 @@ impl Run<'_> {
             let migrator = Migrator::new(self.source.clone())
                 .app(self.app)
                 .out_of_order(out_of_order)
-                .lock_wait(Duration::from_secs(self.flags.lock_wait));
+                .lock_wait(Duration::from_secs(self.flags.lock_wait))
+                .on_event(self.lock_waits(&entry.target));
             let outcome = push_to(&migrator, self.project, &entry.target, self.flags.dry_run).await;
-            if matches!(outcome, Outcome::Failed(_)) {
-                self.stop.store(true, Ordering::SeqCst);
+            match &outcome {
+                Outcome::Failed(_) => self.stop.store(true, Ordering::SeqCst),
+                Outcome::Pushed { version, .. } | Outcome::UpToDate { version }
+                    if !self.flags.dry_run =>
+                {
+                    self.record(&entry.target, *version)
+                }
+                _ => {}
             }
             outcome
         };
@@ -196,6 +232,39 @@ impl Run<'_> {
         self.bar
             .suspend(|| println!("{}: {line}", shown(&entry.target)));
         (outcome, t0.elapsed())
+    }
+
+    /// Records `target` as pushed in the state file, at once.
+    fn record(&self, target: &Target, version: Option<i64>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.done.insert(key(target), version);
+        if let Err(e) = state.save(self.state_path) {
+            self.stop.store(true, Ordering::SeqCst);
+            let mut first = self.state_error.lock().unwrap_or_else(|e| e.into_inner());
+            first.get_or_insert_with(|| format!("{e:#}"));
+        }
+    }
+
+    /// A migrator's `on_event` for one target: a line naming the target and the
+    /// lock's holder when a wait for its migration lock starts or changes holder.
+    fn lock_waits(&self, target: &Target) -> impl Fn(&plover::Event) + Send + Sync + 'static {
+        let bar = self.bar.clone();
+        let label = shown(target);
+        let seen = Arc::new(Mutex::new(super::progress::Shown::default()));
+        move |event| {
+            let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+            if let plover::Event::LockTaken { waited, .. } = event {
+                seen.taken();
+                bar.suspend(|| {
+                    println!(
+                        "{label}: took the migration lock after {:.1} s",
+                        waited.as_secs_f64()
+                    )
+                });
+            } else if let Some(line) = seen.wait_line(event) {
+                bar.suspend(|| println!("{label}: {line}"));
+            }
+        }
     }
 }
 

@@ -30,10 +30,37 @@ pub struct Progress {
     bar: ProgressBar,
 }
 
-/// What the wait has shown so far: the holder of the last line printed.
+/// What a lock wait has shown so far: the holder of the last line printed.
 #[derive(Default)]
-struct Shown {
+pub struct Shown {
     holder: Option<Option<(i32, String, String)>>,
+}
+
+impl Shown {
+    /// The line to print for a `LockWait` event: when the wait starts and whenever
+    /// its holder changes; `None` while the same holder keeps it.
+    pub fn wait_line(&mut self, event: &Event) -> Option<String> {
+        let Event::LockWait {
+            app, holder, limit, ..
+        } = event
+        else {
+            return None;
+        };
+        let key = holder
+            .as_ref()
+            .map(|s| (s.pid, s.state.clone(), s.query.clone()));
+        if self.holder.as_ref() == Some(&key) {
+            return None;
+        }
+        let line = wait_line(app, holder.as_ref(), *limit, self.holder.is_some());
+        self.holder = Some(key);
+        Some(line)
+    }
+
+    /// The wait is over (`LockTaken`): the next wait prints its first line again.
+    pub fn taken(&mut self) {
+        self.holder = None;
+    }
 }
 
 impl Progress {
@@ -89,18 +116,13 @@ fn show(bar: &ProgressBar, shown: &mut Shown, event: &Event) {
             bar.inc(1);
         }
         Event::LockWait {
-            app,
             holder,
             waited,
             limit,
+            ..
         } => {
-            let key = holder
-                .as_ref()
-                .map(|s| (s.pid, s.state.clone(), s.query.clone()));
-            if shown.holder.as_ref() != Some(&key) {
-                let line = wait_line(app, holder.as_ref(), *limit, shown.holder.is_some());
+            if let Some(line) = shown.wait_line(event) {
                 bar.suspend(|| eprintln!("{line}"));
-                shown.holder = Some(key);
                 set_style(bar, SPINNER);
             }
             bar.set_message(format!(
@@ -125,7 +147,7 @@ fn show(bar: &ProgressBar, shown: &mut Shown, event: &Event) {
         }
         Event::LockTaken { waited, .. } => {
             bar.suspend(|| eprintln!("took the migration lock after {} s", seconds(*waited)));
-            shown.holder = None;
+            shown.taken();
             set_style(bar, BAR);
             bar.set_message("");
         }
