@@ -902,6 +902,13 @@ pub struct DbDown {
     /// Show what would be undone and stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// Touch no environment: check every down file in a shadow database on the local
+    /// development server (each run right after its migration, the app's schemas
+    /// compared with those from before it, the migration applied again); exit 2 on a
+    /// down file that fails, leaves a difference, or after which its migration does not
+    /// apply again.
+    #[arg(long, conflicts_with_all = ["last", "to", "dry_run", "confirm"])]
+    pub check: bool,
     /// Confirm without a prompt (for CI): the environment's name. Needed on every
     /// target but the local development database when there is no terminal.
     #[arg(long, value_name = "NAME")]

@@ -763,10 +763,13 @@ pub(crate) async fn run_down(
             let _ = session.hand_back(client_ref).await;
             let versions = undone.iter().map(|a| a.version).collect();
             return Err(match e {
-                Error::Migration(failed) => Error::DownFailed {
-                    failed,
-                    undone: versions,
-                },
+                Error::Migration(mut failed) => {
+                    failed.down = true;
+                    Error::DownFailed {
+                        failed,
+                        undone: versions,
+                    }
+                }
                 other => other,
             });
         }
@@ -1013,6 +1016,7 @@ fn migration_error(
             .to_owned(),
         applied_before: applied_before.to_vec(),
         dirty,
+        down: false,
         blockers: None,
     }))
 }

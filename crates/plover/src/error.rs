@@ -341,6 +341,9 @@ pub struct MigrationFailed {
     pub applied_before: Vec<i64>,
     /// Whether a dirty history row was left (no-transaction files only).
     pub dirty: bool,
+    /// Whether the file was a down file (`Migrator::down`): its transaction was
+    /// rolled back, so the migration it undoes stays applied.
+    pub down: bool,
     /// After a `lock_timeout` (SQLSTATE 55P03): the sessions holding relation locks
     /// in open transactions then, oldest first (`lock::blockers`); `None` otherwise.
     pub blockers: Option<Vec<crate::session::Session>>,
@@ -359,6 +362,7 @@ impl fmt::Display for MigrationFailed {
             source_line,
             applied_before,
             dirty,
+            down,
             blockers,
             ..
         } = self;
@@ -397,6 +401,11 @@ impl fmt::Display for MigrationFailed {
             write!(
                 f,
                 "\n  this no-transaction migration stopped midway and is recorded as dirty: fix the database by hand, then mark it with `repair`"
+            )?;
+        } else if *down {
+            write!(
+                f,
+                "\n  the down file was rolled back; its migration stays applied"
             )?;
         } else {
             write!(

@@ -5,7 +5,7 @@
 
 use anyhow::{Result, bail};
 use plover::{DownTo, Error};
-use plover_tests::{Dir, TestDatabase, Workdir, database, json, snapshot, strings};
+use plover_tests::{Dir, LocalServer, TestDatabase, Workdir, database, json, snapshot, strings};
 
 const A: &str = "create table a (id int primary key);\ninsert into a values (1), (2);\n";
 const A_DOWN: &str = "drop table a;\n";
@@ -205,6 +205,13 @@ async fn a_failing_down_file_is_rolled_back_and_stops_the_rollback() -> Result<(
     assert!(failed.file.ends_with("2_b_down.sql"), "{e}");
     assert_eq!((failed.line, failed.sqlstate.as_str()), (2, "22012"), "{e}");
     assert!(e.to_string().contains("undone before the failure"), "{e}");
+    assert!(
+        failed.down
+            && e.to_string()
+                .contains("the down file was rolled back; its migration stays applied")
+            && !e.to_string().contains("nothing of it remains"),
+        "{e}"
+    );
     // 3 is undone; 2's drop was rolled back with it: b is there, 1 and 2 recorded.
     assert_eq!(history(&client).await?, ["shop:1", "shop:2"]);
     let b: bool = client
@@ -457,5 +464,86 @@ async fn an_edited_applied_down_file_is_reported_and_refused_until_recorded() ->
         recorded.as_deref(),
         Some(&plover::Checksum::of(A_DOWN.as_bytes()).as_bytes()[..])
     );
+    Ok(())
+}
+
+/// `db down --check` in a shadow database on the local development server: the
+/// example project's down file restores its schema; a down file that fails, one that
+/// leaves a column, and a migration that no longer applies after it are each named.
+#[tokio::test]
+async fn db_down_check_runs_each_down_file_after_its_migration_and_compares() -> Result<()> {
+    let w = Workdir::new()?;
+    let _local = LocalServer::isolate(&w)?;
+    let run = w.db(&["down", "--check"], &[], None)?.expect(0)?;
+    assert!(
+        run.stdout.contains("checking 1 down file(s)")
+            && run.stdout.contains("every down file restores the schemas"),
+        "{run}"
+    );
+
+    w.remove_migrations()?;
+    let m = w.migrations();
+    std::fs::create_dir_all(m.join("down"))?;
+    let files = [
+        (
+            "20250101000000_a.sql",
+            "create table public.a (id int primary key);\n",
+        ),
+        ("down/20250101000000_a.sql", "drop table public.a;\n"),
+        ("20250102000000_b.sql", "create table public.b (id int);\n"),
+        (
+            "down/20250102000000_b.sql",
+            "-- the wrong table\ndrop table public.missing;\n",
+        ),
+        (
+            "20250103000000_c.sql",
+            "alter table public.a add column note text;\ncreate index a_note on public.a (note);\n",
+        ),
+        ("down/20250103000000_c.sql", "drop index public.a_note;\n"),
+        ("20250104000000_d.sql", "create table public.d (id int);\n"),
+    ];
+    for (name, sql) in files {
+        std::fs::write(m.join(name), sql)?;
+    }
+    let run = w.db(&["down", "--check"], &[], None)?.expect(2)?;
+    let out = &run.stdout;
+    assert!(
+        out.contains("ok      supabase/migrations/down/20250101000000_a.sql"),
+        "{run}"
+    );
+    assert!(
+        out.contains("FAILED  supabase/migrations/down/20250102000000_b.sql:\n")
+            && out.contains(
+                "supabase/migrations/down/20250102000000_b.sql:2:1: table \"missing\" does not exist"
+            )
+            && out.contains("the down file was rolled back; its migration stays applied"),
+        "{run}"
+    );
+    assert!(
+        out.contains("DIFFERS supabase/migrations/down/20250103000000_c.sql")
+            && out.to_lowercase().contains("drop column note"),
+        "{run}"
+    );
+    assert!(
+        out.contains("stopped: supabase/migrations/20250103000000_c.sql does not apply again")
+            && out.contains("already exists"),
+        "{run}"
+    );
+    assert!(
+        out.contains("1 migration(s) without a down file") && out.contains("3 finding(s)"),
+        "{run}"
+    );
+
+    // Fixed: every down file restores, and each migration applies again after it.
+    std::fs::write(
+        m.join("down/20250102000000_b.sql"),
+        "drop table public.b;\n",
+    )?;
+    std::fs::write(
+        m.join("down/20250103000000_c.sql"),
+        "drop index public.a_note;\nalter table public.a drop column note;\n",
+    )?;
+    let run = w.db(&["down", "--check"], &[], None)?.expect(0)?;
+    assert_eq!(run.stdout.matches("\nok      ").count(), 3, "{run}");
     Ok(())
 }

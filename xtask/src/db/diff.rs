@@ -302,6 +302,30 @@ pub(super) async fn with_replay<T>(
     migrator: &plover::Migrator,
     read: impl AsyncFnOnce(&tokio_postgres::Client) -> Result<T>,
 ) -> Result<T> {
+    with_shadow(ctx, async |client, name| {
+        let bar = super::spinner(format!(
+            "applying {} migration(s) to the shadow database {name}",
+            migrator.source().migrations().len()
+        ));
+        let report = migrator.run(client).await;
+        bar.finish_and_clear();
+        let report = report.context("applying the migrations to the shadow database")?;
+        eprintln!(
+            "applied {} migration(s) to the shadow database {name}",
+            report.applied.len()
+        );
+        read(client).await
+    })
+    .await
+}
+
+/// A shadow database `plover_shadow_<pid>` on the local development server (started
+/// if needed) with the Supabase baseline, given to `work` with its name. It is dropped
+/// on every path.
+pub(super) async fn with_shadow<T>(
+    ctx: &Ctx,
+    work: impl AsyncFnOnce(&mut tokio_postgres::Client, &str) -> Result<T>,
+) -> Result<T> {
     let admin_url = super::local_database(&ctx.sh, ctx.project.workdir()).await?;
     let server = Url::new(admin_url)
         .server()
@@ -320,18 +344,7 @@ pub(super) async fn with_replay<T>(
         apply_supabase_shim(&client)
             .await
             .context("applying the Supabase baseline to the shadow database")?;
-        let bar = super::spinner(format!(
-            "applying {} migration(s) to the shadow database {name}",
-            migrator.source().migrations().len()
-        ));
-        let report = migrator.run(&mut client).await;
-        bar.finish_and_clear();
-        let report = report.context("applying the migrations to the shadow database")?;
-        eprintln!(
-            "applied {} migration(s) to the shadow database {name}",
-            report.applied.len()
-        );
-        read(&client).await
+        work(&mut client, &name).await
     }
     .await;
     if let Err(e) = shadow.close().await {
