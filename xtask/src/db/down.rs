@@ -3,9 +3,10 @@
 //! delete) and a confirmation on every target but the local cluster.
 //!
 //! `db down --check` touches no environment: in a shadow database it applies the
-//! migrations one by one, and for each one with a down file runs the down file
+//! migrations in order, and right after each one with a down file runs the down file
 //! (through `Migrator::down`, as a rollback would), compares the app's schemas with
-//! those from before the migration, and applies the migration again. A down file that
+//! those from before the migration, and applies the migration again (those after the
+//! last down file are not applied). A down file that
 //! fails, leaves a difference, or after which the migration no longer applies, is a
 //! finding (exit 2).
 
@@ -118,23 +119,28 @@ async fn check(ctx: &Ctx) -> Result<ExitCode> {
     let mut stopped = None;
     super::diff::with_shadow(ctx, async |client, name| {
         let bar = if std::io::stderr().is_terminal() {
-            indicatif::ProgressBar::new(source.migrations().len() as u64)
+            indicatif::ProgressBar::new(with_down as u64)
         } else {
             indicatif::ProgressBar::hidden()
         };
         for (i, m) in source.migrations().iter().enumerate() {
-            // The migrations up to this one, with their down files.
-            let upto = Migrator::new(subset(&source, i + 1)?).app(&app);
-            let Some(down) = m.down() else {
-                upto.run(client).await.with_context(|| {
-                    format!("applying {} to the shadow database {name}", m.file())
+            let Some(down) = m.down() else { continue };
+            // The migrations before this one (those after the last down file checked).
+            Migrator::new(subset(&source, i)?)
+                .app(&app)
+                .run(client)
+                .await
+                .with_context(|| {
+                    format!(
+                        "applying the migrations before {} to the shadow database {name}",
+                        m.file()
+                    )
                 })?;
-                bar.inc(1);
-                continue;
-            };
             let before = plover::schema::inspect(client, &schemas)
                 .await
                 .context("reading the shadow database's schemas")?;
+            // This one, with its down file.
+            let upto = Migrator::new(subset(&source, i + 1)?).app(&app);
             upto.run(client)
                 .await
                 .with_context(|| format!("applying {} to the shadow database {name}", m.file()))?;
