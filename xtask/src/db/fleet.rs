@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -250,7 +250,7 @@ impl Run<'_> {
     fn lock_waits(&self, target: &Target) -> impl Fn(&plover::Event) + Send + Sync + 'static {
         let bar = self.bar.clone();
         let label = shown(target);
-        let seen = Arc::new(Mutex::new(super::progress::Shown::default()));
+        let seen = Mutex::new(super::progress::Shown::default());
         move |event| {
             let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
             if let plover::Event::LockTaken { waited, .. } = event {
