@@ -70,7 +70,7 @@ impl Test {
                 .run()
                 .context("installing libclang for the lint's parser (.ci/libclang-up)")?;
         }
-        supabase_cli(sh)?;
+        npm_tools(sh)?;
         let args = &self.args;
         let tested = cmd!(sh, "cargo test --workspace {args...}")
             .run()
@@ -100,32 +100,51 @@ impl Test {
     }
 }
 
-/// The real Supabase CLI for tests/tests/e2e/supabase_cli.rs: installed by npm outside the
-/// repository (`.ci/supabase-cli-up`) and passed in `PLOVER_SUPABASE_CLI`; without npm,
-/// those tests are skipped with a note.
-fn supabase_cli(sh: &Shell) -> Result<()> {
+/// The npm tools some tests run, installed by npm outside the repository and passed in
+/// variables: the real Supabase CLI for tests/tests/e2e/supabase_cli.rs
+/// (`.ci/supabase-cli-up`, `PLOVER_SUPABASE_CLI`) and the TypeScript compiler for the
+/// generated types' test (`.ci/tsc-up`, `PLOVER_TSC`). Without npm, those tests are
+/// skipped with a note.
+fn npm_tools(sh: &Shell) -> Result<()> {
+    let tools = [
+        (
+            "PLOVER_SUPABASE_CLI",
+            "PLOVER_SKIP_SUPABASE_CLI_TESTS",
+            ".ci/supabase-cli-up",
+            "plover-supabase-cli",
+            "the Supabase CLI interop tests",
+        ),
+        (
+            "PLOVER_TSC",
+            "PLOVER_SKIP_TSC_TESTS",
+            ".ci/tsc-up",
+            "plover-tsc",
+            "the TypeScript tests of the generated types",
+        ),
+    ];
     let set = |name| std::env::var_os(name).is_some();
-    if set("PLOVER_SUPABASE_CLI") || set("PLOVER_SKIP_SUPABASE_CLI_TESTS") {
-        return Ok(());
-    }
-    if cmd!(sh, "npm --version")
+    let npm = cmd!(sh, "npm --version")
         .quiet()
         .ignore_stdout()
         .run()
-        .is_err()
-    {
-        eprintln!(
-            "note: npm is missing, so the Supabase CLI interop tests are skipped \
-             (PLOVER_SKIP_SUPABASE_CLI_TESTS=1); install npm to run them"
-        );
-        sh.set_var("PLOVER_SKIP_SUPABASE_CLI_TESTS", "1");
-        return Ok(());
+        .is_ok();
+    for (var, skip, script, dir, what) in tools {
+        if set(var) || set(skip) {
+            continue;
+        }
+        if !npm {
+            eprintln!(
+                "note: npm is missing, so {what} are skipped ({skip}=1); install npm to run them"
+            );
+            sh.set_var(skip, "1");
+            continue;
+        }
+        let dir = std::env::temp_dir().join(dir);
+        let bin = cmd!(sh, "{script} {dir}")
+            .read()
+            .with_context(|| format!("installing what {what} need ({script})"))?;
+        eprintln!("{what} use {}", bin.trim());
+        sh.set_var(var, bin.trim());
     }
-    let dir = std::env::temp_dir().join("plover-supabase-cli");
-    let cli = cmd!(sh, ".ci/supabase-cli-up {dir}")
-        .read()
-        .context("installing the Supabase CLI for the interop tests (.ci/supabase-cli-up)")?;
-    eprintln!("the Supabase CLI interop tests use {}", cli.trim());
-    sh.set_var("PLOVER_SUPABASE_CLI", cli.trim());
     Ok(())
 }

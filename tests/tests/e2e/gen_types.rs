@@ -3,7 +3,7 @@
 //! tests/fixtures/gen_types/types.rs (compiled into this crate), and its conversions
 //! read real rows; the TypeScript for the example project is pinned as a snapshot.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail, ensure};
 use plover_tests::gen_types::public::{ItemNames, Items, Mood};
 use plover_tests::{LocalServer, Workdir, database, workspace_root};
 
@@ -99,5 +99,95 @@ async fn typescript_types_of_the_example_project() -> Result<()> {
         .db(&["gen", "types", "--lang", "typescript"], &[], None)?
         .expect(0)?;
     insta::assert_snapshot!("gen_types_typescript", run.stdout);
+    Ok(())
+}
+
+/// `tsc`, or `None` when `PLOVER_SKIP_TSC_TESTS=1`; an error with instructions when it
+/// is missing.
+fn tsc() -> Result<Option<std::path::PathBuf>> {
+    if std::env::var("PLOVER_SKIP_TSC_TESTS").as_deref() == Ok("1") {
+        eprintln!("skipped: PLOVER_SKIP_TSC_TESTS=1");
+        return Ok(None);
+    }
+    let Some(path) = std::env::var_os("PLOVER_TSC") else {
+        bail!(
+            "this test needs the TypeScript compiler: run `.ci/tsc-up /tmp/plover-tsc` (npm \
+             installs typescript@5.9.3 there) and set PLOVER_TSC to the path it prints; \
+             `cargo xtask test` does both when npm exists. On a machine without npm, set \
+             PLOVER_SKIP_TSC_TESTS=1"
+        );
+    };
+    Ok(Some(path.into()))
+}
+
+/// The helpers an app imports from the generated file (`Tables<"t">`,
+/// `TablesInsert`, `TablesUpdate`, `Enums`, the `{ schema }` forms, `Constants`) compile
+/// as the Supabase CLI's do, and refuse what they should: tests/fixtures/gen_types/use.ts,
+/// compiled by tsc --strict against the types of a project with two schemas.
+#[tokio::test]
+async fn typescript_helpers_compile_and_refuse_wrong_names() -> Result<()> {
+    let Some(tsc) = tsc()? else { return Ok(()) };
+    let w = Workdir::new()?;
+    let _local = LocalServer::isolate(&w)?;
+    w.remove_migrations()?;
+    std::fs::write(
+        w.migrations().join("20250101000000_shop.sql"),
+        "create type public.mood as enum ('happy', 'sad');
+create table public.items (
+    id bigint generated always as identity primary key,
+    name text not null,
+    mood public.mood not null default 'happy',
+    note text
+);
+create view public.item_names with (security_invoker = true) as select id, name from public.items;
+create schema billing;
+create type billing.state as enum ('open', 'paid');
+create table billing.invoices (id uuid primary key default gen_random_uuid(), state billing.state not null, total numeric not null);
+",
+    )?;
+    let run = w
+        .db(
+            &[
+                "gen",
+                "types",
+                "--lang",
+                "typescript",
+                "--schema",
+                "public",
+                "--schema",
+                "billing",
+            ],
+            &[],
+            None,
+        )?
+        .expect(0)?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("database.types.ts"), &run.stdout)?;
+    std::fs::copy(
+        workspace_root().join("tests/fixtures/gen_types/use.ts"),
+        dir.path().join("use.ts"),
+    )?;
+    let out = std::process::Command::new(&tsc)
+        .current_dir(dir.path())
+        .args([
+            "--noEmit",
+            "--strict",
+            "--target",
+            "es2020",
+            "--module",
+            "esnext",
+            "--moduleResolution",
+            "bundler",
+            "use.ts",
+        ])
+        .output()
+        .with_context(|| format!("running {}", tsc.display()))?;
+    ensure!(
+        out.status.success(),
+        "tsc refused the generated types or the helpers' uses:\n{}{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        run.stdout
+    );
     Ok(())
 }

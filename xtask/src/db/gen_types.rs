@@ -3,7 +3,9 @@
 //! environment): Rust structs with `tokio_postgres::Row` conversions, or the
 //! `Database` type in the shape the Supabase CLI's `gen types typescript` writes
 //! (`Tables`/`Views`/`Functions`/`Enums`/`CompositeTypes` per schema; `Row`, `Insert`,
-//! `Update` and `Relationships` per table; keys in name order).
+//! `Update` and `Relationships` per table; keys in name order), followed by the
+//! generic helpers (`Tables<"t">`, `TablesInsert`, `TablesUpdate`, `Enums`,
+//! `CompositeTypes`) and `Constants` apps import from the CLI's file.
 //!
 //! Must not: write anything to a database (one read-only query per catalog); invent
 //! a type it cannot map (a column whose type has no Rust mapping is left out of its
@@ -493,6 +495,87 @@ fn typescript(model: &BTreeMap<String, Schema>) -> String {
         out.push_str("  }\n");
     }
     out.push_str("}\n");
+    if let Some(default) = model
+        .keys()
+        .find(|k| *k == "public")
+        .or_else(|| model.keys().next())
+    {
+        out.push_str(&ts_helpers(default));
+        out.push_str(&ts_constants(model));
+    }
+    out
+}
+
+/// The generic helpers the Supabase CLI's file exports, with the same parameters
+/// (written here, not taken from it): `Tables<"t">` (a table's or view's `Row`),
+/// `TablesInsert<"t">`, `TablesUpdate<"t">`, `Enums<"e">` and `CompositeTypes<"c">` of
+/// the `default` schema, or `Tables<{ schema: "s" }, "t">` for another one.
+fn ts_helpers(default: &str) -> String {
+    let mut out = format!(
+        "
+type SchemaName = keyof Database
+type DefaultSchema = {default:?}
+type InSchema = {{ schema: SchemaName }}
+type Readable<S extends SchemaName> = Database[S][\"Tables\"] & Database[S][\"Views\"]
+type Writable<S extends SchemaName> = Database[S][\"Tables\"]
+type Typed<S extends SchemaName> = Database[S][\"Enums\"]
+type Composite<S extends SchemaName> = Database[S][\"CompositeTypes\"]
+"
+    );
+    // (helper, what it reads, the member taken or none)
+    let helpers = [
+        ("Tables", "Readable", Some("Row")),
+        ("TablesInsert", "Writable", Some("Insert")),
+        ("TablesUpdate", "Writable", Some("Update")),
+        ("Enums", "Typed", None),
+        ("CompositeTypes", "Composite", None),
+    ];
+    for (helper, of, member) in helpers {
+        let pick = |set: &str, key: &str| match member {
+            Some(m) => format!("{of}<{set}>[{key}] extends {{ {m}: infer T }} ? T : never"),
+            None => format!("{of}<{set}>[{key}]"),
+        };
+        let _ = write!(
+            out,
+            "
+export type {helper}<
+  NameOrSchema extends keyof {of}<DefaultSchema> | InSchema,
+  Name extends NameOrSchema extends InSchema
+    ? keyof {of}<NameOrSchema[\"schema\"]>
+    : never = never,
+> = NameOrSchema extends InSchema
+  ? {}
+  : {}
+",
+            pick("NameOrSchema[\"schema\"]", "Name"),
+            pick(
+                "DefaultSchema",
+                &format!("NameOrSchema & keyof {of}<DefaultSchema>")
+            )
+        );
+    }
+    out
+}
+
+/// `Constants`: each schema's enum labels as arrays, as the Supabase CLI's file has
+/// them (`Constants.public.Enums.mood`).
+fn ts_constants(model: &BTreeMap<String, Schema>) -> String {
+    let mut out = String::from("\nexport const Constants = {\n");
+    for (schema, s) in model {
+        let _ = writeln!(out, "  {}: {{", ts_key(schema));
+        if s.enums.is_empty() {
+            out.push_str("    Enums: {},\n");
+        } else {
+            out.push_str("    Enums: {\n");
+            for (name, values) in &s.enums {
+                let labels: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+                let _ = writeln!(out, "      {}: [{}],", ts_key(name), labels.join(", "));
+            }
+            out.push_str("    },\n");
+        }
+        out.push_str("  },\n");
+    }
+    out.push_str("} as const\n");
     out
 }
 
