@@ -4,7 +4,7 @@
 //! read real rows; the TypeScript for the example project is pinned as a snapshot.
 
 use anyhow::{Context, Result, bail, ensure};
-use plover_tests::gen_types::public::{ItemNames, Items, Mood};
+use plover_tests::gen_types::public::{ItemNames, Items, Mood, MoodRow};
 use plover_tests::{LocalServer, Workdir, database, workspace_root};
 
 const SHOP: &str = "create type public.mood as enum ('happy', 'sad');
@@ -22,6 +22,8 @@ create table public.items (
     search tsvector
 );
 create view public.item_names with (security_invoker = true) as select id, name from public.items;
+-- A table whose Rust name is the enum's (as with Prisma's quoted names): MoodRow.
+create table public.\"Mood\" (id int primary key, felt public.mood not null);
 ";
 
 #[tokio::test]
@@ -86,6 +88,20 @@ async fn rust_types_are_the_committed_module_and_read_real_rows() -> Result<()> 
         .map(ItemNames::try_from)
         .collect::<Result<Vec<_>, _>>()?;
     assert_eq!(names[1].name.as_deref(), Some("cup"));
+    // The struct renamed beside the enum reads its rows.
+    client
+        .batch_execute("insert into public.\"Mood\" values (1, 'sad')")
+        .await?;
+    let row = client
+        .query_one("select * from public.\"Mood\"", &[])
+        .await?;
+    assert_eq!(
+        MoodRow::try_from(&row)?,
+        MoodRow {
+            felt: Mood::Sad,
+            id: 1
+        }
+    );
     Ok(())
 }
 

@@ -658,6 +658,30 @@ fn snake(name: &str) -> String {
     out
 }
 
+/// The struct name of each table and view of a schema: its name in PascalCase, with
+/// `Row` (then a number) added when an enum of the schema or an earlier struct has that
+/// name already (a table `status` beside an enum `status`: `StatusRow`).
+fn struct_names(s: &Schema) -> BTreeMap<String, String> {
+    let mut taken: std::collections::BTreeSet<String> = s.enums.keys().map(|n| pascal(n)).collect();
+    let mut names = BTreeMap::new();
+    for name in s.relations.keys() {
+        let base = pascal(name);
+        let mut ident = base.clone();
+        let mut n = 1;
+        while taken.contains(&ident) {
+            ident = if n == 1 {
+                format!("{base}Row")
+            } else {
+                format!("{base}Row{n}")
+            };
+            n += 1;
+        }
+        taken.insert(ident.clone());
+        names.insert(name.clone(), ident);
+    }
+    names
+}
+
 fn rust(model: &BTreeMap<String, Schema>, origin: &str) -> String {
     let mut out = format!(
         "//! Types of the app's tables and views, written by `cargo xtask db gen types --lang rust`\n//! from {origin}. Regenerate instead of editing.\n//!\n//! Needs tokio-postgres with the features `with-uuid-1`, `with-chrono-0_4` and\n//! `with-serde_json-1`, postgres-types with `derive`, and rust_decimal with\n//! `db-tokio-postgres`, for the columns of those types.\n#![allow(dead_code, unused_qualifications, clippy::all)]\n"
@@ -695,12 +719,13 @@ fn rust(model: &BTreeMap<String, Schema>, origin: &str) -> String {
             }
             out.push_str("    }\n\n");
         }
+        let names = struct_names(s);
         for (name, r) in &s.relations {
             let kind = if r.view { "View" } else { "Table" };
+            let ident = &names[name];
             let _ = writeln!(
                 out,
-                "    /// {kind} `{schema}.{name}`: a row as `SELECT *` returns it.\n    #[derive(Debug, Clone, PartialEq)]\n    pub struct {} {{",
-                pascal(name)
+                "    /// {kind} `{schema}.{name}`: a row as `SELECT *` returns it.\n    #[derive(Debug, Clone, PartialEq)]\n    pub struct {ident} {{"
             );
             let mut fields = Vec::new();
             for c in &r.columns {
@@ -733,8 +758,7 @@ fn rust(model: &BTreeMap<String, Schema>, origin: &str) -> String {
             out.push_str("    }\n\n");
             let _ = writeln!(
                 out,
-                "    impl TryFrom<&tokio_postgres::Row> for {} {{\n        type Error = tokio_postgres::Error;\n\n        fn try_from(row: &tokio_postgres::Row) -> Result<Self, Self::Error> {{\n            Ok(Self {{",
-                pascal(name)
+                "    impl TryFrom<&tokio_postgres::Row> for {ident} {{\n        type Error = tokio_postgres::Error;\n\n        fn try_from(row: &tokio_postgres::Row) -> Result<Self, Self::Error> {{\n            Ok(Self {{"
             );
             for c in fields {
                 let _ = writeln!(
@@ -766,5 +790,19 @@ mod tests {
         assert_eq!(snake("Created At"), "created_at");
         assert_eq!(ts_key("created_at"), "created_at");
         assert_eq!(ts_key("created at"), "\"created at\"");
+    }
+
+    #[test]
+    fn a_struct_whose_name_an_enum_or_another_struct_has_gets_row() {
+        let mut s = Schema::default();
+        s.enums.insert("status".into(), vec!["on".into()]);
+        for name in ["status", "Status", "orders"] {
+            s.relations.insert(name.into(), Relation::default());
+        }
+        let names = struct_names(&s);
+        assert_eq!(names["orders"], "Orders");
+        // Keys in name order: "Status" comes before "status".
+        assert_eq!(names["Status"], "StatusRow");
+        assert_eq!(names["status"], "StatusRow2");
     }
 }
