@@ -82,7 +82,7 @@ impl DbDown {
 
 /// How one down file did in the check.
 enum Checked {
-    /// The schemas are as before the migration, and the migration applies again.
+    /// The schemas are as before the migration (that it applies again is checked after).
     Restores,
     /// The down file failed (rolled back), or the rollback refused.
     Fails(String),
